@@ -1,0 +1,39 @@
+"""The vocabulary of the language in one place.
+
+The grammar (grammar/attn.lark), the Pygments lexer, the editor grammars and
+the REPL's completion all agree with these lists; tests check that they do.
+"""
+
+from __future__ import annotations
+
+#: Reserved words of the grammar.
+KEYWORDS: tuple[str, ...] = (
+    "use", "hardware", "kernel", "memory", "unit", "op", "channel", "link",
+    "on", "spec", "param", "dim", "where", "for", "in", "by", "load", "store",
+    "send", "recv", "discard", "if", "else", "process", "and", "or", "not",
+)
+
+#: Functions callable in tensor expressions and specs.
+BUILTINS: tuple[str, ...] = (
+    "softmax", "exp", "log", "sqrt", "abs", "max", "min", "rowmax", "rowmin",
+    "rowsum", "sum", "mean", "where", "causal", "dot", "full", "zeros", "ones",
+    "transpose",
+)
+
+#: Names with a fixed meaning in expressions.
+CONSTANTS: tuple[str, ...] = ("inf", "None", "True", "False")
+
+#: Element types of tensors and channels.
+DTYPES: tuple[str, ...] = ("f32", "f16", "bf16", "f64", "i32", "i8")
+
+#: Loop annotations (written with a leading '@').
+ANNOTATIONS: tuple[str, ...] = ("parallel", "pipeline", "unroll")
+
+#: Kinds of hardware unit.
+UNIT_KINDS: tuple[str, ...] = ("matrix", "vector")
+
+#: Base units of measure a quantity may be written in (prefixes apart).
+MEASURE_UNITS: tuple[str, ...] = ("Hz", "B", "b", "bit", "bits", "s", "J", "W", "cycle", "cycles")
+
+#: Prefixes of units of measure, SI and binary.
+PREFIXES: tuple[str, ...] = ("Ki", "Mi", "Gi", "Ti", "k", "M", "G", "T", "m", "u", "n", "p", "f")
