@@ -1,0 +1,129 @@
+"""The `attn` command: a thin face over the library (DESIGN §8).
+
+Exit status: 0 success; 1 the program is wrong; 2 the command line or a file
+is wrong; 3 an internal error (a bug in attnlang: please report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+from .diagnostics import AttnError, Sources, UsageError, has_errors, render_all, to_json
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors are usage errors: exit 2
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _defines(values: list[str] | None) -> dict:
+    from .program import parse_define
+
+    out = {}
+    for text in values or []:
+        name, value = parse_define(text)
+        out[name] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="attn", description="attnlang: attention dataflows on modeled accelerators")
+    p.add_argument("--version", action="version", version=f"attn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("check", help="check programs and report every problem")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("-k", "--kernel", action="append", help="check only this kernel (repeatable)")
+    c.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="set a dimension or param")
+    c.add_argument("--json", action="store_true", help="print diagnostics as JSON")
+
+    r = sub.add_parser("run", help="run a kernel on its modeled hardware and verify it against its spec")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("-k", "--kernel")
+    r.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE")
+    r.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="an input tensor")
+    r.add_argument("--save", action="append", metavar="NAME=FILE.npy", help="write an output tensor")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--engine", choices=("interp", "jit"), default="interp")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--trace", metavar="FILE.json", help="write a Chrome/Perfetto trace")
+    r.add_argument("--max-cycles", type=float, default=None, help="stop a run past this many cycles")
+    r.add_argument("--timeout", type=float, default=None, help="stop a run past this many wall seconds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"attn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in attnlang, not in the user's program
+        if os.environ.get("ATTN_DEBUG"):
+            raise
+        print(f"attn: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in attnlang; run again with ATTN_DEBUG=1 for the traceback and report it.",
+              file=sys.stderr)
+        return 3
+
+
+def cmd_check(args) -> int:
+    from .check import check
+    from .program import load
+
+    defines = _defines(args.defines)
+    all_diags = []
+    sources = Sources()
+    for path in args.files:
+        prog = load(path)
+        sources = _merge(sources, prog.sources)
+        all_diags += check(prog, defines, args.kernel)
+    if args.json:
+        print(to_json(all_diags))
+    elif all_diags:
+        print(render_all(all_diags, sources), file=sys.stderr)
+    return 1 if has_errors(all_diags) else 0
+
+
+def _merge(a: Sources, b: Sources) -> Sources:
+    for name, text in b._text.items():
+        a.add(name, text)
+    return a
+
+
+def cmd_run(args) -> int:
+    from .api import run_cli
+
+    return run_cli(args)
+
+
+_COMMANDS = {"check": cmd_check, "run": cmd_run}
+
+
+def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
+    """Print an AttnError's diagnostics the way the contract says; exit status 1."""
+    if as_json:
+        print(json.dumps({"error": [d.to_json() for d in exc.diagnostics]}))
+    print(render_all(exc.diagnostics, sources), file=sys.stderr)
+    return 1
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,141 @@
+"""Diagnostics: source spans, the one Diagnostic type, and their rendering.
+
+Checks collect Diagnostics as values; only the command line turns them into
+exit codes. Every code is documented in docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file: 1-based lines and columns, end column one past the end."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def merge(self, other: "Span") -> "Span":
+        """The smallest span covering both."""
+        start = min((self.line, self.column), (other.line, other.column))
+        end = max((self.end_line, self.end_column), (other.end_line, other.end_column))
+        return Span(self.file, start[0], start[1], end[0], end[1])
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+#: A span for things that come from no source text (the command line, defaults).
+NO_SPAN = Span("<command line>", 1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a program."""
+
+    severity: str  # "error" | "warning" | "note"
+    code: str
+    message: str
+    span: Span
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        """The JSON form of DESIGN §8."""
+        return {
+            "file": self.span.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "notes": list(self.notes),
+        }
+
+
+def error(code: str, message: str, span: Span, *notes: str) -> Diagnostic:
+    return Diagnostic("error", code, message, span, tuple(notes))
+
+
+def warning(code: str, message: str, span: Span, *notes: str) -> Diagnostic:
+    return Diagnostic("warning", code, message, span, tuple(notes))
+
+
+class AttnError(Exception):
+    """A user error: the program (or its inputs) is wrong. Carries diagnostics."""
+
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic]):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("; ".join(d.message for d in self.diagnostics))
+
+
+class UsageError(Exception):
+    """The command line or a named file is wrong (exit status 2)."""
+
+
+class Sources:
+    """The text of every file read, so diagnostics can show their source line."""
+
+    def __init__(self) -> None:
+        self._text: dict[str, str] = {}
+
+    def add(self, name: str, text: str) -> None:
+        self._text[name] = text
+
+    def line(self, name: str, number: int) -> str | None:
+        text = self._text.get(name)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        if 1 <= number <= len(lines):
+            return lines[number - 1]
+        return None
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    return (d.span.file, d.span.line, d.span.column, d.code)
+
+
+def render(d: Diagnostic, sources: Sources | None = None) -> str:
+    """`file:line:col: error[CODE]: message`, the source line and a caret."""
+    out = [f"{d.span}: {d.severity}[{d.code}]: {d.message}"]
+    text = sources.line(d.span.file, d.span.line) if sources else None
+    if text is not None and len(text) <= 400:
+        text = text.expandtabs(1)
+        col = max(1, min(d.span.column, len(text) + 1))
+        width = 1
+        if d.span.end_line == d.span.line:
+            width = max(1, min(d.span.end_column, len(text) + 1) - col)
+        gutter = f"{d.span.line:>5} | "
+        out.append(gutter + text)
+        out.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" + "~" * (width - 1))
+    for note in d.notes:
+        out.append(f"  = note: {note}")
+    return "\n".join(out)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Sources | None = None) -> str:
+    return "\n".join(render(d, sources) for d in sorted(diagnostics, key=sort_key))
+
+
+def to_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in sorted(diagnostics, key=sort_key)], indent=2)
+
+
+__all__ = [
+    "AttnError", "Diagnostic", "NO_SPAN", "Sources", "Span", "UsageError",
+    "error", "has_errors", "render", "render_all", "to_json", "warning", "asdict",
+]

@@ -1,0 +1,83 @@
+"""Which unit op each expression operation is, and which unit runs it.
+
+The one home of the operation-to-unit binding: the checker reports what it
+cannot bind, the interpreter, the analytical model and the JIT all cost what
+it binds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .hardware import Hardware, Unit
+
+#: Binary operators that run elementwise on a vector unit, by unit op name.
+BINARY_OPS: dict[str, str] = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "//": "div",
+                              "**": "pow"}
+#: Elementwise builtins, by unit op name.
+ELEMENTWISE_FUNCS: dict[str, str] = {
+    "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs", "max": "max", "min": "min",
+    "where": "select", "causal": "mask",
+}
+#: Row reductions (over the last axis) and full reductions, by unit op name.
+REDUCTIONS: dict[str, str] = {"rowmax": "max", "rowmin": "min", "rowsum": "add", "sum": "add", "mean": "add"}
+#: softmax runs as these vector ops per element, unless a unit has `op softmax`.
+SOFTMAX_STEPS: tuple[str, ...] = ("max", "sub", "exp", "add", "div")
+#: Builtins that only allocate or relabel data: no unit runs them.
+FREE_FUNCS: frozenset[str] = frozenset({"full", "zeros", "ones", "transpose"})
+#: Operations that run on a matrix unit.
+MATRIX_FUNCS: frozenset[str] = frozenset({"dot"})
+
+
+@dataclass(frozen=True)
+class Binding:
+    unit: Unit
+    op: str  # the unit op charged ("matmul" for a matrix unit)
+
+
+def unit_op_of(kind: str, name: str, nargs: int = 2) -> str | None:
+    """The unit op for an operator or builtin: `kind` is "binary", "unary" or "call"."""
+    if kind == "binary":
+        return "matmul" if name == "@" else BINARY_OPS.get(name)
+    if kind == "unary":
+        return "neg" if name == "-" else None
+    if name in MATRIX_FUNCS:
+        return "matmul"
+    if name in ("max", "min") and nargs == 1:
+        return REDUCTIONS.get("rowmax" if name == "max" else "rowmin")
+    if name in ELEMENTWISE_FUNCS:
+        return ELEMENTWISE_FUNCS[name]
+    if name in REDUCTIONS:
+        return REDUCTIONS[name]
+    if name == "softmax":
+        return "softmax"
+    return None
+
+
+def ops_needed(op: str, unit: Unit) -> tuple[str, ...]:
+    """The unit ops an operation needs on that unit (softmax expands unless the unit has it)."""
+    if op == "softmax" and not unit.has_op("softmax"):
+        return SOFTMAX_STEPS
+    return (op,)
+
+
+def bind(op: str, hw: Hardware, unit_name: str | None = None) -> Binding | str:
+    """The unit that runs op: the named one, else the first matrix unit for
+    matmul and the first vector unit for the rest. A str is the reason it cannot."""
+    if unit_name is not None:
+        unit = hw.units.get(unit_name)
+        if unit is None:
+            return f"hardware '{hw.name}' has no unit '{unit_name}'"
+        missing = [o for o in ops_needed(op, unit) if not unit.has_op(o)]
+        if missing:
+            return f"unit {unit.name} has no op {missing[0]}"
+        return Binding(unit, op)
+    kind = "matrix" if op == "matmul" else "vector"
+    candidates = [u for u in hw.units.values() if u.kind == kind]
+    if not candidates:
+        return f"hardware '{hw.name}' has no {kind} unit to run {op}"
+    for unit in candidates:
+        if all(unit.has_op(o) for o in ops_needed(op, unit)):
+            return Binding(unit, op)
+    missing = next(o for o in ops_needed(op, candidates[0]) if not candidates[0].has_op(o))
+    return f"unit {candidates[0].name} has no op {missing}"

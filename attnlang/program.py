@@ -1,0 +1,283 @@
+"""Loading a program: reading files, resolving `use`, binding dims and params.
+
+`load` is the entry point for every face of the tool (CLI, REPL, LSP, API):
+it reads the named file and the files it uses, parses them, and returns a
+Program with every diagnostic found so far.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+from .diagnostics import Diagnostic, Sources, Span, UsageError, error, warning
+from .hardware import Hardware, elaborate
+from .static import Static, StaticError, static_eval
+from .syntax import ast
+from .syntax.parser import MAX_SOURCE_BYTES, parse
+
+
+@dataclass
+class Program:
+    """Every module reached from the root file, with its hardware and kernels."""
+
+    root: str
+    modules: dict[str, ast.Module] = field(default_factory=dict)
+    hardware: dict[str, ast.Hardware] = field(default_factory=dict)
+    kernels: dict[str, ast.Kernel] = field(default_factory=dict)  # the root file's kernels
+    library_kernels: dict[str, ast.Kernel] = field(default_factory=dict)
+    sources: Sources = field(default_factory=Sources)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def kernel(self, name: str | None) -> ast.Kernel:
+        """The kernel to run: the named one, or the only one. UsageError otherwise."""
+        pool = self.kernels or self.library_kernels
+        if name is None:
+            if len(pool) == 1:
+                return next(iter(pool.values()))
+            if not pool:
+                raise UsageError(f"{self.root}: there is no kernel to run")
+            raise UsageError(f"{self.root} has several kernels ({', '.join(pool)}); pick one with -k")
+        if name in self.kernels:
+            return self.kernels[name]
+        if name in self.library_kernels:
+            return self.library_kernels[name]
+        raise UsageError(f"{self.root} has no kernel '{name}' (it has: {', '.join(pool) or 'none'})")
+
+
+def read_source(path: str) -> str:
+    """Read a source file or raise UsageError saying what is wrong with it."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{path}: no such file")
+    if p.is_dir():
+        raise UsageError(f"{path}: is a directory, not a .attn file")
+    try:
+        size = p.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise UsageError(f"{path}: file is too large ({size / 2**20:.1f} MiB; the limit is "
+                             f"{MAX_SOURCE_BYTES // 2**20} MiB)")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if b"\0" in data:
+        raise UsageError(f"{path}: is a binary file, not attnlang source")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+
+
+def load(path: str) -> Program:
+    """Load a program from a file (UsageError if the file cannot be read)."""
+    return load_source(read_source(path), path)
+
+
+def load_source(text: str, file: str = "<input>") -> Program:
+    """Load a program from source text; `use` paths resolve relative to file."""
+    prog = Program(root=file)
+    _load_module(prog, text, file, stack=[], is_root=True)
+    return prog
+
+
+def _stdlib_text(module: str) -> tuple[str, str] | None:
+    parts = module.split(".")
+    node = resources.files("attnlang").joinpath("stdlib")
+    for part in parts[:-1]:
+        node = node.joinpath(part)
+    node = node.joinpath(parts[-1] + ".attn")
+    if not node.is_file():
+        return None
+    return node.read_text(encoding="utf-8"), f"<stdlib>/{'/'.join(parts)}.attn"
+
+
+def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root: bool) -> None:
+    prog.sources.add(file, text)
+    module, diags = parse(text, file)
+    prog.modules[file] = module
+    prog.diagnostics += diags
+    stack = stack + [file]
+    for use in module.uses:
+        if use.is_path:
+            target = _use_path(prog, use, file)
+            if target is None:
+                continue
+            if target in stack:
+                prog.diagnostics.append(_cycle(use, stack, target))
+                continue
+            if target in prog.modules:
+                continue
+            try:
+                sub = read_source(target)
+            except UsageError as exc:
+                prog.diagnostics.append(error("E0101", f"cannot use '{use.module}': {exc}", use.span))
+                continue
+            _load_module(prog, sub, target, stack, is_root=False)
+        else:
+            found = _stdlib_text(use.module)
+            if found is None:
+                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}' "
+                                                       "(write a path in quotes to use a file)", use.span))
+                continue
+            sub, name = found
+            if name in stack:
+                prog.diagnostics.append(_cycle(use, stack, name))
+                continue
+            if name not in prog.modules:
+                _load_module(prog, sub, name, stack, is_root=False)
+    for hw in module.hardware:
+        if hw.name in prog.hardware and prog.hardware[hw.name] is not hw:
+            first = prog.hardware[hw.name].name_span
+            prog.diagnostics.append(error("E0104", f"hardware '{hw.name}' is defined twice (first at "
+                                                   f"{first.file}:{first.line})", hw.name_span))
+            continue
+        prog.hardware[hw.name] = hw
+    table = prog.kernels if is_root else prog.library_kernels
+    for k in module.kernels:
+        if k.name in table:
+            first = table[k.name].name_span
+            prog.diagnostics.append(error("E0104", f"kernel '{k.name}' is defined twice (first at "
+                                                   f"{first.file}:{first.line})", k.name_span))
+            continue
+        table[k.name] = k
+
+
+def _use_path(prog: Program, use: ast.Use, file: str) -> str | None:
+    if not use.module.endswith(".attn"):
+        prog.diagnostics.append(error("E0101", f"'use' takes a .attn file, not '{use.module}'", use.span))
+        return None
+    if file.startswith("<"):
+        base = Path.cwd()
+    else:
+        base = Path(file).parent
+    return os.path.normpath(str(base / use.module))
+
+
+def _cycle(use: ast.Use, stack: list[str], target: str) -> Diagnostic:
+    chain = " -> ".join(stack[stack.index(target):] + [target])
+    return error("E0102", f"'use' makes a cycle: {chain}", use.span)
+
+
+# ---------------------------------------------------------------- binding
+
+
+def parse_define(text: str) -> tuple[str, Static]:
+    """`NAME=VALUE` from the command line; VALUE an int, a float or a symbol."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name.isidentifier() or not value:
+        raise UsageError(f"-D expects NAME=VALUE, not '{text}'")
+    for conv in (int, float):
+        try:
+            return name, conv(value)
+        except ValueError:
+            pass
+    if not value.isidentifier():
+        raise UsageError(f"-D {name}: '{value}' is not a number or a name")
+    return name, value
+
+
+def signature_dims(kernel: ast.Kernel) -> list[str]:
+    """The symbolic dimensions named in the kernel's tensor signature, in order."""
+    out: list[str] = []
+    for t in kernel.inputs + kernel.outputs:
+        for d in t.dims:
+            if isinstance(d, ast.Name) and d.id not in out:
+                out.append(d.id)
+    return out
+
+
+def static_decls(kernel: ast.Kernel) -> list[ast.Param | ast.DimBinding]:
+    """The dims and params declared at the kernel's top level, in order."""
+    out: list = []
+    for s in kernel.body:
+        if isinstance(s, ast.DimDecl):
+            out.extend(s.bindings)
+        elif isinstance(s, ast.Param):
+            out.append(s)
+    return out
+
+
+def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
+         inferred: Mapping[str, int] | None = None) -> tuple[dict[str, Static], list[Diagnostic]]:
+    """The value of every dim and param: -D first, then shapes inferred from
+    inputs, then the declared defaults. Names with no value are left out."""
+    defines = dict(defines or {})
+    inferred = dict(inferred or {})
+    env: dict[str, Static] = {}
+    diags: list[Diagnostic] = []
+    decls = static_decls(kernel)
+    declared = {d.name for d in decls} | set(signature_dims(kernel))
+    for name in defines:
+        if name not in declared:
+            raise UsageError(f"-D {name}: kernel '{kernel.name}' has no dimension or param '{name}' "
+                             f"(it has: {', '.join(sorted(declared)) or 'none'})")
+    for name, value in inferred.items():
+        if name in defines and defines[name] != value:
+            raise UsageError(f"-D {name}={defines[name]} disagrees with the inputs, where {name} is {value}")
+    env.update(inferred)
+    env.update(defines)
+    for d in decls:
+        if d.name in env:
+            continue
+        default = d.value if isinstance(d, ast.DimBinding) else d.default
+        if default is None:
+            if isinstance(d, ast.Param) and d.domain:
+                default = d.domain[0]
+            else:
+                continue
+        try:
+            env[d.name] = static_eval(default, env)
+        except StaticError as exc:
+            diags.append(exc.diagnostic)
+    return env, diags
+
+
+def symbols(kernel: ast.Kernel) -> set[str]:
+    """Symbols a param domain offers (q_outer, kv_outer...): they stand for themselves."""
+    out: set[str] = set()
+    for d in static_decls(kernel):
+        if isinstance(d, ast.Param) and d.domain:
+            out |= {v.id for v in d.domain if isinstance(v, ast.Name)}
+    return out
+
+
+def hardware_for(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static]) -> tuple[Hardware | None,
+                                                                                        list[Diagnostic]]:
+    """The elaborated hardware a kernel runs on, sized with the kernel's env."""
+    if kernel.hardware is None:
+        if len(prog.hardware) == 1:
+            hw = next(iter(prog.hardware.values()))
+        else:
+            what = "no hardware is in scope" if not prog.hardware else "several are in scope"
+            return None, [error("E0105", f"kernel '{kernel.name}' needs 'on HARDWARE' ({what})",
+                                kernel.name_span)]
+    else:
+        hw = prog.hardware.get(kernel.hardware)
+        if hw is None:
+            known = ", ".join(prog.hardware) or "none; add 'use hw.edge'"
+            return None, [error("E0105", f"unknown hardware '{kernel.hardware}' (in scope: {known})",
+                                kernel.hardware_span or kernel.name_span)]
+    return elaborate(hw, env)
+
+
+def unused_hardware_diagnostics(prog: Program, env: Mapping[str, Static] | None = None) -> list[Diagnostic]:
+    """Elaborate the hardware blocks no kernel runs on, so their mistakes show too."""
+    used = {k.hardware for k in prog.kernels.values()}
+    if any(k.hardware is None for k in prog.kernels.values()) and len(prog.hardware) == 1:
+        used |= set(prog.hardware)
+    diags: list[Diagnostic] = []
+    for name, hw in prog.hardware.items():
+        if name in used:
+            continue
+        _, d = elaborate(hw, env or {})
+        # Sizes that name a kernel's params are checked with the kernel that uses them.
+        diags += [x for x in d if x.code != "E0301"]
+    return diags
+
+
+__all__ = ["Program", "Span", "bind", "hardware_for", "load", "load_source", "parse_define", "read_source",
+           "signature_dims", "static_decls", "symbols", "unused_hardware_diagnostics", "warning"]

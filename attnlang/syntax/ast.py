@@ -1,0 +1,367 @@
+"""The abstract syntax tree: small frozen dataclasses, each with its span.
+
+Lark trees never leave the front end; everything after the parser sees only
+these nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from ..diagnostics import Span
+from .units import Quantity
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    is_int: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class QuantityLit:
+    quantity: Quantity
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-" | "+" | "not"
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * / % // @ ** and or == != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple["Expr", ...]
+    span: Span
+    func_span: Span
+
+
+@dataclass(frozen=True)
+class Slice:
+    lo: "Expr | None"
+    hi: "Expr | None"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    base: "Expr"
+    items: tuple["Expr | Slice", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Attr:
+    base: "Expr"
+    name: str  # only "T" has a meaning today
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListLit:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    name: str
+    index: "Expr | None"
+    span: Span
+
+
+@dataclass(frozen=True)
+class OnUnit:
+    """`expr on UNIT`: every operation of expr runs on that unit."""
+
+    expr: "Expr"
+    unit: UnitRef
+    span: Span
+
+
+Expr = Union[Num, QuantityLit, Name, Unary, Binary, Call, Index, Attr, ListLit, OnUnit]
+
+# ---------------------------------------------------------------- hardware
+
+
+@dataclass(frozen=True)
+class Shape2:
+    rows: int
+    cols: int
+    span: Span
+
+
+Value = Union[Expr, Shape2]
+
+
+@dataclass(frozen=True)
+class Prop:
+    name: str
+    values: tuple[Value, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class MemoryDecl:
+    name: str
+    props: tuple[Prop, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class OpDecl:
+    ops: tuple[str, ...]
+    props: tuple[Prop, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class UnitDecl:
+    name: str
+    count: "Expr | None"
+    kind: str
+    props: tuple[Prop, ...]
+    ops: tuple[OpDecl, ...]
+    span: Span
+    name_span: Span
+    kind_span: Span
+
+
+@dataclass(frozen=True)
+class HwChannel:
+    name: str
+    count: "Expr | None"
+    src: UnitRef
+    dst: UnitRef
+    props: tuple[Prop, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class LinkDecl:
+    src: UnitRef
+    dst: UnitRef
+    var: str | None
+    lo: "Expr | None"
+    hi: "Expr | None"
+    props: tuple[Prop, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    props: tuple[Prop, ...]
+    memories: tuple[MemoryDecl, ...]
+    units: tuple[UnitDecl, ...]
+    channels: tuple[HwChannel, ...]
+    links: tuple[LinkDecl, ...]
+    span: Span
+    name_span: Span
+
+
+# ---------------------------------------------------------------- kernels
+
+
+@dataclass(frozen=True)
+class TensorDecl:
+    name: str
+    dtype: str
+    dims: tuple[Expr, ...]
+    span: Span
+    dtype_span: Span
+
+
+@dataclass(frozen=True)
+class Spec:
+    output: str
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    index: tuple["Expr | Slice", ...] | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: Target
+    op: str  # "=" or "+=", "-=", "*=", "/="
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Load:
+    target: Target
+    tensor: str
+    index: tuple["Expr | Slice", ...] | None
+    memory: str
+    span: Span
+    tensor_span: Span
+    memory_span: Span
+
+
+@dataclass(frozen=True)
+class Store:
+    expr: Expr
+    tensor: str
+    index: tuple["Expr | Slice", ...] | None
+    span: Span
+    tensor_span: Span
+
+
+@dataclass(frozen=True)
+class Send:
+    channel: UnitRef
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Recv:
+    target: Target
+    channel: UnitRef
+    span: Span
+
+
+@dataclass(frozen=True)
+class Discard:
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Annotation:
+    name: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class For:
+    var: str
+    lo: Expr
+    hi: Expr
+    step: Expr | None
+    annotations: tuple[Annotation, ...]
+    body: tuple["Stmt", ...]
+    span: Span
+    var_span: Span
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: tuple["Stmt", ...]
+    orelse: tuple["Stmt", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    var: str | None
+    lo: Expr | None
+    hi: Expr | None
+    unit: UnitRef
+    body: tuple["Stmt", ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    domain: tuple[Expr, ...] | None  # an explicit set of values
+    domain_range: tuple[Expr, Expr, Expr | None] | None  # lo .. hi (inclusive) by step
+    default: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class DimBinding:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class DimDecl:
+    bindings: tuple[DimBinding, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Where:
+    conds: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ChannelDecl:
+    name: str
+    count: Expr | None
+    dtype: str
+    props: tuple[Prop, ...]
+    span: Span
+    name_span: Span
+
+
+Stmt = Union[Assign, Load, Store, Send, Recv, Discard, For, If, Process, Param, DimDecl, Where, ChannelDecl]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    inputs: tuple[TensorDecl, ...]
+    outputs: tuple[TensorDecl, ...]
+    hardware: str | None
+    hardware_span: Span | None
+    specs: tuple[Spec, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Use:
+    module: str  # dotted stdlib name, or a path when is_path
+    is_path: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Module:
+    file: str
+    uses: tuple[Use, ...]
+    hardware: tuple[Hardware, ...]
+    kernels: tuple[Kernel, ...]
