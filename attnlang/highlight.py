@@ -64,27 +64,13 @@ class AttnLexer(RegexLexer):
             (annotations, Name.Decorator),
             # Numbers with units and array shapes before plain numbers.
             (_QUANTITY, bygroups(Number, Whitespace, Keyword.Type)),
-            (
-                _SHAPE,
-                bygroups(
-                    Number.Integer, Whitespace, Operator, Whitespace, Number.Integer
-                ),
-            ),
+            (_SHAPE, bygroups(Number.Integer, Whitespace, Operator, Whitespace, Number.Integer)),
             (r"\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
             (r"\d+", Number.Integer),
             # Declarations name what they declare.
-            (
-                r"\b(kernel)(\s+)([A-Za-z_]\w*)",
-                bygroups(Keyword, Whitespace, Name.Function),
-            ),
-            (
-                r"\b(hardware)(\s+)([A-Za-z_]\w*)",
-                bygroups(Keyword, Whitespace, Name.Class),
-            ),
-            (
-                r"\b(use)(\s+)([A-Za-z_][\w.]*)",
-                bygroups(Keyword, Whitespace, Name.Namespace),
-            ),
+            (r"\b(kernel)(\s+)([A-Za-z_]\w*)", bygroups(Keyword, Whitespace, Name.Function)),
+            (r"\b(hardware)(\s+)([A-Za-z_]\w*)", bygroups(Keyword, Whitespace, Name.Class)),
+            (r"\b(use)(\s+)([A-Za-z_][\w.]*)", bygroups(Keyword, Whitespace, Name.Namespace)),
             (keywords, Keyword),
             (constants, Keyword.Constant),
             (types, Keyword.Type),

@@ -29,9 +29,7 @@ AttnLexer = importlib.import_module("attnlang.highlight").AttnLexer
 highlight_ansi = importlib.import_module("attnlang.highlight").highlight_ansi
 
 GRAMMAR = ROOT / "attnlang" / "grammar" / "attn.lark"
-PROGRAMS = sorted(
-    [*ROOT.glob("examples/*.attn"), *ROOT.glob("attnlang/stdlib/**/*.attn")]
-)
+PROGRAMS = sorted([*ROOT.glob("examples/*.attn"), *ROOT.glob("attnlang/stdlib/**/*.attn")])
 
 
 def lex(source: str) -> list[tuple[object, str]]:
@@ -166,31 +164,21 @@ def _grammar_words() -> set[str]:
 
 def test_vocab_keywords_match_the_grammar():
     grammar_words = _grammar_words()
-    assert set(vocab.KEYWORDS) - grammar_words == set(), (
-        "in vocab.KEYWORDS, not in attn.lark"
-    )
-    assert grammar_words - set(vocab.KEYWORDS) == set(), (
-        "in attn.lark, not in vocab.KEYWORDS"
-    )
+    assert set(vocab.KEYWORDS) - grammar_words == set(), "in vocab.KEYWORDS, not in attn.lark"
+    assert grammar_words - set(vocab.KEYWORDS) == set(), "in attn.lark, not in vocab.KEYWORDS"
     assert len(set(vocab.KEYWORDS)) == len(vocab.KEYWORDS), "duplicate keyword"
 
 
 def test_vocab_annotations_match_the_grammar():
-    match = re.search(
-        r"ANNOTATION[.\d]*:\s*/@\(([a-z|]+)\)", GRAMMAR.read_text(encoding="utf-8")
-    )
+    match = re.search(r"ANNOTATION[.\d]*:\s*/@\(([a-z|]+)\)", GRAMMAR.read_text(encoding="utf-8"))
     assert match, "ANNOTATION terminal not found in attn.lark"
     assert set(match.group(1).split("|")) == set(vocab.ANNOTATIONS)
 
 
 def test_vocab_units_match_the_grammar():
-    match = re.search(
-        r"^QUANTITY[.\d]*:\s*/(.*)/$", GRAMMAR.read_text(encoding="utf-8"), re.MULTILINE
-    )
+    match = re.search(r"^QUANTITY[.\d]*:\s*/(.*)/$", GRAMMAR.read_text(encoding="utf-8"), re.MULTILINE)
     assert match, "QUANTITY terminal not found in attn.lark"
-    groups = {
-        frozenset(g.split("|")) for g in re.findall(r"\(([A-Za-z|]+)\)", match.group(1))
-    }
+    groups = {frozenset(g.split("|")) for g in re.findall(r"\(([A-Za-z|]+)\)", match.group(1))}
     assert groups == {frozenset(vocab.PREFIXES), frozenset(vocab.MEASURE_UNITS)}
 
 
