@@ -105,9 +105,52 @@ def _merge(a: Sources, b: Sources) -> Sources:
 
 
 def cmd_run(args) -> int:
-    from .api import run_cli
+    import numpy as np
 
-    return run_cli(args)
+    from .api import load_npy, load_program, run, save_atomic
+    from .interp.report import chrome_trace, text_report
+    from .interp.values import numpy_dtype
+
+    defines = _defines(args.defines)
+    inputs = dict(load_npy(s) for s in args.input or [])
+    saves = []
+    for spec in args.save or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--save expects NAME=FILE.npy, not '{spec}'")
+        saves.append((name, path))
+    prog = load_program(args.file)
+    try:
+        result = run(prog, args.kernel, defines, inputs, seed=args.seed, engine=args.engine,
+                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout)
+    except AttnError as exc:
+        return report_error(exc, prog.sources, args.json)
+    for name, path in saves:
+        if name not in result.outputs:
+            raise UsageError(f"--save {name}: kernel '{result.kernel}' has no output '{name}' "
+                             f"(outputs: {', '.join(result.outputs)})")
+    for name, path in saves:
+        dtype = next(t.dtype for t in prog.kernel(args.kernel).outputs if t.name == name)
+        arr = result.outputs[name].astype(numpy_dtype(dtype))
+        save_atomic(path, lambda f, a=arr: np.save(f, a, allow_pickle=False))
+    if args.trace:
+        text = chrome_trace(result)
+        save_atomic(args.trace, lambda f: f.write(text.encode()))
+    if result.warnings:
+        print(render_all(result.warnings, prog.sources), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(text_report(result))
+    failed = [v for v in result.verify.values() if not v.ok]
+    if failed:
+        from .interp.spec import mismatch_diagnostic
+
+        k = prog.kernel(args.kernel)
+        diags = [mismatch_diagnostic(v, next(s for s in k.specs if s.output == v.output)) for v in failed]
+        print(render_all(diags, prog.sources), file=sys.stderr)
+        return 1
+    return 0
 
 
 _COMMANDS = {"check": cmd_check, "run": cmd_run}

@@ -1,0 +1,168 @@
+"""The Python API: `attnlang.run(...)` and `attnlang.check_source(...)`.
+
+The CLI, REPL and LSP are thin faces over these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .diagnostics import AttnError, UsageError, has_errors
+from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
+from .syntax import ast
+
+
+def load_program(source_or_path: str) -> Program:
+    """A path to a .attn file, or source text."""
+    text = str(source_or_path)
+    if "\n" not in text and (text.endswith(".attn") or Path(text).exists()):
+        return load(text)
+    return load_source(text, "<input>")
+
+
+def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
+        inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
+        trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
+        check: bool = True):
+    """Run a kernel on its modeled hardware and verify it against its spec.
+
+    Returns a Result (attnlang.interp.report.Result) with the fields of
+    `attn run --json` plus `outputs`. Raises AttnError when the program is
+    wrong (diagnostics attached) and UsageError when the arguments are.
+    """
+    from .check import check as run_checks
+    from .interp import execute
+
+    t0 = time.perf_counter()
+    prog = source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+    k = prog.kernel(kernel)
+    inputs = dict(inputs or {})
+    inferred = _infer_dims(k, inputs)
+    defines = dict(defines or {})
+    if check:
+        diags = run_checks(prog, {**inferred, **defines}, [k.name])
+        if has_errors(diags):
+            raise AttnError(diags)
+        warnings = [d for d in diags if d.severity != "error"]
+    else:
+        warnings = []
+    env, diags = bind(k, defines, inferred)
+    if has_errors(diags):
+        raise AttnError(diags)
+    for name in signature_dims(k):
+        if name not in env:
+            raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
+                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel")
+    hw, diags = hardware_for(prog, k, env)
+    if hw is None:
+        raise AttnError(diags)
+    full_inputs = _make_inputs(k, env, inputs, seed)
+    for s in symbols(k):
+        env.setdefault(s, s)
+    if engine == "jit":
+        from .jit import execute as jit_execute
+
+        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+    elif engine == "interp":
+        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+    else:
+        raise UsageError(f"unknown engine '{engine}' (interp or jit)")
+    result.defines = {n: env[n] for n in _defined_names(k) if n in env}
+    result.warnings = warnings + result.warnings
+    result.wall_seconds = time.perf_counter() - t0
+    return result
+
+
+def _defined_names(k: ast.Kernel) -> list[str]:
+    from .program import static_decls
+
+    names = signature_dims(k)
+    names += [d.name for d in static_decls(k) if d.name not in names]
+    return names
+
+
+def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Dimensions named in the signature, read off the shapes of the given inputs."""
+    decls = {t.name: t for t in k.inputs}
+    out: dict[str, int] = {}
+    for name, arr in inputs.items():
+        if name not in decls:
+            raise UsageError(f"--input {name}: kernel '{k.name}' has no input '{name}' "
+                             f"(inputs: {', '.join(decls) or 'none'})")
+        t = decls[name]
+        if np.ndim(arr) != len(t.dims):
+            raise UsageError(f"--input {name}: expected {len(t.dims)} axes ({t.dtype}[...]), got shape "
+                             f"{list(np.shape(arr))}")
+        for d, size in zip(t.dims, np.shape(arr)):
+            if isinstance(d, ast.Name):
+                if d.id in out and out[d.id] != size:
+                    raise UsageError(f"--input {name}: dimension {d.id} is {size} here but {out[d.id]} elsewhere")
+                out[d.id] = int(size)
+    return out
+
+
+def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    from .interp.values import round_to
+    from .static import StaticError, static_int
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for t in k.inputs:
+        try:
+            shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
+        except StaticError as exc:
+            raise AttnError(exc.diagnostic) from None
+        if any(s < 0 for s in shape):
+            raise UsageError(f"input {t.name} would have a negative shape {list(shape)}")
+        if t.name in given:
+            arr = np.asarray(given[t.name])
+            if arr.dtype.kind not in "fiu":
+                raise UsageError(f"--input {t.name}: expected numbers for {t.dtype}, got dtype {arr.dtype}")
+            if tuple(arr.shape) != shape:
+                raise UsageError(f"--input {t.name}: expected shape {list(shape)}, got {list(arr.shape)}")
+        else:
+            arr = rng.standard_normal(shape)
+        out[t.name] = round_to(np.asarray(arr, dtype=np.float64).astype(np.float32)
+                               if t.dtype != "f64" else arr, t.dtype)
+    return out
+
+
+def load_npy(spec: str) -> tuple[str, np.ndarray]:
+    """`NAME=FILE.npy` from --input."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise UsageError(f"--input expects NAME=FILE.npy, not '{spec}'")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--input {name}: {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--input {name}: {path}: is a directory") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"--input {name}: {path} is not a valid .npy file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise UsageError(f"--input {name}: {path} holds several arrays; give one .npy array")
+    return name, arr
+
+
+def save_atomic(path: str, write) -> None:
+    """Write a file through a temporary in the same directory and a rename."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

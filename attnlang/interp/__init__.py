@@ -1,0 +1,73 @@
+"""The reference engine: runs a kernel and reports its cost (docs/semantics.md)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import cost
+from ..diagnostics import AttnError, error, warning
+from ..hardware import Hardware
+from ..program import Program
+from ..syntax import ast
+from .engine import Engine
+from .machine import Limits, Machine
+from .report import Result
+from .spec import evaluate_spec, mismatch_diagnostic, verify
+
+
+def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict[str, np.ndarray],
+            trace: bool = False, max_cycles: float | None = None, timeout: float | None = None) -> Result:
+    """Run the kernel body on the machine; verify outputs against the specs."""
+    limits = Limits(max_cycles, time.monotonic() + timeout if timeout else None)
+    machine = Machine(hw, trace=trace, limits=limits)
+    eng = Engine(hw, machine, env, inputs, kernel)
+    eng.declare_outputs()
+    eng.run_block(kernel.body)
+    result = summarize(kernel, hw, machine, eng.outputs, "interp")
+    for t in kernel.outputs:
+        if t.name not in eng.stored:
+            result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))
+    result.verify = verify_outputs(kernel, env, inputs, eng.outputs, eng.out_dtype)
+    return result
+
+
+def verify_outputs(kernel: ast.Kernel, env: dict, inputs: dict, outputs: dict, dtypes: dict) -> dict:
+    out = {}
+    for spec in kernel.specs:
+        if spec.output not in outputs:
+            raise AttnError(error(
+                "E1022", f"spec for '{spec.output}', which is not an output", spec.span))
+        want = evaluate_spec(spec.expr, inputs, env)
+        got = outputs[spec.output]
+        if np.shape(want) != got.shape:
+            raise AttnError(error(
+                "E1022", f"the spec of {spec.output} has shape {list(np.shape(want))} but the output has "
+                         f"{list(got.shape)}", spec.span))
+        out[spec.output] = verify(spec.output, got, want, dtypes[spec.output])
+    return out
+
+
+def summarize(kernel: ast.Kernel, hw: Hardware, m: Machine, outputs: dict, engine: str) -> Result:
+    cycles = int(np.ceil(m.end))
+    energy = dict(m.c.energy)
+    if hw.leakage_pj_per_cycle:
+        energy["leakage"] = cost.leakage_energy_pj(cycles, hw.leakage_pj_per_cycle)
+    breakdown = {k: float(v) for k, v in energy.items() if v}
+    units = {}
+    for name, u in hw.units.items():
+        busy = float(m.c.busy.get(name, 0.0))
+        units[name] = {"busy_cycles": busy, "utilization": busy / (cycles * u.count) if cycles else 0.0}
+    memories = {name: {"read_bytes": float(m.c.read_bytes[name]), "write_bytes": float(m.c.write_bytes[name]),
+                       "peak_bytes": float(m.c.peak[name])} for name in hw.memories}
+    return Result(
+        kernel=kernel.name, hardware=hw.name, defines={}, cycles=cycles, seconds=cycles / hw.clock_hz,
+        energy_pj=float(sum(breakdown.values())), energy_breakdown_pj=breakdown, units=units, memories=memories,
+        channels={}, verify={}, engine=engine, wall_seconds=0.0, outputs=outputs, events=m.events,
+        clock_hz=hw.clock_hz,
+        counters={"macs": m.c.macs, "vector_ops": m.c.vector_ops, "spill_bytes": m.c.spill_bytes},
+    )
+
+
+__all__ = ["execute", "mismatch_diagnostic"]

@@ -1,0 +1,318 @@
+"""The reference engine: runs a kernel's statements on NumPy data while the
+Machine counts cycles, energy, traffic and occupancy (docs/semantics.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import cost, ops
+from ..diagnostics import AttnError, Span, error
+from ..hardware import Hardware, Unit
+from ..static import StaticError, static_eval, static_int
+from ..syntax import ast
+from .machine import Buffer, Machine
+from .values import compute_dtype, promote, round_to
+
+
+@dataclass
+class TV:
+    """A tensor value: its data, dtype and storage."""
+
+    data: np.ndarray
+    dtype: str
+    buf: Buffer
+
+
+@dataclass
+class _Loop:
+    pipeline: int
+    lane: int | None
+
+
+def _fail(code: str, message: str, span: Span, *notes: str) -> AttnError:
+    return AttnError(error(code, message, span, *notes))
+
+
+class Engine:
+    def __init__(self, hw: Hardware, machine: Machine, env: dict, inputs: dict[str, np.ndarray],
+                 kernel: ast.Kernel):
+        self.hw = hw
+        self.m = machine
+        self.env = dict(env)  # static names: dims, params, loop indices, symbols
+        self.kernel = kernel
+        self.root = hw.root_memory().name
+        self.tensors = {t.name: (inputs[t.name], t.dtype) for t in kernel.inputs}
+        self.outputs: dict[str, np.ndarray] = {}
+        self.out_dtype: dict[str, str] = {}
+        self.names: dict[str, TV] = {}
+        self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=16))
+        self.loops: list[_Loop] = []
+        self.temps: list[Buffer] = []
+        self.stored: set[str] = set()
+
+    def declare_outputs(self) -> None:
+        for t in self.kernel.outputs:
+            shape = tuple(static_int(d, self.env, "a dimension") for d in t.dims)
+            self.outputs[t.name] = np.zeros(shape, dtype=np.float64 if t.dtype == "f64" else np.float32)
+            self.out_dtype[t.name] = t.dtype
+
+    # ---------------------------------------------------------- statements
+    def run_block(self, body: tuple) -> None:
+        for s in body:
+            self._STMTS[type(s)](self, s)
+
+    def _skip(self, s) -> None:  # params, dims, where: already bound before the run
+        pass
+
+    def _bind_name(self, name: str, tv: TV, span: Span) -> None:
+        old = self.names.get(name)
+        tv.buf.refs += 1
+        self.names[name] = tv
+        if old is not None:
+            self._drop(old)
+
+    def _drop(self, tv: TV) -> None:
+        tv.buf.refs -= 1
+        if tv.buf.refs <= 0:
+            self.m.release(tv.buf)
+
+    def _dest_free(self, name: str) -> float:
+        """When the buffer the new value of `name` overwrites is no longer read."""
+        k = self.loops[-1].pipeline if self.loops else 1
+        hist = self.history[name]
+        if len(hist) >= k:
+            return hist[-k].last_read
+        return 0.0
+
+    def _charge(self, name: str) -> int:
+        """Pipeline copies of a value first assigned inside a pipelined loop body."""
+        return self.loops[-1].pipeline if self.loops and name not in self._outer_names else 1
+
+    def _end_statement(self) -> None:
+        for b in self.temps:
+            b.pinned = False
+            if b.refs <= 0:
+                self.m.release(b)
+        self.temps = []
+        for tv in self.names.values():
+            tv.buf.pinned = False
+
+    def exec_assign(self, s: ast.Assign) -> None:
+        name = s.target.name
+        expr = s.expr
+        if s.op != "=":
+            expr = ast.Binary(s.op[0], ast.Name(name, s.target.span), s.expr, s.span)
+        if s.target.index is not None:
+            self._assign_part(s, expr)
+            return
+        dest = self._dest_free(name)
+        value = self.eval(expr, dest=dest, charge=self._charge(name))
+        if not isinstance(value, TV):
+            raise _fail("E1006", f"'{name}' would be a plain number; tensors are made with full(), zeros() "
+                                 "or ones()", s.span)
+        self.history[name].append(value.buf)
+        self._bind_name(name, value, s.span)
+        self._end_statement()
+
+    def _assign_part(self, s: ast.Assign, expr: ast.Expr) -> None:
+        name = s.target.name
+        old = self.names.get(name)
+        if old is None:
+            raise _fail("E1007", f"'{name}' has no value to update part of", s.target.span)
+        value = self.eval(expr, dest=old.buf.last_read)
+        key = self._subscripts(s.target.index, old.data.shape, name, s.target.span)
+        data = old.data.copy()
+        data[key] = value.data if isinstance(value, TV) else value
+        ready = value.buf.ready if isinstance(value, TV) else 0.0
+        old.buf.ready = max(old.buf.ready, ready)
+        self.names[name] = TV(round_to(data, old.dtype), old.dtype, old.buf)
+        self._end_statement()
+
+    def exec_load(self, s: ast.Load) -> None:
+        src_data, src_dtype, src_mem, ready, src_buf = self._source(s.tensor, s.tensor_span)
+        if s.index is not None:
+            key = self._subscripts(s.index, src_data.shape, s.tensor, s.span)
+            data = src_data[key]
+        else:
+            data = src_data
+        if s.memory not in self.hw.memories:
+            raise _fail("E1008", f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
+        nbytes = cost.tensor_bytes(data.size, src_dtype)
+        dest = self._dest_free(s.target.name)
+        start, end = self.m.transfer(src_mem, s.memory, nbytes, max(ready, dest), f"load {s.tensor}", s.span)
+        if src_buf is not None:
+            src_buf.last_read = max(src_buf.last_read, end)
+        buf = Buffer(s.memory, nbytes, end)
+        self.m.allocate(buf, self._charge(s.target.name), s.span)
+        self.history[s.target.name].append(buf)
+        self._bind_name(s.target.name, TV(np.array(data), src_dtype, buf), s.span)
+        self._end_statement()
+
+    def _source(self, name: str, span: Span):
+        if name in self.tensors:
+            data, dtype = self.tensors[name]
+            return data, dtype, self.root, 0.0, None
+        if name in self.names:
+            tv = self.names[name]
+            self._use(tv.buf, span)
+            return tv.data, tv.dtype, tv.buf.memory, tv.buf.ready, tv.buf
+        if name in self.outputs:
+            raise _fail("E1009", f"'{name}' is an output; load from inputs or values", span)
+        raise _fail("E1010", f"'{name}' has no value here", span)
+
+    def exec_store(self, s: ast.Store) -> None:
+        if s.tensor not in self.outputs:
+            raise _fail("E1009", f"'{s.tensor}' is not an output of kernel '{self.kernel.name}'", s.tensor_span)
+        value = self.eval(s.expr)
+        out = self.outputs[s.tensor]
+        key = self._subscripts(s.index, out.shape, s.tensor, s.span) if s.index is not None else ()
+        dtype = self.out_dtype[s.tensor]
+        if isinstance(value, TV):
+            target_shape = out[key].shape
+            try:
+                data = np.broadcast_to(value.data, target_shape)
+            except ValueError:
+                raise _fail("E1011", f"cannot store a value of shape {list(value.data.shape)} into "
+                                     f"{s.tensor}{list(target_shape)}", s.span) from None
+            nbytes = cost.tensor_bytes(value.data.size, dtype)
+            _, end = self.m.transfer(value.buf.memory, self.root, nbytes, value.buf.ready, f"store {s.tensor}",
+                                     s.span)
+            value.buf.last_read = max(value.buf.last_read, end)
+            out[key] = round_to(data, dtype)
+        else:
+            out[key] = value
+        self.stored.add(s.tensor)
+        self._end_statement()
+
+    def exec_discard(self, s: ast.Discard) -> None:
+        for n in s.names:
+            tv = self.names.pop(n.id, None)
+            if tv is None:
+                raise _fail("E1010", f"'{n.id}' has no value to discard", n.span)
+            self.m.release(tv.buf)  # dead data: freed without write-back, even if shared
+
+    def exec_if(self, s: ast.If) -> None:
+        cond = self._static(s.cond)
+        self.run_block(s.then if cond else s.orelse)
+
+    def exec_for(self, s: ast.For) -> None:
+        lo = self._static_int(s.lo, "a loop bound")
+        hi = self._static_int(s.hi, "a loop bound")
+        step = self._static_int(s.step, "a loop step") if s.step is not None else 1
+        if step <= 0:
+            raise _fail("E1012", f"the loop step must be positive, not {step}", s.step.span)
+        pipeline, parallel = 1, None
+        for a in s.annotations:
+            if a.name == "pipeline":
+                pipeline = self._static_int(a.args[0], "a pipeline depth") if a.args else 2
+                if pipeline < 1:
+                    raise _fail("E1012", "@pipeline needs at least one copy", a.span)
+            elif a.name == "parallel":
+                parallel = a
+        saved_outer = self._outer_names
+        saved_var = self.env.get(s.var)
+        for n, v in enumerate(range(lo, hi, step)):
+            self.env[s.var] = v
+            before = set(self.names)
+            self._outer_names = before
+            lane = n if parallel is not None else (self.loops[-1].lane if self.loops else None)
+            self.loops.append(_Loop(pipeline, lane))
+            self.m.check_wall(s.span)
+            self.run_block(s.body)
+            self.loops.pop()
+            for name in set(self.names) - before:
+                self._drop(self.names.pop(name))
+        self._outer_names = saved_outer
+        if saved_var is None:
+            self.env.pop(s.var, None)
+        else:
+            self.env[s.var] = saved_var
+
+    _outer_names: set = set()
+
+    def exec_unsupported(self, s) -> None:
+        raise _fail("E1013", f"{type(s).__name__.lower()} statements need the stream scheduler, "
+                             "which this kernel is not run under", s.span)
+
+    # ---------------------------------------------------------- expressions
+    def _static(self, e: ast.Expr):
+        try:
+            return static_eval(e, self.env)
+        except StaticError as exc:
+            raise AttnError(exc.diagnostic) from None
+
+    def _static_int(self, e: ast.Expr, what: str) -> int:
+        try:
+            return static_int(e, self.env, what)
+        except StaticError as exc:
+            raise AttnError(exc.diagnostic) from None
+
+    def _use(self, buf: Buffer, span: Span) -> None:
+        if buf.evicted:
+            self.m.reload(buf, span)
+        buf.pinned = True
+        self.m.touch(buf)
+
+    def eval(self, e: ast.Expr, dest: float = 0.0, charge: int = 1, unit: tuple | None = None):
+        """Evaluate e: a TV, or a static number when e involves no tensor."""
+        from .evaluate import evaluate
+
+        return evaluate(self, e, dest, charge, unit)
+
+    def _subscripts(self, items, shape: tuple, name: str, span: Span) -> tuple:
+        key: list = []
+        axis = 0
+        for it in items:
+            if isinstance(it, ast.Name) and it.id == "None":
+                key.append(None)
+                continue
+            if axis >= len(shape):
+                raise _fail("E1005", f"too many subscripts for {name}, which has {len(shape)} axes", span)
+            size = shape[axis]
+            if isinstance(it, ast.Slice):
+                lo = self._static_int(it.lo, "a slice bound") if it.lo is not None else 0
+                hi = self._static_int(it.hi, "a slice bound") if it.hi is not None else size
+                if not 0 <= lo <= hi <= size:
+                    raise _fail("E1005", f"slice {lo}:{hi} is outside axis {axis} of {name}, which has {size} "
+                                         "elements", it.span)
+                key.append(slice(lo, hi))
+            else:
+                i = self._static_int(it, "an index")
+                if not -size <= i < size:
+                    raise _fail("E1005", f"index {i} is outside axis {axis} of {name}, which has {size} "
+                                         "elements", it.span)
+                key.append(i)
+            axis += 1
+        return tuple(key)
+
+    def unit_for(self, op: str, e: ast.Expr, unit: tuple | None) -> tuple[Unit, int]:
+        """The unit instance an operation runs on (ops.bind, @parallel lanes, `on UNIT[i]`)."""
+        name, index = unit if unit else (None, None)
+        b = ops.bind(op, self.hw, name)
+        if isinstance(b, str):
+            raise _fail("E0501", b, e.span)
+        u = b.unit
+        if index is not None:
+            if not 0 <= index < u.count:
+                raise _fail("E1005", f"{u.name}[{index}] is outside the array of {u.count}", e.span)
+            return u, index
+        lane = self.loops[-1].lane if self.loops else None
+        return u, (lane % u.count if lane is not None else 0)
+
+    def compute_dtype(self, dtype: str):
+        return compute_dtype(dtype)
+
+    def promote(self, a, b) -> str:
+        return promote(a, b)
+
+
+Engine._STMTS = {
+    ast.Assign: Engine.exec_assign, ast.Load: Engine.exec_load, ast.Store: Engine.exec_store,
+    ast.Discard: Engine.exec_discard, ast.If: Engine.exec_if, ast.For: Engine.exec_for,
+    ast.Param: Engine._skip, ast.DimDecl: Engine._skip, ast.Where: Engine._skip,
+    ast.ChannelDecl: Engine._skip, ast.Send: Engine.exec_unsupported, ast.Recv: Engine.exec_unsupported,
+    ast.Process: Engine.exec_unsupported,
+}

@@ -1,0 +1,224 @@
+"""The modeled machine while a kernel runs: resources, buffers, counters.
+
+Time is list scheduling: an operation bound to a resource starts at
+max(operands ready, resource free, destination buffer free) and ends after
+its cost. Memory occupancy is tracked in program order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .. import cost
+from ..diagnostics import AttnError, Span, error
+from ..hardware import Hardware, Memory, Unit
+
+
+class Buffer:
+    """The storage of one value in one memory."""
+
+    __slots__ = ("memory", "nbytes", "ready", "last_read", "refs", "evicted", "last_use", "pinned", "live")
+
+    def __init__(self, memory: str, nbytes: float, ready: float):
+        self.memory = memory
+        self.nbytes = nbytes
+        self.ready = ready
+        self.last_read = ready
+        self.refs = 0
+        self.evicted = False
+        self.last_use = 0
+        self.pinned = False
+        self.live = False
+
+
+@dataclass
+class Event:
+    name: str
+    track: str
+    start: float
+    end: float
+    nbytes: float = 0.0
+    energy_pj: float = 0.0
+    line: int = 0
+
+
+@dataclass
+class Limits:
+    max_cycles: float | None = None
+    deadline: float | None = None  # time.monotonic() value
+
+
+@dataclass
+class Counters:
+    busy: dict = field(default_factory=lambda: defaultdict(float))  # unit -> busy cycles (all instances)
+    energy: dict = field(default_factory=lambda: defaultdict(float))  # component -> pJ
+    read_bytes: dict = field(default_factory=lambda: defaultdict(float))
+    write_bytes: dict = field(default_factory=lambda: defaultdict(float))
+    occupancy: dict = field(default_factory=lambda: defaultdict(float))
+    peak: dict = field(default_factory=lambda: defaultdict(float))
+    macs: float = 0.0
+    vector_ops: float = 0.0
+    spill_bytes: float = 0.0
+
+
+class Machine:
+    def __init__(self, hw: Hardware, trace: bool = False, limits: Limits | None = None):
+        self.hw = hw
+        self.free: dict[tuple, float] = defaultdict(float)
+        self.c = Counters()
+        self.end = 0.0
+        self.events: list[Event] | None = [] if trace else None
+        self.limits = limits or Limits()
+        self.clock = 0  # LRU counter
+        self.live: dict[str, list[Buffer]] = defaultdict(list)
+        for name in hw.memories:
+            self.c.peak[name] = 0.0
+            self.c.read_bytes[name] = 0.0
+            self.c.write_bytes[name] = 0.0
+
+    # ---------------------------------------------------------- time
+    def _finish(self, end: float, span: Span) -> None:
+        if end > self.end:
+            self.end = end
+        lim = self.limits
+        if lim.max_cycles is not None and self.end > lim.max_cycles:
+            raise AttnError(error("E1003", f"the run passed --max-cycles {lim.max_cycles:g} here", span))
+
+    def check_wall(self, span: Span) -> None:
+        if self.limits.deadline is not None and time.monotonic() > self.limits.deadline:
+            raise AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
+
+    def unit_op(self, unit: Unit, instance: int, cycles: float, ready: float, energy_pj: float,
+                label: str, span: Span) -> tuple[float, float]:
+        key = ("unit", unit.name, instance)
+        start = max(ready, self.free[key])
+        end = start + cycles
+        self.free[key] = end
+        self.c.busy[unit.name] += cycles
+        self.c.energy[unit.name] += energy_pj
+        self._finish(end, span)
+        if self.events is not None:
+            track = f"{unit.name}[{instance}]" if unit.count > 1 else unit.name
+            self.events.append(Event(label, track, start, end, 0.0, energy_pj, span.line))
+        return start, end
+
+    def path(self, src: str, dst: str) -> list[Memory]:
+        """The memories a transfer from src to dst crosses, both ends included."""
+        up_src = self.hw.path_to_root(src)
+        up_dst = self.hw.path_to_root(dst)
+        names_dst = [m.name for m in up_dst]
+        out: list[Memory] = []
+        for m in up_src:
+            out.append(m)
+            if m.name in names_dst:
+                i = names_dst.index(m.name)
+                return out + list(reversed(up_dst[:i]))
+        return up_src + list(reversed(up_dst))
+
+    def transfer(self, src: str, dst: str, nbytes: float, ready: float, label: str, span: Span) -> tuple[float, float]:
+        """A DMA transfer: occupies the ports of every memory on the path."""
+        mems = self.path(src, dst)
+        if src == dst or nbytes <= 0:
+            return ready, ready
+        bw = min(m.bandwidth_bytes_per_cycle for m in mems)
+        latency = sum(m.latency_cycles for m in mems)
+        cycles = cost.transfer_cycles(nbytes, bw, latency)
+        start = max([ready] + [self.free[("port", m.name)] for m in mems])
+        end = start + cycles
+        for m in mems:
+            self.free[("port", m.name)] = end
+        s, d = self.hw.memories[src], self.hw.memories[dst]
+        self.c.read_bytes[src] += nbytes
+        self.c.write_bytes[dst] += nbytes
+        self.c.energy[src] += cost.memory_energy_pj(nbytes, 0, s.read_pj_per_byte, 0)
+        self.c.energy[dst] += cost.memory_energy_pj(0, nbytes, 0, d.write_pj_per_byte)
+        self._finish(end, span)
+        if self.events is not None:
+            e = nbytes * (s.read_pj_per_byte + d.write_pj_per_byte)
+            for m in mems:
+                self.events.append(Event(label, f"port {m.name}", start, end, nbytes, e / len(mems), span.line))
+        return start, end
+
+    def unit_reads(self, memory: str, nbytes: float) -> None:
+        """A unit reading operands from a memory (no port: units have their own)."""
+        m = self.hw.memories[memory]
+        self.c.read_bytes[memory] += nbytes
+        self.c.energy[memory] += cost.memory_energy_pj(nbytes, 0, m.read_pj_per_byte, 0)
+
+    def unit_writes(self, memory: str, nbytes: float) -> None:
+        m = self.hw.memories[memory]
+        self.c.write_bytes[memory] += nbytes
+        self.c.energy[memory] += cost.memory_energy_pj(0, nbytes, 0, m.write_pj_per_byte)
+
+    # ---------------------------------------------------------- occupancy
+    def allocate(self, buf: Buffer, charge: float, span: Span) -> None:
+        """Reserve buf's bytes (times charge for pipeline copies) in its memory."""
+        buf.nbytes *= charge
+        mem = self.hw.memories[buf.memory]
+        need = self.c.occupancy[buf.memory] + buf.nbytes
+        if mem.capacity_bytes is not None and need > mem.capacity_bytes:
+            if mem.policy == "spill":
+                self._spill(mem, need - mem.capacity_bytes, span)
+            else:
+                raise AttnError(error(
+                    "E1001", f"{mem.name} overflows: it would hold {_kib(need)} here but has "
+                             f"{_kib(mem.capacity_bytes)}", span,
+                    "a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit"))
+        self.c.occupancy[buf.memory] += buf.nbytes
+        if self.c.occupancy[buf.memory] > self.c.peak[buf.memory]:
+            self.c.peak[buf.memory] = self.c.occupancy[buf.memory]
+        buf.live = True
+        self.live[buf.memory].append(buf)
+        self.touch(buf)
+
+    def release(self, buf: Buffer) -> None:
+        """Free buf without writing it back (death of a value, or `discard`)."""
+        if not buf.live:
+            return
+        buf.live = False
+        if not buf.evicted:
+            self.c.occupancy[buf.memory] -= buf.nbytes
+        self.live[buf.memory].remove(buf)
+
+    def touch(self, buf: Buffer) -> None:
+        self.clock += 1
+        buf.last_use = self.clock
+
+    def _spill(self, mem: Memory, excess: float, span: Span) -> None:
+        victims = sorted((b for b in self.live[mem.name] if not b.evicted and not b.pinned),
+                         key=lambda b: b.last_use)
+        for b in victims:
+            if excess <= 0:
+                break
+            parent = mem.parent or mem.name
+            _, end = self.transfer(mem.name, parent, b.nbytes, b.last_read, "spill", span)
+            b.evicted = True
+            b.ready = end
+            self.c.occupancy[mem.name] -= b.nbytes
+            self.c.spill_bytes += b.nbytes
+            excess -= b.nbytes
+        if excess > 0:
+            raise AttnError(error("E1001", f"{mem.name} overflows even after spilling every value not in use "
+                                           f"({_kib(excess)} short)", span))
+
+    def reload(self, buf: Buffer, span: Span) -> None:
+        """Bring an evicted buffer back from the parent before it is read."""
+        mem = self.hw.memories[buf.memory]
+        parent = mem.parent or mem.name
+        _, end = self.transfer(parent, mem.name, buf.nbytes, buf.ready, "reload", span)
+        buf.evicted = False
+        need = self.c.occupancy[mem.name] + buf.nbytes
+        if mem.capacity_bytes is not None and need > mem.capacity_bytes:
+            buf.pinned = True
+            self._spill(mem, need - mem.capacity_bytes, span)
+        self.c.occupancy[mem.name] += buf.nbytes
+        self.c.peak[mem.name] = max(self.c.peak[mem.name], self.c.occupancy[mem.name])
+        buf.ready = max(buf.ready, end)
+
+
+def _kib(nbytes: float) -> str:
+    if nbytes >= 2**20:
+        return f"{nbytes / 2**20:.2f} MiB"
+    return f"{nbytes / 2**10:.1f} KiB"

@@ -1,0 +1,121 @@
+"""The result of a run: its fields (DESIGN §8), the text report, the trace."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..diagnostics import Diagnostic
+from .machine import Event
+from .spec import Verification
+
+
+@dataclass
+class Result:
+    kernel: str
+    hardware: str
+    defines: dict
+    cycles: int
+    seconds: float
+    energy_pj: float
+    energy_breakdown_pj: dict
+    units: dict
+    memories: dict
+    channels: dict
+    verify: dict  # output -> Verification
+    engine: str
+    wall_seconds: float
+    outputs: dict = field(default_factory=dict)  # output -> np.ndarray
+    warnings: list[Diagnostic] = field(default_factory=list)
+    events: list[Event] | None = None
+    clock_hz: float = 1e9
+    counters: dict = field(default_factory=dict)  # macs, vector_ops, spill_bytes
+    fallback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verify.values())
+
+    def to_json(self) -> dict:
+        out = {
+            "kernel": self.kernel, "hardware": self.hardware, "defines": self.defines,
+            "cycles": int(self.cycles), "seconds": self.seconds, "energy_pj": self.energy_pj,
+            "energy_breakdown_pj": self.energy_breakdown_pj, "units": self.units, "memories": self.memories,
+            "channels": self.channels, "verify": {k: v.to_json() for k, v in self.verify.items()},
+            "engine": self.engine, "wall_seconds": self.wall_seconds, "counters": self.counters,
+        }
+        if self.fallback:
+            out["fallback"] = self.fallback
+        return out
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"),
+                           (1e-9, "n")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _bytes(n: float) -> str:
+    for factor, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def text_report(r: Result) -> str:
+    defs = " ".join(f"{k}={v}" for k, v in r.defines.items())
+    lines = [f"kernel {r.kernel} on {r.hardware}   {defs}",
+             f"cycles     {r.cycles:,}   ({_si(r.seconds, 's')} at {_si(r.clock_hz, 'Hz')})",
+             f"energy     {_si(r.energy_pj * 1e-12, 'J')}"]
+    total = r.energy_pj or 1.0
+    for name, pj in sorted(r.energy_breakdown_pj.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:<10} {_si(pj * 1e-12, 'J'):>12}  {100 * pj / total:5.1f}%")
+    lines.append(f"{'unit':<12} {'busy cycles':>14} {'utilization':>12}")
+    for name, u in r.units.items():
+        lines.append(f"  {name:<10} {u['busy_cycles']:>14,.0f} {100 * u['utilization']:>11.1f}%")
+    lines.append(f"{'memory':<12} {'read':>12} {'written':>12} {'peak':>12}")
+    for name, m in r.memories.items():
+        lines.append(f"  {name:<10} {_bytes(m['read_bytes']):>12} {_bytes(m['write_bytes']):>12} "
+                     f"{_bytes(m['peak_bytes']):>12}")
+    if r.channels:
+        lines.append(f"{'channel':<12} {'sent':>10} {'max occupancy':>14}")
+        for name, c in r.channels.items():
+            lines.append(f"  {name:<10} {c['sent']:>10,} {c['max_occupancy']:>14}")
+    for name, v in r.verify.items():
+        status = "ok" if v.ok else "MISMATCH"
+        lines.append(f"verify     {name}: {status}   max abs error {v.max_abs_err:.3g}, "
+                     f"relative {v.max_rel_err:.3g}")
+    if not r.verify:
+        lines.append("verify     (the kernel has no spec)")
+    if r.fallback:
+        lines.append(f"engine     {r.engine} ({r.fallback})")
+    return "\n".join(lines)
+
+
+def chrome_trace(r: Result) -> str:
+    """Chrome trace-event JSON (loads in Perfetto): one track per unit instance and memory port."""
+    events = r.events or []
+    tracks = sorted({e.track for e in events})
+    tid = {t: i + 1 for i, t in enumerate(tracks)}
+    us = 1e6 / r.clock_hz
+    out: list[dict] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": f"{r.kernel} on {r.hardware}"}}]
+    for t in tracks:
+        out.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid[t], "args": {"name": t}})
+    for e in sorted(events, key=lambda e: (tid[e.track], e.start, e.end)):
+        out.append({"name": e.name, "ph": "X", "pid": 1, "tid": tid[e.track], "ts": e.start * us,
+                    "dur": max(e.end - e.start, 0) * us,
+                    "args": {"start_cycle": e.start, "end_cycle": e.end, "bytes": e.nbytes,
+                             "energy_pj": e.energy_pj, "line": e.line}})
+    return json.dumps({"traceEvents": out, "displayTimeUnit": "ns"})
+
+
+def verification_json(v: Verification) -> dict:
+    return v.to_json()
+
+
+def as_float_dict(d: dict) -> dict:
+    return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in d.items()}

@@ -1,0 +1,58 @@
+"""Tensor values: dtypes, exact rounding, promotion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = ("f64", "f32", "f16", "bf16")
+_RANK = {"i8": 0, "i32": 1, "bf16": 2, "f16": 2, "f32": 3, "f64": 4}
+_NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i32": np.int32, "i8": np.int8}
+
+
+def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Round float32 data to dtype exactly and return it as float32 (f64 stays f64).
+
+    f16 uses NumPy's IEEE half conversion (round to nearest even); bf16 keeps
+    the top 16 bits of the float32 with round to nearest even; NaN stays NaN.
+    """
+    if dtype == "f64":
+        return np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float32)
+    if dtype == "f32":
+        return x
+    if dtype == "f16":
+        with np.errstate(over="ignore"):
+            return x.astype(np.float16).astype(np.float32)
+    if dtype == "bf16":
+        bits = x.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        out = rounded.astype(np.uint32).view(np.float32)
+        return np.where(np.isnan(x), x, out)
+    if dtype in ("i32", "i8"):
+        return np.asarray(x).astype(_NUMPY[dtype]).astype(np.float32)
+    raise ValueError(f"unknown dtype {dtype}")
+
+
+def promote(a: str | None, b: str | None) -> str:
+    """The dtype of an operation on a and b (None: a plain number that adapts)."""
+    if a is None:
+        return b or "f32"
+    if b is None:
+        return a
+    if a == b:
+        return a
+    if {a, b} == {"f16", "bf16"}:
+        return "f32"
+    return a if _RANK[a] > _RANK[b] else b
+
+
+def compute_dtype(dtype: str):
+    """The NumPy type arithmetic runs in for a result of this dtype."""
+    return np.float64 if dtype == "f64" else np.float32
+
+
+def numpy_dtype(dtype: str):
+    """The NumPy type that holds a tensor of this dtype exactly (for --save and --input)."""
+    if dtype == "bf16":
+        return np.float32
+    return _NUMPY[dtype]
