@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE.json", help="write a Chrome/Perfetto trace")
     r.add_argument("--max-cycles", type=float, default=None, help="stop a run past this many cycles")
     r.add_argument("--timeout", type=float, default=None, help="stop a run past this many wall seconds")
+
+    e = sub.add_parser("explore", help="search the design space of a kernel's params with the analytical model")
+    from .model.explore_cli import add_arguments as add_explore_arguments
+
+    add_explore_arguments(e)
     return p
 
 
@@ -153,7 +158,13 @@ def cmd_run(args) -> int:
     return 0
 
 
-_COMMANDS = {"check": cmd_check, "run": cmd_run}
+def cmd_explore(args) -> int:
+    from .model.explore_cli import main as explore_main
+
+    return explore_main(args)
+
+
+_COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore}
 
 
 def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:

@@ -13,7 +13,8 @@ from .hardware import Hardware, Unit
 
 #: Binary operators that run elementwise on a vector unit, by unit op name.
 BINARY_OPS: dict[str, str] = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "//": "div",
-                              "**": "pow"}
+                              "**": "pow", "==": "cmp", "!=": "cmp", "<": "cmp", "<=": "cmp", ">": "cmp",
+                              ">=": "cmp"}
 #: Elementwise builtins, by unit op name.
 ELEMENTWISE_FUNCS: dict[str, str] = {
     "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs", "max": "max", "min": "min",

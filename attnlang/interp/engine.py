@@ -52,6 +52,7 @@ class Engine:
         self.loops: list[_Loop] = []
         self.temps: list[Buffer] = []
         self.stored: set[str] = set()
+        self.store_end: dict[str, float] = {}
 
     def declare_outputs(self) -> None:
         for t in self.kernel.outputs:
@@ -160,7 +161,8 @@ class Engine:
             self._use(tv.buf, span)
             return tv.data, tv.dtype, tv.buf.memory, tv.buf.ready, tv.buf
         if name in self.outputs:
-            raise _fail("E1009", f"'{name}' is an output; load from inputs or values", span)
+            # Reading back what the kernel stored: wait for the stores to that output.
+            return self.outputs[name], self.out_dtype[name], self.root, self.store_end.get(name, 0.0), None
         raise _fail("E1010", f"'{name}' has no value here", span)
 
     def exec_store(self, s: ast.Store) -> None:
@@ -181,6 +183,7 @@ class Engine:
             _, end = self.m.transfer(value.buf.memory, self.root, nbytes, value.buf.ready, f"store {s.tensor}",
                                      s.span)
             value.buf.last_read = max(value.buf.last_read, end)
+            self.store_end[s.tensor] = max(self.store_end.get(s.tensor, 0.0), end)
             out[key] = round_to(data, dtype)
         else:
             out[key] = value

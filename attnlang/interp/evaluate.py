@@ -138,6 +138,7 @@ def _matmul(eng, e, a, b, dtype, dest, charge, unit):
 
 
 def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
+    op = ops.ELEMENTWISE_FUNCS.get(op, op)
     u, inst = eng.unit_for(op, e, unit)
     cycles, energy = 0.0, 0.0
     for step in ops.ops_needed(op, u):

@@ -1,0 +1,1 @@
+"""The analytical model and design-space exploration (DESIGN §4)."""
