@@ -24,6 +24,12 @@ def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: 
     machine = Machine(hw, trace=trace, limits=limits)
     eng = Engine(hw, machine, env, inputs, kernel)
     eng.declare_outputs()
+    # Inputs and outputs are resident in the root memory for the whole run.
+    root = eng.root
+    resident = sum(cost.tensor_bytes(a.size, t.dtype) for t, a in
+                   [(t, inputs[t.name]) for t in kernel.inputs] + [(t, eng.outputs[t.name]) for t in kernel.outputs])
+    machine.c.occupancy[root] += resident
+    machine.c.peak[root] = max(machine.c.peak[root], machine.c.occupancy[root])
     eng.run_block(kernel.body)
     result = summarize(kernel, hw, machine, eng.outputs, "interp")
     for t in kernel.outputs:
