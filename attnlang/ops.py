@@ -82,3 +82,16 @@ def bind(op: str, hw: Hardware, unit_name: str | None = None) -> Binding | str:
             return Binding(unit, op)
     missing = next(o for o in ops_needed(op, candidates[0]) if not candidates[0].has_op(o))
     return f"unit {candidates[0].name} has no op {missing}"
+
+
+def fma_parts(e) -> tuple | None:
+    """`a * b + c` or `c + a * b` as (a, b, c): one fused op on a unit that has `op fma`."""
+    from .syntax import ast
+
+    if not isinstance(e, ast.Binary) or e.op != "+":
+        return None
+    if isinstance(e.left, ast.Binary) and e.left.op == "*":
+        return e.left.left, e.left.right, e.right
+    if isinstance(e.right, ast.Binary) and e.right.op == "*":
+        return e.right.left, e.right.right, e.left
+    return None

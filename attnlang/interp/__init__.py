@@ -14,6 +14,7 @@ from ..syntax import ast
 from .engine import Engine
 from .machine import Limits, Machine
 from .report import Result
+from .streams import Scheduler, declare_channels, undrained
 from .spec import evaluate_spec, mismatch_diagnostic, verify
 
 
@@ -30,8 +31,13 @@ def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: 
                    [(t, inputs[t.name]) for t in kernel.inputs] + [(t, eng.outputs[t.name]) for t in kernel.outputs])
     machine.c.occupancy[root] += resident
     machine.c.peak[root] = max(machine.c.peak[root], machine.c.occupancy[root])
-    eng.run_block(kernel.body)
+    eng.channels = declare_channels(kernel, env)
+    eng.sched = Scheduler()
+    eng.sched.spawn("main", eng.run_block(kernel.body))
+    eng.sched.run()
     result = summarize(kernel, hw, machine, eng.outputs, "interp")
+    result.channels = {name: ch.stats() for name, ch in eng.channels.items()}
+    result.warnings += undrained(eng.channels)
     for t in kernel.outputs:
         if t.name not in eng.stored:
             result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))

@@ -14,16 +14,9 @@ from ..hardware import Hardware, Unit
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .machine import Buffer, Machine
-from .values import compute_dtype, promote, round_to
-
-
-@dataclass
-class TV:
-    """A tensor value: its data, dtype and storage."""
-
-    data: np.ndarray
-    dtype: str
-    buf: Buffer
+from .evaluate import evaluate
+from .streams import exec_recv, exec_send
+from .values import TV, compute_dtype, promote, round_to
 
 
 @dataclass
@@ -44,7 +37,7 @@ class Engine:
         self.env = dict(env)  # static names: dims, params, loop indices, symbols
         self.kernel = kernel
         self.root = hw.root_memory().name
-        self.tensors = {t.name: (inputs[t.name], t.dtype) for t in kernel.inputs}
+        self.tensors = {t.name: (inputs[t.name], t.dtype) for t in kernel.inputs if t.name in inputs}
         self.outputs: dict[str, np.ndarray] = {}
         self.out_dtype: dict[str, str] = {}
         self.names: dict[str, TV] = {}
@@ -53,6 +46,11 @@ class Engine:
         self.temps: list[Buffer] = []
         self.stored: set[str] = set()
         self.store_end: dict[str, float] = {}
+        self.clock = 0.0  # this process's clock (DAM): advanced by send and recv
+        self.process = "main"
+        self.proc_unit: tuple | None = None
+        self.channels: dict = {}
+        self.sched = None
 
     def declare_outputs(self) -> None:
         for t in self.kernel.outputs:
@@ -61,9 +59,12 @@ class Engine:
             self.out_dtype[t.name] = t.dtype
 
     # ---------------------------------------------------------- statements
-    def run_block(self, body: tuple) -> None:
+    def run_block(self, body: tuple):
+        """A generator: it yields when a send or receive blocks (see streams.py)."""
         for s in body:
-            self._STMTS[type(s)](self, s)
+            r = self._STMTS[type(s)](self, s)
+            if r is not None:
+                yield from r
 
     def _skip(self, s) -> None:  # params, dims, where: already bound before the run
         pass
@@ -143,7 +144,8 @@ class Engine:
             raise _fail("E1008", f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
         nbytes = cost.tensor_bytes(data.size, src_dtype)
         dest = self._dest_free(s.target.name)
-        start, end = self.m.transfer(src_mem, s.memory, nbytes, max(ready, dest), f"load {s.tensor}", s.span)
+        start, end = self.m.transfer(src_mem, s.memory, nbytes, max(ready, dest, self.clock), f"load {s.tensor}",
+                                     s.span)
         if src_buf is not None:
             src_buf.last_read = max(src_buf.last_read, end)
         buf = Buffer(s.memory, nbytes, end)
@@ -199,7 +201,7 @@ class Engine:
 
     def exec_if(self, s: ast.If) -> None:
         cond = self._static(s.cond)
-        self.run_block(s.then if cond else s.orelse)
+        yield from self.run_block(s.then if cond else s.orelse)
 
     def exec_for(self, s: ast.For) -> None:
         lo = self._static_int(s.lo, "a loop bound")
@@ -224,7 +226,7 @@ class Engine:
             lane = n if parallel is not None else (self.loops[-1].lane if self.loops else None)
             self.loops.append(_Loop(pipeline, lane))
             self.m.check_wall(s.span)
-            self.run_block(s.body)
+            yield from self.run_block(s.body)
             self.loops.pop()
             for name in set(self.names) - before:
                 self._drop(self.names.pop(name))
@@ -236,9 +238,36 @@ class Engine:
 
     _outer_names: set = set()
 
-    def exec_unsupported(self, s) -> None:
-        raise _fail("E1013", f"{type(s).__name__.lower()} statements need the stream scheduler, "
-                             "which this kernel is not run under", s.span)
+    def exec_process(self, s: ast.Process):
+        """Start a process (or one per index of its range) running beside this one."""
+        indices = [None]
+        if s.var is not None:
+            indices = list(range(self._static_int(s.lo, "a process range bound"),
+                                 self._static_int(s.hi, "a process range bound")))
+        for i in indices:
+            child = Engine(self.hw, self.m, self.env, {}, self.kernel)
+            for shared in ("tensors", "outputs", "out_dtype", "stored", "store_end", "channels", "sched"):
+                setattr(child, shared, getattr(self, shared))
+            name = s.name if i is None else f"{s.name}[{i}]"
+            if i is not None:
+                child.env[s.var] = i
+            child.process = name
+            child.clock = self.clock
+            uidx = child._static_int(s.unit.index, "a unit index") if s.unit.index is not None else None
+            if s.unit.name not in self.hw.units:
+                raise _fail("E1033", f"hardware '{self.hw.name}' has no unit '{s.unit.name}'", s.unit.span)
+            child.proc_unit = (s.unit.name, uidx)
+            self.sched.spawn(name, child.run_block(s.body))
+        return None
+
+    def bind_received(self, name: str, data, dtype: str, ready: float, span: Span) -> None:
+        unit = self.hw.units.get(self.proc_unit[0]) if self.proc_unit else self.hw.default_unit("vector")
+        memory = (unit.memory if unit else None) or self.root
+        buf = Buffer(memory, cost.tensor_bytes(np.size(data), dtype), ready)
+        self.m.allocate(buf, self._charge(name), span)
+        self.history[name].append(buf)
+        self._bind_name(name, TV(np.asarray(data, dtype=np.float32), dtype, buf), span)
+        self._end_statement()
 
     # ---------------------------------------------------------- expressions
     def _static(self, e: ast.Expr):
@@ -261,8 +290,6 @@ class Engine:
 
     def eval(self, e: ast.Expr, dest: float = 0.0, charge: int = 1, unit: tuple | None = None):
         """Evaluate e: a TV, or a static number when e involves no tensor."""
-        from .evaluate import evaluate
-
         return evaluate(self, e, dest, charge, unit)
 
     def _subscripts(self, items, shape: tuple, name: str, span: Span) -> tuple:
@@ -294,6 +321,10 @@ class Engine:
     def unit_for(self, op: str, e: ast.Expr, unit: tuple | None) -> tuple[Unit, int]:
         """The unit instance an operation runs on (ops.bind, @parallel lanes, `on UNIT[i]`)."""
         name, index = unit if unit else (None, None)
+        if name is None and self.proc_unit is not None:
+            own = ops.bind(op, self.hw, self.proc_unit[0])
+            if not isinstance(own, str):
+                name, index = self.proc_unit
         b = ops.bind(op, self.hw, name)
         if isinstance(b, str):
             raise _fail("E0501", b, e.span)
@@ -316,6 +347,5 @@ Engine._STMTS = {
     ast.Assign: Engine.exec_assign, ast.Load: Engine.exec_load, ast.Store: Engine.exec_store,
     ast.Discard: Engine.exec_discard, ast.If: Engine.exec_if, ast.For: Engine.exec_for,
     ast.Param: Engine._skip, ast.DimDecl: Engine._skip, ast.Where: Engine._skip,
-    ast.ChannelDecl: Engine._skip, ast.Send: Engine.exec_unsupported, ast.Recv: Engine.exec_unsupported,
-    ast.Process: Engine.exec_unsupported,
+    ast.ChannelDecl: Engine._skip, ast.Send: exec_send, ast.Recv: exec_recv, ast.Process: Engine.exec_process,
 }

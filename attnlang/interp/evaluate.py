@@ -11,7 +11,7 @@ from ..diagnostics import AttnError, error
 from ..syntax import ast
 from ..syntax.vocab import DTYPES
 from .machine import Buffer
-from .values import round_to
+from .values import TV, round_to
 
 _STATIC_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "max": max, "min": min}
 
@@ -22,8 +22,6 @@ def _fail(code, message, span):
 
 def evaluate(eng, e, dest: float, charge: int, unit):
     """A TV for a tensor expression, a Python number for a static one."""
-    from .engine import TV
-
     if isinstance(e, ast.Num):
         return e.value
     if isinstance(e, ast.QuantityLit):
@@ -81,8 +79,9 @@ def _dtype_of(x):
 
 
 def _binary(eng, e: ast.Binary, dest, charge, unit):
-    from .engine import TV
-
+    fused = _fma(eng, e, dest, charge, unit)
+    if fused is not None:
+        return fused
     a = evaluate(eng, e.left, 0.0, 1, unit)
     b = evaluate(eng, e.right, 0.0, 1, unit)
     if not isinstance(a, TV) and not isinstance(b, TV):
@@ -109,13 +108,31 @@ def _binary(eng, e: ast.Binary, dest, charge, unit):
     return _vector(eng, ops.BINARY_OPS[e.op], e, [a, b], result, dtype, dest, charge, unit, np.size(result))
 
 
+def _fma(eng, e: ast.Binary, dest, charge, unit):
+    """a * b + c as one op where the unit that would run the add has `op fma`."""
+    parts = ops.fma_parts(e)
+    if parts is None:
+        return None
+    u, _ = eng.unit_for("add", e, unit)
+    if not u.has_op("fma"):
+        return None
+    vals = [evaluate(eng, x, 0.0, 1, unit) for x in parts]
+    if not any(isinstance(v, TV) for v in vals):
+        return None
+    xs = [_f(v) if isinstance(v, TV) else v for v in vals]
+    try:
+        result = xs[0] * xs[1] + xs[2]
+    except ValueError:
+        raise _fail("E1011", f"cannot broadcast shapes {[_shape(v) for v in vals]} in a * b + c", e.span) from None
+    dtype = eng.promote(eng.promote(_dtype_of(vals[0]), _dtype_of(vals[1])), _dtype_of(vals[2]))
+    return _vector(eng, "fma", e, vals, result, dtype, dest, charge, unit, np.size(result))
+
+
 def _shape(x):
     return list(x.data.shape) if hasattr(x, "data") else []
 
 
 def _matmul(eng, e, a, b, dtype, dest, charge, unit):
-    from .engine import TV
-
     if not isinstance(a, TV) or not isinstance(b, TV):
         raise _fail("E1011", "'@' needs two tensors", e.span)
     if a.data.ndim == 0 or b.data.ndim == 0:
@@ -151,10 +168,8 @@ def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
 
 def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy):
     """Schedule one operation on a unit instance, charge its reads and its result."""
-    from .engine import TV
-
     tvs = [o for o in operands if isinstance(o, TV)]
-    ready = max([dest] + [o.buf.ready for o in tvs])
+    ready = max([dest, eng.clock] + [o.buf.ready for o in tvs])
     _, end = eng.m.unit_op(u, inst, cycles, ready, energy, op, e.span)
     for o in tvs:
         eng.m.unit_reads(o.buf.memory, cost.tensor_bytes(o.data.size, o.dtype))
@@ -171,8 +186,6 @@ def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, e
 
 
 def _call(eng, e: ast.Call, dest, charge, unit):
-    from .engine import TV
-
     f = e.func
     if f in ("full", "zeros", "ones"):
         return _alloc(eng, e, charge)
@@ -242,16 +255,12 @@ def _call(eng, e: ast.Call, dest, charge, unit):
 
 
 def _need_tensor(x, f, e):
-    from .engine import TV
-
     if not isinstance(x, TV):
         raise _fail("E1017", f"{f}() needs a tensor", e.span)
 
 
 def _alloc(eng, e: ast.Call, charge):
     """full(shape, value[, dtype]), zeros(shape[, dtype]), ones(shape[, dtype])."""
-    from .engine import TV
-
     args = list(e.args)
     dtype = "f32"
     if args and isinstance(args[-1], ast.Name) and args[-1].id in DTYPES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 FLOAT_DTYPES = ("f64", "f32", "f16", "bf16")
@@ -56,3 +58,12 @@ def numpy_dtype(dtype: str):
     if dtype == "bf16":
         return np.float32
     return _NUMPY[dtype]
+
+
+@dataclass
+class TV:
+    """A tensor value: its data, dtype and storage (a machine Buffer)."""
+
+    data: np.ndarray
+    dtype: str
+    buf: object

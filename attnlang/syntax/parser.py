@@ -23,9 +23,39 @@ _ITEM_START = re.compile(r"^(use|hardware|kernel)\b", re.M)
 
 @lru_cache(maxsize=1)
 def grammar() -> Lark:
-    """The one parser, built from the grammar file that ships in the package."""
+    """The one parser, built from the grammar file that ships in the package.
+
+    Building the LALR tables takes a noticeable fraction of a second, so the
+    built parser is cached under the user's cache directory, keyed by the
+    grammar's hash and Lark's version; an unwritable cache is simply skipped.
+    """
     text = resources.files("attnlang").joinpath("grammar/attn.lark").read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    cache = _cache_file(text)
+    if cache is not None:
+        try:
+            return Lark(text, cache=cache, **options)
+        except (OSError, EOFError, ValueError, TypeError, AttributeError):
+            pass  # a corrupt or unreadable cache: build afresh
+    return Lark(text, **options)
+
+
+def _cache_file(text: str) -> str | None:
+    import hashlib
+    import os
+
+    import lark
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "attnlang")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    digest = hashlib.sha256((text + lark.__version__).encode()).hexdigest()[:16]
+    return os.path.join(folder, f"grammar-{digest}.lark-cache")
 
 
 def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:

@@ -1,0 +1,184 @@
+"""Processes and channels, after the Dataflow Abstract Machine (DAM).
+
+Each process has its own clock. A channel has a depth, a latency and a
+response latency; every element carries a timestamp. `send` on a full
+channel waits until the receiver has freed a slot (the time of that receive
+plus the response latency); `recv` waits for the element and advances the
+receiver's clock to its arrival. Processes are Python generators that yield
+when they block; the scheduler resumes them until all finish or all block,
+which is a deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..diagnostics import AttnError, Span, error, warning
+from ..static import StaticError, static_eval
+from ..syntax import ast
+
+
+@dataclass
+class Channel:
+    name: str
+    dtype: str
+    depth: int
+    latency: float
+    response: float
+    span: Span
+    queue: deque = field(default_factory=deque)  # (data, arrival time)
+    recv_times: dict = field(default_factory=dict)  # element index -> time its slot was freed
+    sent: int = 0
+    received: int = 0
+    max_occupancy: int = 0
+    blocked_send_cycles: float = 0.0
+    blocked_recv_cycles: float = 0.0
+
+    def stats(self) -> dict:
+        return {"max_occupancy": self.max_occupancy, "sent": self.sent, "depth": self.depth,
+                "blocked_send_cycles": self.blocked_send_cycles, "blocked_recv_cycles": self.blocked_recv_cycles}
+
+
+@dataclass
+class Blocked:
+    """What a process waits for when it yields."""
+
+    process: str
+    channel: Channel
+    op: str  # "send" | "recv"
+    span: Span
+
+
+def _prop(props, name: str, env: dict, default: float) -> float:
+    for p in props:
+        if p.name == name and p.values:
+            v = p.values[0]
+            try:
+                value = static_eval(v, env)
+            except StaticError as exc:
+                raise AttnError(exc.diagnostic) from None
+            if isinstance(value, (str, bool)) or value < 0:
+                raise AttnError(error("E1030", f"channel property '{name}' needs a non-negative number", v.span))
+            return float(value)
+    return default
+
+
+def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
+    """The kernel's channels (arrays become c[0], c[1], ...), keyed by name."""
+    out: dict[str, Channel] = {}
+    for s in kernel.body:
+        if not isinstance(s, ast.ChannelDecl):
+            continue
+        depth = int(_prop(s.props, "depth", env, 1))
+        if depth < 1:
+            raise AttnError(error("E1030", f"channel {s.name} needs a depth of at least 1", s.span))
+        latency = _prop(s.props, "latency", env, 1)
+        response = _prop(s.props, "response", env, latency)
+        if s.count is None:
+            out[s.name] = Channel(s.name, s.dtype, depth, latency, response, s.span)
+        else:
+            try:
+                n = int(static_eval(s.count, env))
+            except StaticError as exc:
+                raise AttnError(exc.diagnostic) from None
+            for i in range(n):
+                out[f"{s.name}[{i}]"] = Channel(f"{s.name}[{i}]", s.dtype, depth, latency, response, s.span)
+    return out
+
+
+def channel_key(eng, ref: ast.UnitRef) -> Channel:
+    name = ref.name
+    if ref.index is not None:
+        name = f"{ref.name}[{eng._static_int(ref.index, 'a channel index')}]"
+    ch = eng.channels.get(name)
+    if ch is None:
+        raise AttnError(error("E1031", f"there is no channel '{name}'", ref.span))
+    return ch
+
+
+def exec_send(eng, s: ast.Send):
+    ch = channel_key(eng, s.channel)
+    value = eng.eval(s.expr)
+    data = value.data if hasattr(value, "data") else np.float32(value)
+    ready = value.buf.ready if hasattr(value, "buf") else 0.0
+    eng._end_statement()
+    while len(ch.queue) >= ch.depth:
+        yield Blocked(eng.process, ch, "send", s.span)
+    t = max(eng.clock, ready)
+    index = ch.sent
+    if index >= ch.depth:
+        freed = ch.recv_times.pop(index - ch.depth) + ch.response
+        if freed > t:
+            ch.blocked_send_cycles += freed - t
+            t = freed
+    eng.clock = t
+    if hasattr(value, "buf"):
+        value.buf.last_read = max(value.buf.last_read, t)
+    ch.queue.append((np.array(data, copy=True), t + ch.latency))
+    ch.sent += 1
+    ch.max_occupancy = max(ch.max_occupancy, len(ch.queue))
+    eng.sched.progress += 1
+    eng.m._finish(t, s.span)
+
+
+def exec_recv(eng, s: ast.Recv):
+    ch = channel_key(eng, s.channel)
+    while not ch.queue:
+        yield Blocked(eng.process, ch, "recv", s.span)
+    data, arrival = ch.queue.popleft()
+    if arrival > eng.clock:
+        ch.blocked_recv_cycles += arrival - eng.clock
+        eng.clock = arrival
+    ch.recv_times[ch.received] = eng.clock
+    ch.received += 1
+    eng.sched.progress += 1
+    eng.m._finish(eng.clock, s.span)
+    eng.bind_received(s.target.name, data, ch.dtype, eng.clock, s.span)
+
+
+class Scheduler:
+    """Runs processes until they all finish; a round with no progress is a deadlock."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, object]] = []
+        self.progress = 0
+
+    def spawn(self, name: str, gen) -> None:
+        self.procs.append((name, gen))
+
+    def run(self) -> None:
+        waiting: dict[str, Blocked] = {}
+        while self.procs:
+            progress = self.progress
+            snapshot, self.procs = self.procs, []  # spawn() during the round appends here
+            still, finished = [], 0
+            for name, gen in snapshot:
+                try:
+                    waiting[name] = next(gen)
+                    still.append((name, gen))
+                except StopIteration:
+                    waiting.pop(name, None)
+                    finished += 1
+            spawned = self.procs
+            self.procs = still + spawned
+            if still and not spawned and not finished and self.progress == progress:
+                raise AttnError(deadlock([waiting[n] for n, _ in still]))
+
+
+def deadlock(blocked: list[Blocked]) -> list:
+    names = ", ".join(b.process for b in blocked)
+    diags = [error("E1032", f"deadlock: every process is blocked ({names})", blocked[0].span)]
+    for b in blocked:
+        ch = b.channel
+        state = "full" if b.op == "send" else "empty"
+        diags.append(error("E1032", f"process {b.process} waits to {b.op} on channel {ch.name}, which is {state} "
+                                    f"({len(ch.queue)} of depth {ch.depth})", b.span))
+    return diags
+
+
+def undrained(channels: dict[str, Channel]) -> list:
+    return [warning("W1002", f"channel {c.name} still holds {len(c.queue)} elements at the end", c.span)
+            for c in channels.values() if c.queue]
