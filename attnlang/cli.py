@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .model.explore_cli import add_arguments as add_explore_arguments
 
     add_explore_arguments(e)
+
+    rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
+    rp.add_argument("file", nargs="?", metavar="FILE")
+    sub.add_parser("lsp", help="the language server, over stdio")
     return p
 
 
@@ -164,7 +168,19 @@ def cmd_explore(args) -> int:
     return explore_main(args)
 
 
-_COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore}
+def cmd_repl(args) -> int:
+    from .repl import main as repl_main
+
+    return repl_main(args)
+
+
+def cmd_lsp(args) -> int:
+    from .lsp import main as lsp_main
+
+    return lsp_main(args)
+
+
+_COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore, "repl": cmd_repl, "lsp": cmd_lsp}
 
 
 def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
