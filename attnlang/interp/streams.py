@@ -36,6 +36,7 @@ class Channel:
     max_occupancy: int = 0
     blocked_send_cycles: float = 0.0
     blocked_recv_cycles: float = 0.0
+    reader: str | None = None  # the process that receives from this channel
 
     def stats(self) -> dict:
         return {"max_occupancy": self.max_occupancy, "sent": self.sent, "depth": self.depth,
@@ -66,9 +67,29 @@ def _prop(props, name: str, env: dict, default: float) -> float:
     return default
 
 
+def _readers(kernel: ast.Kernel) -> dict[str, str]:
+    """Channel name -> the process whose body receives from it (read off the program)."""
+    out: dict[str, str] = {}
+
+    def walk(body, proc):
+        for st in body:
+            if isinstance(st, ast.Recv):
+                out.setdefault(st.channel.name, proc)
+            elif isinstance(st, ast.Process):
+                walk(st.body, st.name)
+            elif isinstance(st, ast.For):
+                walk(st.body, proc)
+            elif isinstance(st, ast.If):
+                walk(st.then + st.orelse, proc)
+
+    walk(kernel.body, "main")
+    return out
+
+
 def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
     """The kernel's channels (arrays become c[0], c[1], ...), keyed by name."""
     out: dict[str, Channel] = {}
+    readers = _readers(kernel)
     for s in kernel.body:
         if not isinstance(s, ast.ChannelDecl):
             continue
@@ -78,14 +99,15 @@ def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
         latency = _prop(s.props, "latency", env, 1)
         response = _prop(s.props, "response", env, latency)
         if s.count is None:
-            out[s.name] = Channel(s.name, s.dtype, depth, latency, response, s.span)
+            out[s.name] = Channel(s.name, s.dtype, depth, latency, response, s.span, reader=readers.get(s.name))
         else:
             try:
                 n = int(static_eval(s.count, env))
             except StaticError as exc:
                 raise AttnError(exc.diagnostic) from None
             for i in range(n):
-                out[f"{s.name}[{i}]"] = Channel(f"{s.name}[{i}]", s.dtype, depth, latency, response, s.span)
+                out[f"{s.name}[{i}]"] = Channel(f"{s.name}[{i}]", s.dtype, depth, latency, response, s.span,
+                                                reader=readers.get(s.name))
     return out
 
 
@@ -170,13 +192,26 @@ class Scheduler:
 
 def deadlock(blocked: list[Blocked]) -> list:
     names = ", ".join(b.process for b in blocked)
-    diags = [error("E1032", f"deadlock: every process is blocked ({names})", blocked[0].span)]
+    by_process = {b.process: b for b in blocked}
+    head = f"deadlock: every process is blocked ({names})"
+    span = blocked[0].span
+    for b in blocked:
+        reader = next((r for name, r in by_process.items()
+                       if b.channel.reader and (name == b.channel.reader or name.startswith(b.channel.reader + "["))),
+                      None)
+        if b.op == "send" and reader is not None and reader.op == "recv" and reader.channel is not b.channel:
+            head = (f"deadlock: channel {b.channel.name} is full ({len(b.channel.queue)} of depth {b.channel.depth}) "
+                    f"while its receiver {reader.process} waits on {reader.channel.name}; every process is "
+                    f"blocked ({names})")
+            span = b.span
+            break
+    notes = []
     for b in blocked:
         ch = b.channel
         state = "full" if b.op == "send" else "empty"
-        diags.append(error("E1032", f"process {b.process} waits to {b.op} on channel {ch.name}, which is {state} "
-                                    f"({len(ch.queue)} of depth {ch.depth})", b.span))
-    return diags
+        notes.append(f"process {b.process} waits at line {b.span.line} to {b.op} on channel {ch.name}, which is "
+                     f"{state} ({len(ch.queue)} of depth {ch.depth})")
+    return [error("E1032", head, span, *notes)]
 
 
 def undrained(channels: dict[str, Channel]) -> list:
