@@ -51,6 +51,7 @@ class Engine:
         self.proc_unit: tuple | None = None
         self.channels: dict = {}
         self.sched = None
+        self._bindings: dict = {}
 
     def declare_outputs(self) -> None:
         for t in self.kernel.outputs:
@@ -322,10 +323,9 @@ class Engine:
         """The unit instance an operation runs on (ops.bind, @parallel lanes, `on UNIT[i]`)."""
         name, index = unit if unit else (None, None)
         if name is None and self.proc_unit is not None:
-            own = ops.bind(op, self.hw, self.proc_unit[0])
-            if not isinstance(own, str):
+            if not isinstance(self._bind(op, self.proc_unit[0]), str):
                 name, index = self.proc_unit
-        b = ops.bind(op, self.hw, name)
+        b = self._bind(op, name)
         if isinstance(b, str):
             raise _fail("E0501", b, e.span)
         u = b.unit
@@ -335,6 +335,13 @@ class Engine:
             return u, index
         lane = self.loops[-1].lane if self.loops else None
         return u, (lane % u.count if lane is not None else 0)
+
+    def _bind(self, op: str, unit_name: str | None):
+        key = (op, unit_name)
+        b = self._bindings.get(key)
+        if b is None:
+            b = self._bindings[key] = ops.bind(op, self.hw, unit_name)
+        return b
 
     def compute_dtype(self, dtype: str):
         return compute_dtype(dtype)

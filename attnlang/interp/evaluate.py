@@ -93,7 +93,7 @@ def _binary(eng, e: ast.Binary, dest, charge, unit):
     xb = _f(b) if isinstance(b, TV) else b
     if e.op == "@":
         return _matmul(eng, e, a, b, dtype, dest, charge, unit)
-    with np.errstate(all="ignore"):
+    if True:  # floating-point warnings are silenced for the whole run (interp.execute)
         if e.op in ("==", "!=", "<", "<=", ">", ">="):
             result = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
                       ">": np.greater, ">=": np.greater_equal}[e.op](xa, xb)
@@ -200,7 +200,7 @@ def _call(eng, e: ast.Call, dest, charge, unit):
         raise _fail("E1017", f"{f}() takes {arity.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
     x = args[0]
     xf = _f(x) if isinstance(x, TV) else x
-    with np.errstate(all="ignore"):
+    if True:  # floating-point warnings are silenced for the whole run (interp.execute)
         if f in ("exp", "log", "sqrt", "abs"):
             result = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}[f](xf)
             return _vector(eng, f, e, [x], result, x.dtype, dest, charge, unit, np.size(result))
@@ -225,6 +225,8 @@ def _call(eng, e: ast.Call, dest, charge, unit):
             return _vector(eng, ops.unit_op_of("call", f, 1), e, [x], result, x.dtype, dest, charge, unit, x.data.size)
         if f == "softmax":
             _need_tensor(x, f, e)
+            if x.data.ndim == 0 or x.data.shape[-1] == 0:
+                raise _fail("E1011", f"softmax() needs a tensor with non-empty rows, not {_shape(x)}", e.span)
             shifted = xf - np.max(xf, axis=-1, keepdims=True)
             ex = np.exp(shifted)
             result = ex / np.sum(ex, axis=-1, keepdims=True)

@@ -94,6 +94,10 @@ def _call(e: ast.Call, t, env):
     with np.errstate(all="ignore"):
         if f == "softmax":
             x = np.asarray(args[0])
+            if x.size == 0:  # no rows (N = 0) normalize to nothing; rows of nothing have no softmax
+                if x.ndim == 0 or np.prod(x.shape[:-1]) > 0:
+                    raise _fail(f"softmax() in the spec is taken over empty rows (shape {list(x.shape)})", e)
+                return x
             ex = np.exp(x - np.max(x, axis=-1, keepdims=True))
             return ex / np.sum(ex, axis=-1, keepdims=True)
         simple = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
@@ -102,9 +106,12 @@ def _call(e: ast.Call, t, env):
         if f in ("max", "min"):
             if len(args) == 2:
                 return (np.maximum if f == "max" else np.minimum)(args[0], args[1])
+            _need_elements(f, args[0], e)
             return (np.max if f == "max" else np.min)(args[0])
         rows = {"rowmax": np.max, "rowmin": np.min, "rowsum": np.sum}
         if f in rows:
+            if f != "rowsum":
+                _need_elements(f, args[0], e)
             return rows[f](args[0], axis=-1)
         if f in ("sum", "mean"):
             return (np.sum if f == "sum" else np.mean)(args[0])
@@ -115,6 +122,12 @@ def _call(e: ast.Call, t, env):
         if f == "transpose":
             return np.swapaxes(args[0], -1, -2)
     raise _fail(f"{f}() is not allowed in a spec", e)
+
+
+def _need_elements(f: str, x, e) -> None:
+    """max and min have no value over nothing: say so instead of failing inside NumPy."""
+    if np.size(x) == 0:
+        raise _fail(f"{f}() in the spec is taken over an empty tensor (shape {list(np.shape(x))})", e)
 
 
 def verify(name: str, got: np.ndarray, want: np.ndarray, dtype: str) -> Verification:
