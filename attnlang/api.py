@@ -137,6 +137,10 @@ def load_npy(spec: str) -> tuple[str, np.ndarray]:
     if not sep or not name or not path:
         raise UsageError(f"--input expects NAME=FILE.npy, not '{spec}'")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # a .npy header, or a .npz (zip)
+            raise UsageError(f"--input {name}: {path} is not a .npy file (it does not start with the .npy header)")
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"--input {name}: {path}: no such file") from None
@@ -145,6 +149,7 @@ def load_npy(spec: str) -> tuple[str, np.ndarray]:
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"--input {name}: {path} is not a valid .npy file ({exc})") from None
     if not isinstance(arr, np.ndarray):
+        arr.close()  # an .npz archive: np.load left it open
         raise UsageError(f"--input {name}: {path} holds several arrays; give one .npy array")
     return name, arr
 
