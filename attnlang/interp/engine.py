@@ -22,7 +22,12 @@ from .values import TV, compute_dtype, promote, round_to
 @dataclass
 class _Loop:
     pipeline: int
-    lane: int | None
+    lane: int | None  # the @parallel iteration index: picks the unit instance
+    slot: tuple = ()  # which concurrent copy of the body's buffers this iteration uses
+    copies: int = 1  # how many iterations run at once (product over enclosing @parallel loops)
+
+#: The deepest @pipeline the engine keeps buffer history for.
+MAX_PIPELINE = 64
 
 
 def _fail(code: str, message: str, span: Span, *notes: str) -> AttnError:
@@ -41,7 +46,7 @@ class Engine:
         self.outputs: dict[str, np.ndarray] = {}
         self.out_dtype: dict[str, str] = {}
         self.names: dict[str, TV] = {}
-        self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=16))
+        self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=MAX_PIPELINE))
         self.loops: list[_Loop] = []
         self.temps: list[Buffer] = []
         self.stored: set[str] = set()
@@ -85,14 +90,23 @@ class Engine:
     def _dest_free(self, name: str) -> float:
         """When the buffer the new value of `name` overwrites is no longer read."""
         k = self.loops[-1].pipeline if self.loops else 1
-        hist = self.history[name]
+        hist = self.history[self._slot(name)]
         if len(hist) >= k:
             return hist[-k].last_read
         return 0.0
 
     def _charge(self, name: str) -> int:
-        """Pipeline copies of a value first assigned inside a pipelined loop body."""
-        return self.loops[-1].pipeline if self.loops and name not in self._outer_names else 1
+        """Copies of a value held at once: k for one first assigned inside a
+        @pipeline(k) body, times the iterations of enclosing @parallel loops
+        that run at the same time."""
+        if not self.loops:
+            return 1
+        loop = self.loops[-1]
+        return (loop.pipeline if name not in self._outer_names else 1) * loop.copies
+
+    def _slot(self, name: str):
+        """The history key of a name: iterations on different parallel units reuse their own buffers."""
+        return (name, self.loops[-1].slot) if self.loops and self.loops[-1].slot else name
 
     def _end_statement(self) -> None:
         for b in self.temps:
@@ -116,7 +130,7 @@ class Engine:
         if not isinstance(value, TV):
             raise _fail("E1006", f"'{name}' would be a plain number; tensors are made with full(), zeros() "
                                  "or ones()", s.span)
-        self.history[name].append(value.buf)
+        self.history[self._slot(name)].append(value.buf)
         self._bind_name(name, value, s.span)
         self._end_statement()
 
@@ -151,7 +165,7 @@ class Engine:
             src_buf.last_read = max(src_buf.last_read, end)
         buf = Buffer(s.memory, nbytes, end)
         self.m.allocate(buf, self._charge(s.target.name), s.span)
-        self.history[s.target.name].append(buf)
+        self.history[self._slot(s.target.name)].append(buf)
         self._bind_name(s.target.name, TV(np.array(data), src_dtype, buf), s.span)
         self._end_statement()
 
@@ -214,18 +228,28 @@ class Engine:
         for a in s.annotations:
             if a.name == "pipeline":
                 pipeline = self._static_int(a.args[0], "a pipeline depth") if a.args else 2
-                if pipeline < 1:
-                    raise _fail("E1012", "@pipeline needs at least one copy", a.span)
+                if not 1 <= pipeline <= MAX_PIPELINE:
+                    raise _fail("E1012", f"@pipeline takes 1 to {MAX_PIPELINE} copies, not {pipeline}", a.span)
             elif a.name == "parallel":
                 parallel = a
+        outer = self.loops[-1] if self.loops else _Loop(1, None)
+        width = 1
+        if parallel is not None:
+            unit = self.hw.units.get(parallel.args[0].id) if parallel.args and isinstance(
+                parallel.args[0], ast.Name) else None
+            trips = len(range(lo, hi, step))
+            width = max(1, min(unit.count if unit else trips, trips))
         saved_outer = self._outer_names
         saved_var = self.env.get(s.var)
         for n, v in enumerate(range(lo, hi, step)):
             self.env[s.var] = v
             before = set(self.names)
             self._outer_names = before
-            lane = n if parallel is not None else (self.loops[-1].lane if self.loops else None)
-            self.loops.append(_Loop(pipeline, lane))
+            if parallel is not None:
+                loop = _Loop(pipeline, n, outer.slot + (n % width,), outer.copies * width)
+            else:
+                loop = _Loop(pipeline, outer.lane, outer.slot, outer.copies)
+            self.loops.append(loop)
             self.m.check_wall(s.span)
             yield from self.run_block(s.body)
             self.loops.pop()
@@ -266,7 +290,7 @@ class Engine:
         memory = (unit.memory if unit else None) or self.root
         buf = Buffer(memory, cost.tensor_bytes(np.size(data), dtype), ready)
         self.m.allocate(buf, self._charge(name), span)
-        self.history[name].append(buf)
+        self.history[self._slot(name)].append(buf)
         self._bind_name(name, TV(np.asarray(data, dtype=np.float32), dtype, buf), span)
         self._end_statement()
 
