@@ -95,9 +95,11 @@ class Sources:
         text = self._text.get(name)
         if text is None:
             return None
-        lines = text.splitlines()
+        # Lines end at "\n" only, as the parser counts them (splitlines would also
+        # split at form feeds and U+2028, and show the wrong line).
+        lines = text.split("\n")
         if 1 <= number <= len(lines):
-            return lines[number - 1]
+            return lines[number - 1].removesuffix("\r")
         return None
 
 

@@ -145,6 +145,7 @@ class _Props:
                  diags: list[Diagnostic], clock_hz: float | None):
         self.block, self.env, self.diags, self.clock_hz = block, env, diags, clock_hz
         self.props: dict[str, ast.Prop] = {}
+        self.given = {p.name for p in props}  # including those rejected below: no "needs X" on top
         schema = _SCHEMA[block]
         for p in props:
             if p.name not in schema:
@@ -159,7 +160,7 @@ class _Props:
                 self.props[p.name] = p
 
     def has(self, name: str) -> bool:
-        return name in self.props
+        return name in self.given
 
     def name(self, key: str, default: str | None = None) -> str | None:
         p = self.props.get(key)
@@ -191,7 +192,7 @@ class _Props:
         if isinstance(v, ast.Shape2):
             self.diags.append(error("E0205", f"'{key}' does not take an array shape", v.span))
             return default
-        dim = v.quantity.dim if isinstance(v, ast.QuantityLit) else U.NONE
+        dim = _dim_of(v)
         try:
             value = static_eval(v, self.env)
         except StaticError as exc:
@@ -222,6 +223,13 @@ class _Props:
         return float(value)
 
 
+def _dim_of(v: ast.Expr) -> U.Dim:
+    """The unit dimension of a property value: `-1 GHz` is a frequency, like `1 GHz`."""
+    while isinstance(v, ast.Unary) and v.op in ("-", "+"):
+        v = v.operand
+    return v.quantity.dim if isinstance(v, ast.QuantityLit) else U.NONE
+
+
 def _show(v: ast.Value, value) -> str:
     return f"'{v.quantity.text}'" if isinstance(v, ast.QuantityLit) else f"'{value}'"
 
@@ -234,10 +242,10 @@ def elaborate(hw: ast.Hardware, env: Mapping[str, Static] | None = None) -> tupl
     clock = top.number("clock", None)
     if clock is None and not top.has("clock"):
         diags.append(error("E0203", f"hardware '{hw.name}' needs a clock (such as 'clock 940 MHz')", hw.name_span))
-    clock = clock or 1e9
-    if clock <= 0:
+    if clock is not None and clock <= 0:
         diags.append(error("E0205", "the clock must be positive", top.props["clock"].span))
-        clock = 1e9
+        clock = None
+    clock = clock or 1e9
     top.clock_hz = clock
     leakage = (top.number("leakage", 0.0) or 0.0) / clock
     word = int(top.number("word", 2) or 2)

@@ -66,7 +66,7 @@ def read_source(path: str) -> str:
     if b"\0" in data:
         raise UsageError(f"{path}: is a binary file, not attnlang source")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # editors may write a byte-order mark
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
 
@@ -230,7 +230,8 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
             else:
                 continue
         try:
-            env[d.name] = static_eval(default, env)
+            # A symbolic param's default (`= q_outer`) names one of its symbols.
+            env[d.name] = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
         except StaticError as exc:
             diags.append(exc.diagnostic)
     return env, diags

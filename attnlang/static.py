@@ -81,6 +81,10 @@ def static_eval(expr: ast.Expr, env: Mapping[str, Static]) -> Static:
                 raise _fail(expr.span, f"'{expr.op}' needs numbers, not '{left}' and '{right}'")
             if expr.op in ("/", "//", "%") and right == 0:
                 raise _fail(expr.span, "division by zero")
+            if (expr.op == "**" and isinstance(left, int) and isinstance(right, int) and right > 0
+                    and abs(left).bit_length() * right > 100_000):
+                # Python would compute the exact integer, taking unbounded time and memory.
+                raise _fail(expr.span, "the power is too large to compute")
             try:
                 return _tidy(_ARITH[expr.op](left, right))
             except (OverflowError, ValueError, ZeroDivisionError) as exc:

@@ -342,6 +342,8 @@ class ToAst(Transformer):
 
     def number(self, meta, children):
         text = str(children[0])
+        if len(text) > 300:  # int() refuses over 4300 digits; nothing real needs 300
+            raise SyntaxProblem(error("E0006", f"number too long ({len(text)} characters)", self.span(meta)))
         is_int = text.isdigit()
         return ast.Num(int(text) if is_int else float(text), is_int, self.span(meta))
 

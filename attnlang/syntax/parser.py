@@ -21,7 +21,6 @@ MAX_NESTING = 200
 _ITEM_START = re.compile(r"^(use|hardware|kernel)\b", re.M)
 
 
-@lru_cache(maxsize=1)
 def grammar() -> Lark:
     """The one parser, built from the grammar file that ships in the package.
 
@@ -29,9 +28,23 @@ def grammar() -> Lark:
     built parser is cached under the user's cache directory, keyed by the
     grammar's hash and Lark's version; an unwritable cache is simply skipped.
     """
+    return _parser("start")
+
+
+def expression_grammar() -> Lark:
+    """The same grammar entered at one expression (`expr` or `expr on UNIT`).
+
+    A separate parser, not a second start symbol of grammar(): extra start
+    symbols add end-of-input to the lookahead of every expression state, and
+    file-level messages would then list "the end of the file" as expected."""
+    return _parser("stmt_expr")
+
+
+@lru_cache(maxsize=2)
+def _parser(start: str) -> Lark:
     text = resources.files("attnlang").joinpath("grammar/attn.lark").read_text(encoding="utf-8")
-    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
-    cache = _cache_file(text)
+    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False, start=start)
+    cache = _cache_file(text + repr(sorted(options.items())))
     if cache is not None:
         try:
             return Lark(text, cache=cache, **options)
@@ -78,11 +91,11 @@ def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic
             if isinstance(exc.orig_exc, SyntaxProblem):
                 diags.append(exc.orig_exc.diagnostic)
             elif isinstance(exc.orig_exc, RecursionError):
-                diags.append(_nesting_error(file, line_offset + 1))
+                diags.append(_too_long_error(file, line_offset + 1))
             else:
                 raise
         except RecursionError:
-            diags.append(_nesting_error(file, line_offset + 1))
+            diags.append(_too_long_error(file, line_offset + 1))
     module = ast.Module(
         file=file,
         uses=tuple(i for i in items if isinstance(i, ast.Use)),
@@ -93,14 +106,23 @@ def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic
 
 
 def parse_expression(text: str, file: str = "<input>") -> ast.Expr:
-    """Parse one expression (the REPL and -D values use this); raises SyntaxProblem."""
-    module, diags = parse(f"kernel _() -> () {{ _ = {text}\n}}", file)
-    if diags:
-        d = diags[0]
-        shift = len("kernel _() -> () { _ = ")
-        span = Span(file, 1, max(1, d.span.column - shift), 1, max(1, d.span.end_column - shift))
-        raise SyntaxProblem(error(d.code, d.message, span))
-    return module.kernels[0].body[0].expr
+    """Parse one expression, optionally `expr on UNIT` (the REPL uses this);
+    raises SyntaxProblem. Spans are positions in text itself."""
+    deep = _too_deep(text, file, 0)
+    if deep is not None:
+        raise SyntaxProblem(deep)
+    try:
+        return ToAst(file).transform(expression_grammar().parse(text))
+    except UnexpectedInput as exc:
+        raise SyntaxProblem(_describe(exc, text, file, 0)) from None
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, SyntaxProblem):
+            raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise SyntaxProblem(_too_long_error(file, 1)) from None
+        raise
+    except RecursionError:
+        raise SyntaxProblem(_too_long_error(file, 1)) from None
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
@@ -110,7 +132,7 @@ def _chunks(text: str) -> list[tuple[int, str]]:
         starts.insert(0, 0)
     out = []
     line = 0
-    for a, b in zip(starts, starts[1:] + [len(text)]):
+    for a, b in zip(starts, starts[1:] + [len(text)], strict=True):
         chunk = text[a:b]
         out.append((line, chunk))
         line += chunk.count("\n")
@@ -126,21 +148,26 @@ def _strip_comments(chunk: str) -> str:
 
 def _too_deep(chunk: str, file: str, line_offset: int) -> Diagnostic | None:
     depth = 0
-    line = 1
+    line, column = 1, 0
     for ch in _strip_comments(chunk):
+        column += 1
         if ch == "\n":
-            line += 1
+            line, column = line + 1, 0
         elif ch in "([{":
             depth += 1
             if depth > MAX_NESTING:
-                return _nesting_error(file, line + line_offset)
+                line += line_offset
+                return error("E0003", f"brackets nested more than {MAX_NESTING} deep",
+                             Span(file, line, column, line, column + 1))
         elif ch in ")]}":
             depth = max(0, depth - 1)
     return None
 
 
-def _nesting_error(file: str, line: int) -> Diagnostic:
-    return error("E0003", f"brackets nested more than {MAX_NESTING} deep", Span(file, line, 1, line, 2))
+def _too_long_error(file: str, line: int) -> Diagnostic:
+    """The tree is too deep to walk: a very long chain of operators, not brackets."""
+    return error("E0003", "expression nested too deeply (split it into several statements)",
+                 Span(file, line, 1, line, 2))
 
 
 # ---------------------------------------------------------------- messages
@@ -154,11 +181,13 @@ _TERMINAL_WORDS = {
     "SHAPE2": "an array shape (such as 32 x 32)",
     "ANNOTATION": "an annotation (@parallel, @pipeline, @unroll)",
     "COMP_OP": "a comparison",
-    "AUG_OP": "'+=', '-=', '*=' or '/='",
+    "AUG_OP": "an update ('+=', '-=', '*=', '/=')",
     "ARROW": "'->'",
     "COLON": "':'",
     "$END": "the end of the file",
 }
+# Operators that continue an expression; several at once are named in one word.
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "AT", "COMP_OP", "AND", "OR"}
 _EXPR_START = {"NAME", "NUMBER", "QUANTITY", "LPAR", "LSQB", "MINUS", "PLUS", "NOT", "WHERE"}
 _STMT_START = {"NAME", "STORE", "SEND", "DISCARD", "FOR", "IF", "PROCESS", "PARAM", "DIM", "WHERE", "CHANNEL"}
 _BLOCK_WORDS = {
@@ -186,14 +215,18 @@ def _expected_words(expected: set[str]) -> list[str]:
         rest -= _STMT_START
     if {"NAME", "NUMBER", "LPAR"} <= rest:
         words.append("an expression")
-        rest -= _EXPR_START
+        rest -= _EXPR_START | {"LOAD", "RECV"}  # `x = load ...` / `x = recv ...`: said by "an expression"
+    operators = {t for t in rest if t in _OPERATORS or _terminal_word(t) in ("'//'", "'**'")}
+    if len(operators) >= 3:
+        words.append("an operator")
+        rest -= operators
     words += sorted(_terminal_word(t) for t in rest)
     return words
 
 
 def _join(words: list[str]) -> str:
     if len(words) > 8:
-        words = words[:8] + ["…"]
+        return ", ".join(words[:8]) + ", …"
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " or " + words[-1]
@@ -254,13 +287,17 @@ def _describe(exc: UnexpectedInput, chunk: str, file: str, line_offset: int) -> 
     words = _expected_words(expected)
     where = f" after '{prev}'" if prev else ""
     msg = f"expected {_join(words)}{where}, found {found}"
+    if not words:
+        msg = f"unexpected {found}{where}"
     if words == ["an expression"]:
         msg = f"expected an expression{where}, found {found}"
     opened = _open_block(chunk, tok.start_pos or 0)
     if "RBRACE" in expected and opened:
         what, oline, ocol = opened
         others = [w for w in words if w != "'}'"]
-        lead = f"expected {_join(others)} or " if others else "expected "
-        msg = f"{lead}'}}' to close the {what} opened at {oline + line_offset}:{ocol}, found {found}"
+        if len(others) > 7:  # keep the close, which says the most
+            others = others[:6] + ["…"]
+        close = f"'}}' to close the {what} opened at {oline + line_offset}:{ocol}"
+        msg = f"expected {_join(others + [close])}, found {found}"
     end_col = (tok.end_column or column + 1) if (tok.end_line in (None, tok.line)) else column + 1
     return error("E0001", msg, Span(file, line, column, line, max(end_col, column + 1)))

@@ -88,7 +88,7 @@ def describe(dim: Dim) -> str:
     if dim in DIM_NAMES:
         return DIM_NAMES[dim]
     parts = []
-    for base, exp in zip(_BASES, dim):
+    for base, exp in zip(_BASES, dim, strict=True):
         if exp:
             parts.append(base if exp == 1 else f"{base}^{exp}")
     return "a quantity in " + " ".join(parts)
@@ -114,6 +114,6 @@ def parse_quantity(text: str) -> Quantity:
     dim, factor = _word(m.group("num_unit"))
     if m.group("den_unit"):
         den_dim, den_factor = _word(m.group("den_unit"))
-        dim = tuple(a - b for a, b in zip(dim, den_dim))  # type: ignore[assignment]
+        dim = tuple(a - b for a, b in zip(dim, den_dim, strict=True))  # type: ignore[assignment]
         factor /= den_factor
     return Quantity(value * factor, dim, text.strip())
