@@ -43,7 +43,9 @@ def expression_grammar() -> Lark:
 @lru_cache(maxsize=2)
 def _parser(start: str) -> Lark:
     text = resources.files("attnlang").joinpath("grammar/attn.lark").read_text(encoding="utf-8")
-    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False, start=start)
+    # The basic lexer reserves keywords everywhere (the contextual one would
+    # take `load = 1` as a name where no keyword fits).
+    options = dict(parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False, start=start)
     cache = _cache_file(text + repr(sorted(options.items())))
     if cache is not None:
         try:
