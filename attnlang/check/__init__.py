@@ -13,12 +13,29 @@ from ..hardware import Hardware
 from ..program import Program, bind, hardware_for, signature_dims, static_decls, unused_hardware_diagnostics
 from ..static import Static
 from ..syntax import ast
+from .bounds import check_bounds
+from .capacity import check_capacity
+from .channels import check_channels
+from .names import check_names
+from .races import check_races
+from .shapes import check_shapes
+from .units import check_units
+from .where import check_where
 
 #: A rule family: (program, kernel, env, hardware) -> diagnostics.
 Rule = Callable[[Program, ast.Kernel, Mapping[str, Static], Hardware], list[Diagnostic]]
 
 #: The rule families, run in order on every kernel. Each lives in its own module.
-RULES: list[Rule] = []
+RULES: list[Rule] = [
+    check_names,  # names.py: unknown names, reads before writes, writes to inputs (E031x-E032x)
+    check_shapes,  # shapes.py: symbolic shapes, broadcasting, dtypes (E04xx)
+    check_units,  # units.py: ops a unit cannot run, operands in another memory (E05xx)
+    check_bounds,  # bounds.py: slices out of bounds, tiles that do not divide (E06xx)
+    check_races,  # races.py: @parallel races, @pipeline dependences (E07xx)
+    check_capacity,  # capacity.py: peak bytes per memory against capacity (E08xx)
+    check_channels,  # channels.py: senders, receivers, dtypes, bypass depths (E090x)
+    check_where,  # where.py: where constraints, param domains, dims with no value (E095x)
+]
 
 
 def check(prog: Program, defines: Mapping[str, Static] | None = None,

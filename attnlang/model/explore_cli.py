@@ -1,21 +1,189 @@
-"""`attn explore`: arguments and the command (DESIGN §8)."""
+"""`attn explore`: arguments and the command (DESIGN §8).
+
+    attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
+                      [--top N] [--validate K] [--workers N] [--json] [--plot FILE.png]
+
+Exit status: 0 success; 1 the program is wrong, or no candidate is feasible;
+2 the command line or a file is wrong.
+"""
 
 from __future__ import annotations
 
-from ..diagnostics import UsageError
+import json
+import sys
+
+from ..diagnostics import AttnError, UsageError, has_errors
 
 
 def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE")
-    p.add_argument("-k", "--kernel", action="append")
-    p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE")
-    p.add_argument("--minimize", choices=("latency", "energy", "edp"), default="latency")
-    p.add_argument("--top", type=int, default=10)
-    p.add_argument("--validate", type=int, default=0, metavar="K")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--plot", metavar="FILE.png")
+    p.add_argument("-k", "--kernel", action="append", help="a kernel to explore (repeatable; default: every "
+                                                            "kernel of the file that shares one spec)")
+    p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="fix a dimension or param")
+    p.add_argument("--minimize", choices=("latency", "energy", "edp"), default="latency",
+                   help="what `best` and `top` rank by (edp: energy x delay)")
+    p.add_argument("--top", type=int, default=10, help="how many of the best candidates to list (default 10)")
+    p.add_argument("--validate", type=int, default=0, metavar="K",
+                   help="run the best K through the interpreter and show the model's error")
+    p.add_argument("--workers", type=int, default=1, help="processes to spread the candidates over")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE.png", help="write the energy-latency plot (needs matplotlib)")
 
 
 def main(args) -> int:
-    raise UsageError("attn explore is not built yet")
+    from ..api import load_program
+    from ..cli import _defines, report_error
+    from .explore import explore, validate
+
+    if args.top < 1:
+        raise UsageError(f"--top takes a positive number, not {args.top}")
+    if args.validate < 0:
+        raise UsageError(f"--validate takes a number of candidates, not {args.validate}")
+    if args.workers < 1:
+        raise UsageError(f"--workers takes a positive number, not {args.workers}")
+    if args.plot:
+        _need_matplotlib()
+    defines = _defines(args.defines)
+    prog = load_program(args.file)
+    if has_errors(prog.diagnostics):
+        return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
+                            args.json)
+    progress = _Progress()
+    try:
+        ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress)
+    except AttnError as exc:
+        progress.done()
+        return report_error(exc, prog.sources, args.json)
+    progress.done()
+    validated = None
+    if args.validate:
+        try:
+            validated = validate(prog, ex.top[:args.validate])
+        except AttnError as exc:
+            return report_error(exc, prog.sources, args.json)
+    if args.plot:
+        _plot(ex, args.plot)
+    if args.json:
+        out = ex.to_json()
+        out["rate"] = ex.rate
+        if validated is not None:
+            out["validated"] = validated
+        print(json.dumps(out, indent=2))
+    else:
+        print(text_report(ex, args.file, validated))
+    return 0
+
+
+class _Progress:
+    """Progress on stderr once a search has taken more than a second."""
+
+    def __init__(self) -> None:
+        self.shown = False
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, seconds: float) -> None:
+        if seconds < 1.0 or (seconds - self.last < 0.5 and done < total):
+            return
+        self.last = seconds
+        line = f"explore: {done:,} of {total:,} candidates ({100 * done / max(total, 1):.0f}%), {seconds:.1f} s"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            print(file=sys.stderr)
+
+
+def _need_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install attnlang[plot]") from None
+
+
+# ---------------------------------------------------------------- text
+
+
+def text_report(ex, path: str, validated: list | None = None) -> str:
+    out = [f"explore {path}: {', '.join(ex.kernels)}"]
+    removed = [f"{s.what} removed {s.removed:,}" for s in ex.pruned if s.removed]
+    out.append(f"  {ex.candidates:,} candidates" + (f"; {'; '.join(removed)}" if removed else "")
+               + f"; {ex.feasible:,} feasible")
+    out.append(f"  {ex.evaluated:,} evaluated by the model in {ex.seconds:.3f} s ({ex.rate:,.0f} candidates/s)")
+    for note in ex.notes:
+        out.append(f"  note: {note}")
+    out.append("")
+    out.append(f"best {len(ex.top)} by {ex.minimize}")
+    out += _table(ex.top, ex.varying, numbered=True)
+    out.append("")
+    out.append(f"energy-latency Pareto front ({len(ex.pareto)} point{'s' if len(ex.pareto) != 1 else ''}, "
+               "fastest first)")
+    out += _table(ex.pareto, ex.varying, numbered=False)
+    if validated:
+        out.append("")
+        out.append("validated against the interpreter")
+        out.append(f"  {'#':>2}  {'model cycles':>13}  {'sim cycles':>13}  {'error':>7}  {'energy error':>12}  spec")
+        for i, v in enumerate(validated, 1):
+            out.append(f"  {i:>2}  {v['model_cycles']:>13,}  {v['sim_cycles']:>13,}  {100 * v['error']:>+6.1f}%  "
+                       f"{100 * v['energy_error']:>+11.2f}%  {'ok' if v['verified'] else 'FAILED'}")
+    return "\n".join(out)
+
+
+def _table(cands, varying: list[str], numbered: bool) -> list[str]:
+    if not cands:
+        return ["  (none)"]
+    shown = [n for n in varying if any(n in c.defines for c in cands)]
+    kernels = len({c.kernel for c in cands}) > 1
+    head = (["#"] if numbered else []) + (["kernel"] if kernels else []) + shown + ["cycles", "time", "energy"]
+    rows = []
+    for i, c in enumerate(cands, 1):
+        row = ([str(i)] if numbered else []) + ([c.kernel] if kernels else [])
+        row += [str(c.defines.get(n, "")) for n in shown]
+        row += [f"{c.cycles:,}", _si(c.seconds, "s"), _si(c.energy_pj * 1e-12, "J")]
+        rows.append(row)
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(head)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    return ["  " + fmt.format(*head)] + ["  " + fmt.format(*r) for r in rows]
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+# ---------------------------------------------------------------- plot
+
+
+def _plot(ex, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..api import save_atomic
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if ex.points is not None and len(ex.points[0]):
+        ax.scatter(ex.points[0] * 1e3, ex.points[1] * 1e-6, s=4, c="0.75", label="feasible candidates")
+    px = [c.seconds * 1e3 for c in ex.pareto]
+    py = [c.energy_pj * 1e-6 for c in ex.pareto]
+    ax.plot(px, py, "o-", c="C3", ms=4, label="Pareto front")
+    if ex.best is not None:
+        ax.plot([ex.best.seconds * 1e3], [ex.best.energy_pj * 1e-6], "*", c="C0", ms=14,
+                label=f"best ({ex.minimize})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("energy (uJ)")
+    ax.set_title(f"{', '.join(ex.kernels)}: {ex.feasible:,} feasible of {ex.candidates:,}")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    save_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+
+
+__all__ = ["add_arguments", "main", "text_report"]

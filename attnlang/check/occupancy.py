@@ -1,0 +1,353 @@
+"""Peak bytes per memory, for many parameter choices at once (docs/semantics.md, "Occupancy").
+
+The interpreter's bookkeeping, replayed over types instead of data: a value
+occupies its bytes (times the @pipeline copies when it is first assigned in a
+pipelined loop body) from the statement that writes it until its name is
+assigned again, it is discarded, or the loop body or process that first
+assigned it ends; a view (a name, a slice, `.T`) shares its base's buffer;
+the intermediate results of a statement are freed at its end.
+
+Every quantity is a NumPy array with one entry per candidate, and every
+statement runs under a mask of the candidates for which it runs, so one walk
+evaluates a whole sweep of params. A loop is walked for its first and second
+iterations (the second sees what the first leaves behind, which is the
+steady state) and, when sizes or conditions depend on its index, its last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from ..diagnostics import Span
+from ..hardware import Hardware
+from ..static import free_names
+from ..syntax import ast
+from . import scope
+from .dims import Unknown, dim_of, show, veval
+from .types import Analysis, Ty, elem_bytes
+
+
+@dataclass
+class Buf:
+    memory: str
+    amount: np.ndarray  # bytes charged, per candidate (0 where it was not allocated)
+    refs: np.ndarray
+    alive: np.ndarray
+    label: object  # a str, or the expression whose result it holds (printed only when reported)
+    ty: Ty | None
+    charge: object
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    """What a memory holds at its peak (for the one-candidate walk of the checker)."""
+
+    bytes: float
+    span: Span | None
+    live: list[tuple[str, Ty | None, float, object]]  # (label, type, bytes, copies)
+
+
+class Occupancy:
+    def __init__(self, kernel: ast.Kernel, env: Mapping, hw: Hardware, analysis: Analysis, n: int,
+                 explain: bool = False):
+        self.k, self.hw, self.a, self.n, self.explain = kernel, hw, analysis, n, explain
+        self.env = {k: (np.broadcast_to(np.asarray(v), (n,)) if not isinstance(v, str) else v)
+                    for k, v in env.items()}
+        self.G = np.ones(n, dtype=bool)
+        self.names: dict[str, dict[int, np.ndarray]] = {}
+        self.bufs: list[Buf] = []
+        self.occ = {m: np.zeros(n) for m in hw.memories}
+        self.peak = {m: np.zeros(n) for m in hw.memories}
+        # Process peaks are reserved as if every process peaked at once (an upper bound); `solo` is the
+        # peak without those reservations, which some interleaving of the processes reaches.
+        self.reserved = {m: np.zeros(n) for m in hw.memories}
+        self.solo = {m: np.zeros(n) for m in hw.memories}
+        self.local: dict[str, np.ndarray] | None = None  # the peak of the process being walked
+        self.temps: list[int] = []
+        self.loops: list[tuple[object, dict[str, np.ndarray]]] = []
+        self.snaps: dict[str, Snapshot] = {}
+        self.stmt: Span | None = None
+        self.sized_by: dict[str, set[str]] = {m: set() for m in hw.memories}  # names sizes depend on (explain)
+        self.process_unit: str | None = None
+
+    # ---------------------------------------------------------- buffers
+    def run(self) -> dict[str, np.ndarray]:
+        root = scope.root_memory(self.hw)
+        for t in self.k.inputs + self.k.outputs:
+            ty = Ty(tuple(dim_of(d) for d in t.dims), t.dtype, root)
+            self.stmt = t.span
+            self.alloc(ty, 1, f"{t.name}, a kernel {'input' if t in self.k.inputs else 'output'}", refs=1)
+        self.temps = []
+        self.block(self.k.body)
+        return self.peak
+
+    def size(self, ty: Ty):
+        total = elem_bytes(ty.dtype)
+        for d in ty.shape:
+            total = total * d.eval(self.env)
+        return total
+
+    def alloc(self, ty: Ty | None, charge, label, refs: int = 0) -> dict[int, np.ndarray] | None:
+        if ty is None or not ty.tensor or ty.memory not in self.occ:
+            return None
+        try:
+            nbytes = self.size(ty)
+        except (Unknown, TypeError, ValueError):
+            return None
+        amount = np.where(self.G, np.asarray(nbytes, dtype=float) * charge, 0.0)
+        if self.explain:
+            self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
+        self.occ[ty.memory] = self.occ[ty.memory] + amount
+        bid = len(self.bufs)
+        self.bufs.append(Buf(ty.memory, amount, np.where(self.G, refs, 0), self.G.copy(), label, ty, charge))
+        self.temps.append(bid)
+        self.note_peak(ty.memory)
+        return {bid: self.G.copy()}
+
+    def note_peak(self, memory: str) -> None:
+        cur = self.occ[memory]
+        if self.explain and cur[0] > self.peak[memory][0]:
+            live = [(_label(b), b.ty, float(b.amount[0]), b.charge) for b in self.bufs
+                    if b.memory == memory and b.alive[0] and b.amount[0] > 0]
+            self.snaps[memory] = Snapshot(float(cur[0]), self.stmt, live)
+        self.peak[memory] = np.maximum(self.peak[memory], cur)
+        self.solo[memory] = np.maximum(self.solo[memory], cur - self.reserved[memory])
+        if self.local is not None:
+            self.local[memory] = np.maximum(self.local[memory], cur)
+
+    def release_dead(self, bid: int) -> None:
+        b = self.bufs[bid]
+        freed = b.alive & (b.refs <= 0)
+        if freed.any():
+            self.occ[b.memory] = self.occ[b.memory] - np.where(freed, b.amount, 0.0)
+            b.alive = b.alive & ~freed
+
+    def bind(self, name: str, binding: dict[int, np.ndarray]) -> None:
+        old = self.names.get(name, {})
+        new = {b: m & ~self.G for b, m in old.items() if (m & ~self.G).any()}
+        for b, m in binding.items():
+            m = m & self.G
+            new[b] = new.get(b, np.zeros(self.n, dtype=bool)) | m
+            self.bufs[b].refs = self.bufs[b].refs + m
+            if name not in self.bufs[b].names:
+                self.bufs[b].names.append(name)
+        self.names[name] = new
+        self.drop(old, self.G)
+
+    def drop(self, binding: dict[int, np.ndarray], mask: np.ndarray) -> None:
+        for b, m in binding.items():
+            dec = m & mask
+            if dec.any():
+                self.bufs[b].refs = self.bufs[b].refs - dec
+                self.release_dead(b)
+
+    def end_statement(self) -> None:
+        for b in self.temps:
+            self.release_dead(b)
+        self.temps = []
+
+    def present(self, name: str) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for m in self.names.get(name, {}).values():
+            out |= m
+        return out
+
+    def charge(self, name: str):
+        """@pipeline copies for a value first assigned in the innermost loop's body, times the
+        iterations of enclosing @parallel loops that run at once (the interpreter's rule)."""
+        if not self.loops:
+            return 1
+        k, present, copies = self.loops[-1]
+        p = present.get(name)
+        return (k if p is None else np.where(p, 1, k)) * copies
+
+    # ---------------------------------------------------------- expressions
+    def value(self, e, charge) -> dict[int, np.ndarray] | None:
+        """The buffers e's value lives in (allocating what its operations produce), or None for a number."""
+        if isinstance(e, ast.Name):
+            return {b: m & self.G for b, m in self.names.get(e.id, {}).items()} or None
+        if isinstance(e, ast.OnUnit):
+            return self.value(e.expr, charge)
+        if isinstance(e, (ast.Index, ast.Attr)):
+            return self.value(e.base, 1)
+        if isinstance(e, ast.Unary):
+            self.value(e.operand, 1)
+        elif isinstance(e, ast.Binary):
+            self.value(e.left, 1)
+            self.value(e.right, 1)
+        elif isinstance(e, ast.Call):
+            if e.func not in ("full", "zeros", "ones"):
+                args = [self.value(x, 1) for x in e.args]
+                if e.func == "transpose" and args:
+                    return args[0]
+        else:
+            return None
+        return self.alloc(self.a.types.get(id(e)), charge, e)
+
+    # ---------------------------------------------------------- statements
+    def block(self, body) -> None:
+        for s in body:
+            handler = self.STMTS.get(type(s))
+            if handler is not None:
+                if not isinstance(s, (ast.For, ast.If, ast.Process)):
+                    self.stmt = s.span
+                handler(self, s)
+
+    def s_assign(self, s: ast.Assign) -> None:
+        name = s.target.name
+        if s.target.index is not None:
+            self.value(s.expr, 1)
+        elif s.op != "=":
+            self.value(s.expr, 1)
+            rec = self.a.ops.get(id(s))
+            res = self.alloc(rec.result if rec else None, self.charge(name), name)
+            if res is not None:
+                self.bind(name, res)
+        else:
+            res = self.value(s.expr, self.charge(name))
+            if res is not None:
+                self.bind(name, res)
+        self.end_statement()
+
+    def s_new(self, s) -> None:  # load and recv: a new buffer for the target
+        if s.target.index is None:
+            res = self.alloc(self.a.values.get(id(s)), self.charge(s.target.name), s.target.name)
+            if res is not None:
+                self.bind(s.target.name, res)
+        self.end_statement()
+
+    def s_use(self, s) -> None:  # store and send: the expression's intermediates only
+        self.value(s.expr, 1)
+        self.end_statement()
+
+    def s_discard(self, s: ast.Discard) -> None:
+        for n in s.names:
+            binding = self.names.get(n.id, {})
+            for b, m in binding.items():
+                buf = self.bufs[b]
+                freed = buf.alive & m & self.G
+                self.occ[buf.memory] = self.occ[buf.memory] - np.where(freed, buf.amount, 0.0)
+                buf.alive = buf.alive & ~freed
+            self.names[n.id] = {b: m & ~self.G for b, m in binding.items() if (m & ~self.G).any()}
+
+    def s_if(self, s: ast.If) -> None:
+        saved = self.G
+        try:
+            c = np.broadcast_to(np.asarray(veval(s.cond, self.env), dtype=bool), (self.n,))
+        except (Unknown, TypeError, ValueError):
+            c = None
+        for body, mask in ((s.then, c), (s.orelse, None if c is None else ~c)):
+            self.G = saved if mask is None else saved & mask
+            if self.G.any():
+                self.block(body)
+        self.G = saved
+
+    def iteration(self, body, var: str | None, value, k, need_mask: np.ndarray, width=1) -> None:
+        saved = self.G
+        self.G = saved & need_mask
+        if self.G.any():
+            if var is not None:
+                self.env[var] = value
+            present = {name: self.present(name) for name in self.names}
+            copies = (self.loops[-1][2] if self.loops else 1) * width
+            self.loops.append((k, present, copies))
+            self.block(body)
+            self.loops.pop()
+            for name, binding in list(self.names.items()):
+                created = self.present(name) & ~present.get(name, np.zeros(self.n, dtype=bool)) & self.G
+                if created.any():
+                    self.names[name] = {b: m & ~created for b, m in binding.items() if (m & ~created).any()}
+                    self.drop(binding, created)
+        self.G = saved
+
+    def s_for(self, s: ast.For) -> None:
+        saved = self.env.get(s.var)
+        try:
+            lo, hi = veval(s.lo, self.env), veval(s.hi, self.env)
+            step = veval(s.step, self.env) if s.step is not None else 1
+            trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)), 0)
+        except (Unknown, TypeError, ValueError):
+            self.env.pop(s.var, None)
+            self.iteration(s.body, None, None, 1, np.ones(self.n, dtype=bool))
+            return
+        k = scope.pipeline_depth(s, self.env)
+        k = 1 if k is None else k
+        width = self._parallel_width(s, trips)
+        instances = [(lo, trips >= 1), (lo + step, trips >= 2)]
+        if self.depends(s):
+            instances.append((lo + (trips - 1) * step, trips >= 3))
+        for value, need in instances:
+            self.iteration(s.body, s.var, np.broadcast_to(np.asarray(value), (self.n,)), k, need, width)
+        if saved is None:
+            self.env.pop(s.var, None)
+        else:
+            self.env[s.var] = saved
+
+    def _parallel_width(self, s: ast.For, trips):
+        """Iterations of a @parallel(U) loop that run at once: min(|U|, trips) (1 without it)."""
+        anns = scope.annotations(s, "parallel")
+        if not anns:
+            return 1
+        arg = anns[0].args[0] if anns[0].args else None
+        unit = self.hw.units.get(arg.id) if isinstance(arg, ast.Name) else None
+        count = unit.count if unit is not None else trips
+        return np.maximum(1, np.minimum(count, trips))
+
+    def depends(self, s: ast.For) -> bool:
+        """Whether a loop body's sizes, conditions or inner bounds depend on its index."""
+        memo = self.a.memo.setdefault("depends", {})
+        if id(s) not in memo:
+            names: set[str] = set()
+            for t in scope.walk(s.body):
+                if isinstance(t, ast.If):
+                    names |= free_names(t.cond)
+                elif isinstance(t, ast.For):
+                    names |= free_names(t.lo) | free_names(t.hi) | free_names(t.step)
+                for e in scope.exprs_of(t):
+                    for x in scope.subexprs(e):
+                        ty = self.a.types.get(id(x))
+                        if ty is not None and ty.tensor:
+                            names |= set().union(*(d.names() for d in ty.shape)) if ty.shape else set()
+            memo[id(s)] = s.var in names
+        return memo[id(s)]
+
+    def s_process(self, s: ast.Process) -> None:
+        """A process runs beside the rest: its peak stays reserved (an upper bound on their overlap)."""
+        base = {m: v.copy() for m, v in self.occ.items()}
+        outer_local, self.local = self.local, {m: v.copy() for m, v in self.occ.items()}
+        count, lo = 1, None
+        if s.var is not None:
+            try:
+                lo, hi = veval(s.lo, self.env), veval(s.hi, self.env)
+                count = np.maximum(0, np.asarray(hi) - lo)
+            except (Unknown, TypeError, ValueError):
+                lo = None
+        saved_unit, self.process_unit = self.process_unit, s.unit.name
+        self.iteration(s.body, s.var if lo is not None else None,
+                       None if lo is None else np.broadcast_to(np.asarray(lo), (self.n,)), 1,
+                       np.ones(self.n, dtype=bool))
+        self.process_unit = saved_unit
+        peak, self.local = self.local, outer_local
+        for m in self.occ:
+            delta = np.maximum(0.0, peak[m] - base[m]) * count
+            if np.any(delta > 0):
+                self.occ[m] = self.occ[m] + np.where(self.G, delta, 0.0)
+                self.reserved[m] = self.reserved[m] + np.where(self.G, delta, 0.0)
+                self.bufs.append(Buf(m, np.where(self.G, delta, 0.0), np.ones(self.n), self.G.copy(),
+                                     f"process {s.name} at its peak", None, count))
+                self.note_peak(m)
+
+    STMTS = {
+        ast.Assign: s_assign, ast.Load: s_new, ast.Recv: s_new, ast.Store: s_use, ast.Send: s_use,
+        ast.Discard: s_discard, ast.If: s_if, ast.For: s_for, ast.Process: s_process,
+    }
+
+
+def _label(b: Buf) -> str:
+    if b.names:
+        return b.names[-1]
+    return b.label if isinstance(b.label, str) else f"intermediate {show(b.label)}"

@@ -1,0 +1,315 @@
+"""Design-space exploration: every candidate of one or more kernels, ranked (DESIGN §4).
+
+`explore` enumerates the spaces (attnlang/model/space.py), prunes, costs the
+rest with the analytical model, and returns the best candidates and the
+energy-latency Pareto front. It is exhaustive: the best it reports is the
+best within the model. `validate` runs candidates through the interpreter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..diagnostics import AttnError, UsageError, error
+from ..program import Program, load
+from ..syntax import ast
+from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, kernel_space
+
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+@dataclass
+class Candidate:
+    kernel: str
+    defines: dict
+    cycles: int
+    energy_pj: float
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {"kernel": self.kernel, "defines": self.defines, "cycles": self.cycles, "energy_pj": self.energy_pj,
+                "seconds": self.seconds}
+
+
+@dataclass
+class Exploration:
+    candidates: int
+    feasible: int
+    evaluated: int
+    seconds: float
+    minimize: str
+    best: Candidate | None
+    top: list[Candidate]
+    pareto: list[Candidate]
+    pruned: list[Stage]
+    notes: list[str] = field(default_factory=list)
+    kernels: list[str] = field(default_factory=list)
+    #: (seconds, energy_pj) of the feasible candidates, at most 50,000 of them (for plots)
+    points: tuple | None = None
+    #: the params that take more than one value, in declaration order
+    varying: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.evaluated / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_json(self) -> dict:
+        return {
+            "candidates": self.candidates, "feasible": self.feasible, "evaluated": self.evaluated,
+            "seconds": self.seconds, "minimize": self.minimize, "kernels": self.kernels,
+            "best": self.best.to_json() if self.best else None,
+            "top": [c.to_json() for c in self.top], "pareto": [c.to_json() for c in self.pareto],
+            "pruned": [{"constraint": s.what, "removed": s.removed} for s in self.pruned if s.removed],
+            "notes": self.notes,
+        }
+
+
+def spaces(prog: Program, names: list[str] | None, defines: dict) -> tuple[list[KernelSpace], list[str]]:
+    """The spaces to search: the named kernels, or every kernel of the file that shares one spec."""
+    notes: list[str] = []
+    if names:
+        kernels = [prog.kernel(n) for n in dict.fromkeys(names)]
+    else:
+        pool = list(prog.kernels.values()) or list(prog.library_kernels.values())
+        if not pool:
+            raise UsageError(f"{prog.root}: there is no kernel to explore")
+        groups: dict[tuple, list[ast.Kernel]] = {}
+        for k in pool:
+            groups.setdefault(_spec_key(k), []).append(k)
+        if len(groups) > 1:
+            described = "; ".join(", ".join(k.name for k in g) for g in groups.values())
+            raise UsageError(f"{prog.root} has kernels with different specs ({described}); pick with -k")
+        kernels = pool
+    if len({_spec_key(k) for k in kernels}) > 1:
+        notes.append("the kernels explored together do not share one spec: they may compute different things")
+    for name in defines:
+        if not any(name in _declared(k) for k in kernels):
+            raise UsageError(f"-D {name}: no kernel explored declares a dimension or param '{name}'")
+    out = []
+    for k in kernels:
+        mine = {n: v for n, v in defines.items() if n in _declared(k)}
+        sp = kernel_space(prog, k, mine)
+        notes += sp.notes
+        out.append(sp)
+    if all(sp.size == 1 for sp in out) and len(out) == 1:
+        notes.append("nothing varies: every param is fixed, so the space is one candidate")
+    return out, notes
+
+
+def _declared(k: ast.Kernel) -> set[str]:
+    from ..program import signature_dims, static_decls
+
+    return {d.name for d in static_decls(k)} | set(signature_dims(k))
+
+
+def _spec_key(k: ast.Kernel) -> tuple:
+    from .statics import structure_key
+
+    return tuple(sorted((s.output, repr(structure_key(s.expr))) for s in k.specs))
+
+
+# ---------------------------------------------------------------- the search
+
+
+@dataclass
+class Task:
+    kernel: int
+    combo: int
+    chunk: slice | None
+    size: int
+
+
+def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]]:
+    """The pieces of work: one per combination not ruled out by `where`, chunked for workers."""
+    out: list[Task] = []
+    skipped: list[Stage] = []
+    for ki, sp in enumerate(sps):
+        for ci, combo in enumerate(sp.combos()):
+            ruled = combo_ruled_out(sp, combo)
+            if ruled is not None:
+                skipped.append(ruled)
+                continue
+            out.append(Task(ki, ci, None, sp.grid_size))
+    if workers > 1 and out and len(out) < 4 * workers:
+        split = []
+        for t in out:
+            sp = sps[t.kernel]
+            n = len(sp.grid[0].values) if sp.grid else 1
+            pieces = min(n, max(1, (4 * workers) // len(out)))
+            bounds = np.linspace(0, n, pieces + 1).astype(int)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                if b > a:
+                    split.append(Task(t.kernel, t.combo, slice(int(a), int(b)) if pieces > 1 else None,
+                                      t.size * (b - a) // n))
+        out = split
+    return out, skipped
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(path: str, names, defines) -> None:
+    prog = load(path)
+    _WORKER["spaces"] = spaces(prog, names, defines)[0]
+
+
+def _worker_run(task: Task) -> Part:
+    sp = _WORKER["spaces"][task.kernel]
+    return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
+
+
+def explore(prog: Program, names: list[str] | None = None, defines: dict | None = None, minimize: str = "latency",
+            top: int = 10, workers: int = 1, progress: Callable[[int, int, float], None] | None = None
+            ) -> Exploration:
+    """Search every candidate; the best `top` by `minimize`, and the energy-latency Pareto front."""
+    if minimize not in OBJECTIVES:
+        raise UsageError(f"--minimize takes {', '.join(OBJECTIVES)}, not '{minimize}'")
+    t0 = time.perf_counter()
+    defines = dict(defines or {})
+    sps, notes = spaces(prog, names, defines)
+    work, skipped = tasks(sps, workers)
+    total = sum(sp.size for sp in sps)
+    parts: list[Part] = []
+    done = sum(s.removed for s in skipped)
+    if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, _worker_init, (prog.root, names, defines)) as pool:
+            for part, task in zip(pool.imap(_worker_run, work), work, strict=True):
+                parts.append(part)
+                done += task.size
+                if progress:
+                    progress(done, total, time.perf_counter() - t0)
+    else:
+        for task in work:
+            parts.append(evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk))
+            done += task.size
+            if progress:
+                progress(done, total, time.perf_counter() - t0)
+    stages = _merge_stages(skipped, parts)
+    spilled: dict[str, int] = {}
+    for p in parts:
+        for m, n in p.spilled.items():
+            spilled[m] = spilled.get(m, 0) + n
+    for m, n in spilled.items():
+        notes.append(f"{n:,} candidates overflow {m}, which spills: the model costs them without the spill "
+                     "traffic (run them with attn run)")
+    feasible = sum(len(p.index) for p in parts)
+    evaluated = sum(p.considered for p in parts)
+    if total == 0:
+        raise AttnError(error("E1403", "the space is empty", sps[0].kernel.name_span))
+    if feasible == 0:
+        raise AttnError(_nothing_feasible(sps, stages, total))
+    best, top_list, pareto, points = _rank(sps, parts, minimize, top)
+    seconds = time.perf_counter() - t0
+    return Exploration(total, feasible, evaluated, seconds, minimize, best, top_list, pareto, stages, notes,
+                       [sp.kernel.name for sp in sps], points,
+                       list(dict.fromkeys(a.name for sp in sps for a in sorted(sp.split + sp.grid,
+                                                                               key=lambda a: sp.order.index(a.name)))))
+
+
+def _merge_stages(skipped: list[Stage], parts: list[Part]) -> list[Stage]:
+    merged: dict[str, Stage] = {}
+    for s in skipped + [s for p in parts for s in p.stages]:
+        m = merged.get(s.what)
+        if m is None:
+            merged[s.what] = m = Stage(s.what, s.span, 0, None, s.memory)
+        m.removed += s.removed
+        if s.smallest is not None:
+            m.smallest = s.smallest if m.smallest is None else min(m.smallest, s.smallest)
+    return list(merged.values())
+
+
+def _nothing_feasible(sps: list[KernelSpace], stages: list[Stage], total: int):
+    """Say which constraint removed the last candidates."""
+    remaining = total
+    last = None
+    for s in stages:
+        if s.removed:
+            last = (s, remaining)
+        remaining -= s.removed
+    if last is None:
+        return error("E1402", "no candidate is feasible", sps[0].kernel.name_span)
+    stage, before = last
+    span = stage.span or sps[0].kernel.name_span
+    if stage.memory is not None:
+        left = "" if before == total else " left"
+        msg = f"{stage.what} removed all {before:,} candidates{left}; the smallest needs {_bytes(stage.smallest)}"
+        cap = sps[0].hw.memories[stage.memory].capacity_bytes
+        return error("E1402", msg, span, f"{stage.memory} holds {_bytes(cap)}")
+    if before == total:
+        return error("E1402", f"{stage.what} removed all {total:,} candidates", span)
+    return error("E1402", f"{stage.what} removed the last {before:,} candidates", span,
+                 "; ".join(f"{s.what} removed {s.removed:,}" for s in stages if s.removed))
+
+
+def _bytes(n: float | None) -> str:
+    if n is None:
+        return "?"
+    if n >= 2**20:
+        return f"{n / 2**20:.2f} MiB"
+    if n >= 2**10:
+        return f"{n / 2**10:.0f} KiB" if n % 1024 == 0 else f"{n / 2**10:.1f} KiB"
+    return f"{n:.0f} B"
+
+
+def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
+    cycles = np.concatenate([p.cycles for p in parts])
+    energy = np.concatenate([p.energy_pj for p in parts])
+    owner = np.concatenate([np.full(len(p.index), i) for i, p in enumerate(parts)])
+    local = np.concatenate([p.index for p in parts])
+    seconds = cycles / np.array([sps[p.kernel].hw.clock_hz for p in parts])[owner]
+    objective = {"latency": seconds, "energy": energy, "edp": seconds * energy}[minimize]
+    second = energy if minimize != "energy" else seconds
+    n = min(top, len(objective))
+    if len(objective) > 4 * n + 64:
+        cut = np.argpartition(objective, n - 1)[:n]
+        keep = np.flatnonzero(objective <= objective[cut].max())
+    else:
+        keep = np.arange(len(objective))
+    order = keep[np.lexsort((owner[keep], second[keep], objective[keep]))][:n]
+
+    def cand(i: int) -> Candidate:
+        p = parts[owner[i]]
+        sp = sps[p.kernel]
+        combo = sp.combos()[p.combo]
+        index = np.unravel_index(int(local[i]), p.shape) if p.shape else ()
+        index = tuple(int(x) + (p.start if a == 0 else 0) for a, x in enumerate(index))
+        return Candidate(sp.kernel.name, sp.defines(combo, index), int(cycles[i]), float(energy[i]),
+                         float(seconds[i]))
+
+    top_list = [cand(int(i)) for i in order]
+    # Pareto front: by time, then energy; keep each point that lowers the best energy so far.
+    by = np.lexsort((energy, seconds))
+    e_sorted = energy[by]
+    running = np.minimum.accumulate(e_sorted)
+    front = np.ones(len(by), dtype=bool)
+    front[1:] = e_sorted[1:] < running[:-1]
+    pareto = [cand(int(i)) for i in by[front]]
+    step = max(1, len(seconds) // 50_000)
+    return (top_list[0] if top_list else None), top_list, pareto, (seconds[::step], energy[::step])
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate(prog: Program, cands: list[Candidate]) -> list[dict]:
+    """Run candidates through the interpreter; the model's error next to each."""
+    from ..api import run
+
+    out = []
+    for c in cands:
+        r = run(prog, c.kernel, c.defines)
+        out.append({
+            "kernel": c.kernel, "defines": c.defines, "model_cycles": c.cycles, "sim_cycles": int(r.cycles),
+            "error": (c.cycles - r.cycles) / r.cycles if r.cycles else 0.0,
+            "model_energy_pj": c.energy_pj, "sim_energy_pj": r.energy_pj,
+            "energy_error": (c.energy_pj - r.energy_pj) / r.energy_pj if r.energy_pj else 0.0,
+            "verified": all(v.ok for v in r.verify.values()),
+        })
+    return out

@@ -1,0 +1,357 @@
+"""Frames: the schedule of one block relative to its own start, for every candidate at once.
+
+The interpreter schedules operation by operation (docs/semantics.md, "Time"):
+an operation starts at max(operands ready, resource free, destination free).
+The model schedules a loop body the same way once, in a fresh Frame whose
+outside world — the enclosing frame's resources, buffers, history of names
+and stores — is represented by *phantoms* at time 0. The frame records, for
+every phantom, how early its block needs it (`need_*`) and how it leaves it
+(`free`, `last_read`, new bindings). `Frame.place` then puts a finished
+frame into another at the earliest start its needs allow, shifting every time
+in it: a loop body, an iteration, or a whole loop become one rigid step of
+the enclosing schedule (docs/explore.md, "How the model works"). Every time
+is a float or an array over candidates (attnlang/model/times.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .times import HISTORY, INF, AVal, Buf, Lane, add, mn, mx
+
+
+class Frame:
+    """One block's schedule, counters and occupancy, relative to the block's start."""
+
+    def __init__(self):
+        self.names: dict[str, AVal] = {}
+        self.hist: dict[str, list[Buf]] = {}
+        self.free: dict[tuple, object] = {}  # resource -> end of its last operation here
+        self.first: dict[tuple, object] = {}  # resource -> start of its first operation here
+        self.store_end: dict[str, object] = {}
+        self.need_store: dict[str, object] = {}
+        self.phantoms: list[Buf] = []
+        self.end = 0.0
+        self.energy: dict[str, object] = {}
+        self.rbytes: dict[str, object] = {}
+        self.wbytes: dict[str, object] = {}
+        self.busy: dict[str, object] = {}
+        self.pbusy: dict[tuple, object] = {}  # port -> cycles it is busy
+        self.lead: dict[tuple, object] = {}  # port -> end of its first run of back-to-back transfers
+        self.macs = 0
+        self.vops = 0
+        self.occ: dict[str, object] = {}
+        self.peak: dict[str, object] = {}
+        self.temps: list[Buf] = []
+        self.pending: list[Buf] = []
+
+    # ---------------------------------------------------------- building
+    @classmethod
+    def mirror(cls, parent: "Frame", assigned: dict[str, int] | None = None) -> "Frame":
+        """A fresh frame whose outside world is parent's state, as phantoms.
+
+        assigned: names the block writes, with how far back their writes look
+        (pipeline copies); history the parent lacks yet gets placeholders, so
+        that a later iteration's write waits for an earlier one's reads.
+        """
+        f = cls()
+        seen: dict[int, Buf] = {}
+
+        def ph(b: Buf, pos: tuple) -> Buf:
+            p = seen.get(id(b))
+            if p is None:
+                p = seen[id(b)] = Buf(b.memory, b.nbytes, None, None)
+                p.refs, p.live, p.pos = b.refs, b.live, [pos]
+                f.phantoms.append(p)
+            else:
+                p.pos.append(pos)
+            return p
+
+        for name, v in parent.names.items():
+            f.names[name] = AVal(v.shape, v.dtype, ph(v.buf, ("name", name)))
+        for name, lst in parent.hist.items():
+            n = len(lst)
+            f.hist[name] = [ph(b, ("hist", name, n - i)) for i, b in enumerate(lst)]
+        for name, depth in (assigned or {}).items():
+            have = f.hist.setdefault(name, [])
+            for d in range(len(have) + 1, min(depth, HISTORY) + 1):
+                p = Buf("", 0, None, None)
+                p.pos = [("hist", name, d)]
+                f.phantoms.append(p)
+                have.insert(0, p)
+        return f
+
+    # ---------------------------------------------------------- one operation
+    def schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None) -> tuple:
+        """Start one operation on resources after waits; returns (start, end).
+
+        waits: (value, phantom or None, kind 'r'|'l'|'s', mask or None) — a
+        time to wait for; with a phantom, this frame needs the outside time
+        too (kind: its ready, its last read, or a store's end), for the
+        candidates in mask.
+        """
+        start = 0.0
+        for value, _p, _k, _m in waits:
+            if value is not None:
+                start = mx(start, value)
+        free = self.free
+        for r in resources:
+            v = free.get(r)
+            if v is not None:
+                start = mx(start, v)
+        end = start + cycles
+        for r in resources:
+            if r[0] == "port":
+                self.pbusy[r] = add(self.pbusy.get(r), cycles)
+                lead = self.lead.get(r)
+                self.lead[r] = end if lead is None else _extend(lead, start, end)
+            if r not in free:
+                self.first[r] = start
+            free[r] = end
+        if result is not None:
+            # A load need not start before its value is first read: what it waits for from outside
+            # is needed only that late (settled by touch, or at the end of the frame).
+            late = [(p, kind, mask) for _v, p, kind, mask in waits if p is not None]
+            if late:
+                port = resources[0]  # the port work queued before this load: its slack ends where
+                result.pending = (late, start, port, self.pbusy[port] - cycles)  # what follows is queued
+                self.pending.append(result)
+            waits = ()
+        for _v, p, kind, mask in waits:
+            if p is None:
+                continue
+            off = start if mask is None else np.where(mask, start, INF)
+            if kind == "r":
+                p.need_ready = mn(p.need_ready, off)
+            elif kind == "l":
+                p.need_lr = mn(p.need_lr, off)
+            else:
+                self.need_store[p] = mn(self.need_store.get(p), off)
+        self.end = mx(self.end, end)
+        return start, end
+
+    def touch(self, buf: "Buf", start) -> None:
+        """buf is first read by an operation starting at start: settle the needs of its load.
+
+        A load need not start before the latest start that still delivers its value in time, given
+        the transfers queued behind it on its port; what it waits for from outside is needed only then.
+        """
+        late, load_start, port, before = buf.pending
+        buf.pending = None
+        # The latest start that still delivers it in time: before its read, after it, the port also
+        # carries what was queued behind it.
+        off = load_start if start is None else mx(load_start, start - (self.pbusy[port] - before))
+        for p, kind, mask in late:
+            o = off if mask is None else np.where(mask, off, INF)
+            if kind == "r":
+                p.need_ready = mn(p.need_ready, o)
+            elif kind == "l":
+                p.need_lr = mn(p.need_lr, o)
+            else:
+                self.need_store[p] = mn(self.need_store.get(p), o)
+
+    def settle(self) -> None:
+        """Loads never read here need what they waited for when they started."""
+        for b in self.pending:
+            if b.pending is not None:
+                self.touch(b, None)
+        self.pending = []
+
+    def count(self, table: dict, key: str, value) -> None:
+        table[key] = add(table.get(key), value)
+
+    def allocate(self, buf: Buf, charge) -> None:
+        if charge is not None and not (type(charge) is int and charge == 1):
+            buf.nbytes = buf.nbytes * charge
+        m = buf.memory
+        occ = add(self.occ.get(m, 0), buf.nbytes)
+        self.occ[m] = occ
+        self.peak[m] = mx(self.peak.get(m), occ)
+        buf.live = True
+
+    def release(self, buf: Buf) -> None:
+        if not buf.live:
+            return
+        buf.live = False
+        self.occ[buf.memory] = self.occ.get(buf.memory, 0) - buf.nbytes
+
+    # ---------------------------------------------------------- placing a frame
+    def place(self, b: "Frame", lanes=None, at=None):
+        """Put frame b into this one at the earliest start its needs allow, or exactly at `at`.
+
+        lanes (a Lane) makes b's LANE unit instances and history slots
+        concrete (one @parallel iteration); `at` places a later iteration of a loop whose start the
+        steady state gives. Returns the start.
+        """
+        res = [_resolve(self, p.pos, lanes) for p in b.phantoms]
+        free = self.free
+        moved = {}
+        for r in b.first:
+            moved[r] = lanes.res(r) if lanes is not None else r
+        if at is None:
+            s = self._earliest(b, res, moved)
+        else:
+            s = at
+        # Updates.
+        for r, last in b.free.items():
+            r2 = moved[r]
+            if r2 not in free:
+                self.first[r2] = s + b.first[r]
+                free[r2] = s + last
+                if r[0] == "port":
+                    self.lead[r2] = s + b.lead[r]
+            elif r[0] == "port":  # b may have slid into idle time before this frame's last transfer
+                self.lead[r2] = _extend(self.lead[r2], s + b.first[r], s + b.lead[r])
+                # The port cannot do all its work faster than back to back.
+                free[r2] = mx(mx(free[r2], s + last), add(self.first[r2], add(self.pbusy.get(r2), b.pbusy[r])))
+                self.end = mx(self.end, free[r2])
+            else:
+                free[r2] = s + last
+        fix: dict = {}  # released buffers that differ in size from the phantoms b was built with
+        for p, q in zip(b.phantoms, res, strict=True):
+            if q is None:
+                continue
+            if q.live and not p.live and q.nbytes is not p.nbytes:
+                fix[q.memory] = add(fix.get(q.memory), p.nbytes - q.nbytes)
+            if p.last_read is not None:
+                q.last_read = mx(q.last_read, s + p.last_read)
+            if p.ready is not None:
+                q.ready = mx(q.ready, s + p.ready)
+            q.refs = p.refs
+            if not p.live:
+                q.live = False
+        for x, v in b.store_end.items():
+            self.store_end[x] = mx(self.store_end.get(x), s + v)
+        self.end = mx(self.end, s + b.end)
+        mapped = {id(p): q for p, q in zip(b.phantoms, res, strict=True)}
+
+        def conv(x: Buf) -> Buf | None:
+            got = mapped.get(id(x), _NONE)
+            if got is _NONE:
+                got = mapped[id(x)] = Buf.shifted(x, s)
+            return got
+
+        names = {}
+        for n, v in b.names.items():
+            q = conv(v.buf)
+            if q is not None:
+                names[n] = AVal(v.shape, v.dtype, q)
+        self.names = names
+        hist = {} if lanes is None else dict(self.hist)
+        for n, lst in b.hist.items():
+            hist[n if lanes is None else lanes.key(n)] = [q for q in (conv(x) for x in lst) if q is not None]
+        self.hist = hist
+        self.add_counters(b)
+        for m, pk in b.peak.items():
+            self.peak[m] = mx(self.peak.get(m), add(self.occ.get(m, 0), pk))
+        for m, o in b.occ.items():
+            self.occ[m] = add(self.occ.get(m, 0), o)
+        for m, d in fix.items():
+            self.occ[m] = self.occ.get(m, 0) + d
+        return s
+
+    def _earliest(self, b: "Frame", res: list, moved: dict):
+        """The earliest start of b here; records what this frame needs from outside through b."""
+        s = 0.0
+        free = self.free
+        for r, off in b.first.items():
+            r2 = moved[r]
+            v = free.get(r2)
+            if v is None:
+                continue
+            if r[0] == "port":
+                # DMA fills a port's idle stretches in ready order: b's first transfer waits for the
+                # first run of back-to-back transfers issued before it, then takes the idle time after.
+                s = mx(s, _port_wait(self, r2, b, r) - off)
+            else:
+                s = mx(s, v - off)
+        for p, q in zip(b.phantoms, res, strict=True):
+            if q is None:
+                continue
+            if p.need_ready is not None and q.ready is not None:
+                s = mx(s, q.ready - p.need_ready)
+            if p.need_lr is not None and q.last_read is not None:
+                s = mx(s, q.last_read - p.need_lr)
+        for x, off in b.need_store.items():
+            v = self.store_end.get(x)
+            if v is not None:
+                s = mx(s, v - off)
+        for p, q in zip(b.phantoms, res, strict=True):
+            if q is not None and q.pending is not None and p.need_ready is not None:
+                self.touch(q, s + p.need_ready)
+            if q is not None and q.pos is not None:
+                if p.need_ready is not None:
+                    q.need_ready = mn(q.need_ready, s + p.need_ready)
+                if p.need_lr is not None:
+                    q.need_lr = mn(q.need_lr, s + p.need_lr)
+        for x, off in b.need_store.items():
+            if x not in self.store_end:
+                self.need_store[x] = mn(self.need_store.get(x), s + off)
+        return s
+
+    def add_counters(self, b: "Frame", times=1) -> None:
+        """Add b's energy, traffic and busy time, `times` over (an array or a number)."""
+        one = type(times) is int and times == 1
+        for mine, theirs in ((self.energy, b.energy), (self.rbytes, b.rbytes), (self.wbytes, b.wbytes),
+                             (self.busy, b.busy), (self.pbusy, b.pbusy)):
+            for k, v in theirs.items():
+                mine[k] = add(mine.get(k), v if one else v * times)
+        self.macs = self.macs + (b.macs if one else b.macs * times)
+        self.vops = self.vops + (b.vops if one else b.vops * times)
+
+
+_NONE = object()
+
+
+def _resolve(f: Frame, positions: list, lanes: Lane | None = None) -> Buf | None:
+    """The buffer of f at one of a phantom's positions (a name, or a place in a name's history)."""
+    for pos in positions:
+        if pos[0] == "name":
+            v = f.names.get(pos[1])
+            if v is not None:
+                return v.buf
+        else:
+            lst = f.hist.get(pos[1] if lanes is None else lanes.key(pos[1]))
+            if lst is not None and len(lst) >= pos[2]:
+                return lst[-pos[2]]
+    return None
+
+
+#: A port this busy over its span (work issued so far, plus the new frame's) is congested.
+CONGESTED = 0.75
+
+
+def _port_wait(f: Frame, r2, b: Frame, r):
+    """When b's first transfer on port r can start after what f has issued on it.
+
+    The interpreter puts a transfer in the earliest idle stretch long enough
+    for it, earlier-issued transfers first. On a lightly used port, b's
+    transfers find room right after f's first run of back-to-back transfers;
+    on a congested one the stretches left are too short, and b waits for the
+    work issued before it, as if it were packed from the port's first use.
+    """
+    lead = f.lead[r2]
+    used = f.pbusy.get(r2, 0.0)
+    fluid = f.first[r2] + used
+    congested = (used + b.pbusy.get(r, 0.0)) > CONGESTED * (f.free[r2] - f.first[r2])
+    if isinstance(congested, np.ndarray):
+        return np.where(congested, fluid, lead)
+    return fluid if congested else lead
+
+
+def _extend(lead, start, end):
+    """The end of a port's first busy run, after a transfer from start to end."""
+    if type(lead) is float and type(start) is float:
+        return end if start <= lead else lead
+    return np.where(start <= lead, end, lead)
+
+
+def final_at(b: Frame, pos: tuple) -> Buf | None:
+    """The buffer at a position of b's state when b ends."""
+    if pos[0] == "name":
+        v = b.names.get(pos[1])
+        return v.buf if v is not None else None
+    lst = b.hist.get(pos[1])
+    return lst[-pos[2]] if lst is not None and len(lst) >= pos[2] else None
+
+

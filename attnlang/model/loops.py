@@ -1,0 +1,173 @@
+"""Loops in the model: one body schedule, a steady state, a first and a last iteration.
+
+A *regular* loop (every iteration costs the same; statics.LoopShape) is
+costed from one iteration's frame B, whatever its trip count T (an array
+over candidates):
+
+1. the steady-state interval II: B is placed a few times in a row on a trial
+   copy of the schedule; each placement starts as early as resources
+   (in-order, so a unit's work of iteration t+1 follows its work of t),
+   values carried between iterations, buffer reuse (the `@pipeline(k)` copies:
+   a write waits for the reads of the value k writes back) and stores allow.
+   The difference of the last two starts is II: the max over resources of
+   their busy span per iteration and over the dependency cycles of the body.
+2. the prologue: iteration 0 is placed for real, after what precedes the loop.
+3. the epilogue: the last k iterations are placed at s0 + t * II, so the
+   state after the loop (resources, the values it leaves, the history of
+   buffer copies) is that of iteration T - 1.
+4. counters (energy, bytes, busy cycles) are T times B's, exactly.
+
+Loops with few iterations known exactly, and loops whose iterations differ
+(a bound or an `if` that depends on the index: causal masks), are placed
+iteration by iteration; runs of identical iterations collapse to the closed
+form above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..syntax import ast
+from .frame import Frame
+from .statics import aeval, loop_shape, model_error, scalar
+from .steady import repeat, steady_interval
+from .times import LANE, Lane
+
+#: A loop with at most this many iterations (the same for every candidate) is placed iteration by iteration.
+ENUMERATE = 4
+_MISSING = object()
+
+
+def run_loop(w, s: ast.For) -> None:
+    env = w.env
+    lo, hi = aeval(s.lo, env), aeval(s.hi, env)
+    step = aeval(s.step, env) if s.step is not None else 1
+    if _any(np.asarray(step) <= 0):
+        raise model_error("the loop step must be positive", (s.step or s.hi).span)
+    span = hi - lo
+    trips = -(-span // step)
+    if isinstance(trips, np.ndarray):
+        trips = np.maximum(trips, 0)
+        if _any(span % step != 0):
+            w.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, span % step != 0))
+        if _any(trips == 0):
+            w.invalid.append((f"loop '{s.var}' would run no iteration", s, trips == 0))
+            trips = np.maximum(trips, 1)
+    else:
+        trips = max(int(trips), 0)
+        if span % step != 0:
+            w.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, True))
+    shape = loop_shape(s)
+    pipeline = 1
+    if shape.pipeline is not None:
+        a = shape.pipeline
+        pipeline = aeval(a.args[0], env) if a.args else 2
+        if _any(np.asarray(pipeline) < 1):
+            raise model_error("@pipeline needs at least one copy", a.span)
+        pipeline = scalar(pipeline) if scalar(pipeline) is not None else pipeline
+    lanes = None
+    if shape.parallel:
+        n = scalar(trips)
+        if n is None:
+            raise model_error("a @parallel loop needs the same trip count for every candidate", s.span)
+        lanes = _lanes(w, s, int(n))
+    count = scalar(trips)
+    if shape.regular:
+        if count is not None and count == 0:
+            return
+        body = _body(w, s, lo, pipeline, lanes)
+        if count is not None and (count <= ENUMERATE or shape.parallel):
+            for t in range(count):
+                w.f.place(body, lanes=lanes(t) if lanes else None)
+            return
+        closed(w, body, trips, pipeline, lanes)
+        return
+    if count is None:
+        raise model_error(f"the iterations of loop '{s.var}' differ, and so does its trip count between "
+                          "candidates; the model needs it to be one number here", s.span)
+    _irregular(w, s, lo, step, int(count), pipeline, shape, lanes)
+
+
+def _any(x) -> bool:
+    return bool(np.any(x))
+
+
+def _lanes(w, s: ast.For, trips: int):
+    """Lane(t) for each iteration of a @parallel loop (Engine.exec_for's slots and copies)."""
+    counts = {u.name: u.count for u in w.hw.units.values()}
+    a = loop_shape(s).parallel_arg
+    unit = w.hw.units.get(a) if a else None
+    width = max(1, min(unit.count if unit else trips, trips))
+    marker = ("lane", id(s))
+
+    def at(t: int) -> Lane:
+        return Lane(t, marker, width, counts)
+
+    at.width, at.marker = width, marker
+    return at
+
+
+def _body(w, s: ast.For, value, pipeline, lanes) -> Frame:
+    """The frame of one iteration with the index at value (Engine.exec_for's body)."""
+    saved = (w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, w.env.get(s.var, _MISSING))
+    if lanes:
+        w.lane, w.slot, w.copies = LANE, w.slot + (lanes.marker,), w.copies * lanes.width
+    f = Frame.mirror(w.f, {w.key(n): w.depth for n in loop_shape(s).assigned})
+    w.f, w.pipeline, w.outer = f, pipeline, set(f.names)
+    w.env[s.var] = value
+    try:
+        w.run(s.body)
+        for name in set(f.names) - w.outer:
+            w._drop(f.names.pop(name).buf)
+        f.settle()
+    finally:
+        w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, old = saved
+        if old is _MISSING:
+            w.env.pop(s.var, None)
+        else:
+            w.env[s.var] = old
+    return f
+
+
+def closed(w, body: Frame, trips, pipeline, lanes) -> None:
+    """Place `trips` iterations of body (trips an array, or a large number) into w.f."""
+    ii = steady_interval(body, w.depth)
+    w.f.place(repeat(body, trips, ii, w.depth, pipeline), lanes=lanes(0) if lanes else None)
+
+
+def _signature(w, s: ast.For, shape, value):
+    if shape.signature is None:
+        return None
+    saved = w.env.get(s.var, _MISSING)
+    w.env[s.var] = value
+    try:
+        out = []
+        for e in shape.signature:
+            v = aeval(e, w.env)
+            one = scalar(v)
+            out.append(one if one is not None else np.asarray(v).tobytes())
+        return tuple(out)
+    finally:
+        if saved is _MISSING:
+            w.env.pop(s.var, None)
+        else:
+            w.env[s.var] = saved
+
+
+def _irregular(w, s: ast.For, lo, step, trips: int, pipeline, shape, lanes) -> None:
+    """Iterations that differ: place runs of identical ones, each run in closed form."""
+    t = 0
+    while t < trips:
+        value = lo + t * step
+        sig = _signature(w, s, shape, value)
+        n = 1
+        if sig is not None:
+            while t + n < trips and _signature(w, s, shape, lo + (t + n) * step) == sig:
+                n += 1
+        body = _body(w, s, value, pipeline, lanes)
+        if n <= ENUMERATE or lanes:
+            for q in range(n):
+                w.f.place(body, lanes=lanes(t + q) if lanes else None)
+        else:
+            closed(w, body, n, pipeline, lanes)
+        t += n

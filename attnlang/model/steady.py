@@ -1,0 +1,141 @@
+"""A loop's steady state and its frame: T iterations of one body frame, in closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .frame import Frame, final_at
+from .times import INF, AVal, Buf, add, mx
+
+
+def steady_interval(b: Frame, depth: int):
+    """Cycles between the starts of consecutive iterations of b, in the steady state.
+
+    Iteration t+1 starts when every need of b is met by what iteration t (or,
+    through the copies a buffer keeps, iteration t+1-k) left: the max over
+    units of their span in b (units issue in order: the next iteration's work
+    on a unit follows this one's), over ports of their busy time (transfers
+    fill a port's idle stretches in ready order), over stores read back, and
+    over every value b reads or overwrites of the time the iteration that made
+    it leaves it, divided by how many iterations back that is.
+    """
+    ii = 0.0
+    for r, last in b.free.items():
+        # A unit issues in order: the next iteration's work on it follows this one's. A port is
+        # filled in ready order: the next iteration's transfers fill its idle stretches.
+        ii = mx(ii, b.pbusy.get(r, 0.0) if r[0] == "port" else last - b.first[r])
+    for x, end in b.store_end.items():
+        need = b.need_store.get(x)
+        if need is not None:
+            ii = mx(ii, end - need)
+    for p in b.phantoms:
+        for ready, need in ((True, p.need_ready), (False, p.need_lr)):
+            if need is None:
+                continue
+            pos, back = p.pos[0], 1
+            while back <= depth + 1:
+                x = final_at(b, pos)
+                if x is None:
+                    break
+                t = x.ready if ready else x.last_read
+                if t is not None:
+                    ii = mx(ii, (t - need) if back == 1 else (t - need) / back)
+                if x.pos is None:
+                    break
+                pos, back = x.pos[0], back + 1
+    return ii
+
+
+def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
+    """The frame of `trips` iterations of b, iteration t starting at t * ii (trips >= 1).
+
+    What the first iteration needs from outside is what the loop needs; what
+    the last one leaves (resources, stores, the values bound, the last `depth`
+    copies of each name) is what the loop leaves; counters are trips times b's.
+    """
+    last = (trips - 1) * ii
+    out = Frame()
+    out.phantoms = b.phantoms  # the same outside world, the same needs
+    out.need_store = b.need_store
+    out.first = b.first
+    out.free = {r: last + v for r, v in b.free.items()}
+    # A port the loop keeps busy back to back stays in its first run to the end.
+    # A port the loop keeps busy back to back stays in its first run to the end; otherwise the first
+    # run holds the transfers of the `ahead` iterations whose copies (@pipeline) are free at the start.
+    out.lead = {}
+    for r, v in b.lead.items():
+        busy = (b.lead[r] >= b.free[r]) & (ii <= b.pbusy[r])
+        early = v if type(ahead) is int and ahead == 1 else v + (np.minimum(ahead, trips) - 1) * b.pbusy[r]
+        out.lead[r] = np.where(busy, last + v, early) if isinstance(busy, np.ndarray) else (
+            last + v if busy else early)
+    out.store_end = {x: last + v for x, v in b.store_end.items()}
+    out.end = last + b.end
+    # A phantom every iteration reads (it keeps its place) is last read by the last iteration.
+    keep = []
+    for p in b.phantoms:
+        if any(final_at(b, pos) is p for pos in p.pos):
+            keep.append(p)
+    shifted = []
+    for p in keep:
+        if p.last_read is not None or p.ready is not None:
+            q = Buf(p.memory, p.nbytes, add(p.ready, last) if p.ready is not None else None,
+                    add(p.last_read, last) if p.last_read is not None else None)
+            if p.ready is None:
+                q._ready = None
+            q.refs, q.live, q.pos, q.need_ready, q.need_lr = p.refs, p.live, p.pos, p.need_ready, p.need_lr
+            shifted.append((p, q))
+    if shifted:
+        swap = {id(p): q for p, q in shifted}
+        out.phantoms = [swap.get(id(p), p) for p in b.phantoms]
+    else:
+        swap = {}
+    made: dict[int, Buf] = {}
+
+    def at(x: Buf, shift) -> Buf:
+        if x.pos is not None:
+            return swap.get(id(x), x)
+        key = (id(x), id(shift))
+        got = made.get(key)
+        if got is None:
+            got = made[key] = Buf.shifted(x, shift)
+        return got
+
+    out.names = {n: AVal(v.shape, v.dtype, at(v.buf, last)) for n, v in b.names.items()}
+    scalar_trips = not isinstance(trips, np.ndarray)
+    for n, lst in b.hist.items():
+        own = [x for x in lst if x.pos is None]
+        older = [x for x in lst if x.pos is not None]
+        if not own:
+            out.hist[n] = [at(x, last) for x in lst]
+            continue
+        entries: list[Buf] = []
+        q = 0
+        while len(entries) < depth:
+            back = trips - 1 - q
+            if scalar_trips and back < 0:
+                entries = older[-(depth - len(entries)):] + entries if depth > len(entries) else entries
+                break
+            shift = last if q == 0 else (back if scalar_trips else np.maximum(back, 0)) * ii
+            entries = [at(x, shift) for x in own] + entries
+            q += 1
+        out.hist[n] = entries[-depth:]
+    out.add_counters(b, trips)
+    # Occupancy: the first iteration releases the values it was given; the later ones release
+    # those of the iteration before, which may differ in size (pipeline copies).
+    steady = dict(b.occ)
+    for p in b.phantoms:
+        if not p.live and p.nbytes is not None and p.memory:
+            x = final_at(b, p.pos[0])
+            if x is not None and x.pos is None and x.nbytes is not p.nbytes:
+                steady[p.memory] = add(steady.get(p.memory, 0), p.nbytes - x.nbytes)
+    more = trips - 1
+    for m in set(b.occ) | set(steady):
+        out.occ[m] = add(b.occ.get(m, 0), steady.get(m, 0) * more)
+    for m, pk in b.peak.items():
+        second = add(b.occ.get(m, 0), pk)
+        if isinstance(trips, np.ndarray):
+            second = np.where(trips >= 2, second, -INF)
+        elif trips < 2:
+            second = None
+        out.peak[m] = mx(pk, second)
+    return out

@@ -1,0 +1,142 @@
+"""Times, buffers and values over candidates: what the model's frames are made of.
+
+Every time is a float or a NumPy array with one entry per candidate (or an
+open grid of them); None is "no constraint". A buffer is the storage of one
+value (attnlang.interp.machine.Buffer, with times over candidates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INF = float("inf")
+#: How many past values of a name the interpreter remembers (Engine.history).
+HISTORY = 64
+
+#: The unit instance of the enclosing @parallel iteration; fixed when the iteration is placed.
+LANE = -1
+
+
+class Lane:
+    """One iteration of a @parallel loop: its unit instances and its copy of the body's buffers."""
+
+    __slots__ = ("n", "marker", "width", "counts")
+
+    def __init__(self, n: int, marker, width: int, counts: dict):
+        self.n, self.marker, self.width, self.counts = n, marker, width, counts
+
+    def res(self, r: tuple) -> tuple:
+        return ("unit", r[1], self.n % self.counts[r[1]]) if r[0] == "unit" and r[2] == LANE else r
+
+    def key(self, k):
+        """A history key (name, slot) with this loop's marker in the slot made concrete."""
+        if type(k) is tuple and self.marker in k[1]:
+            return (k[0], tuple(self.n % self.width if x is self.marker else x for x in k[1]))
+        return k
+#: How many past values of a name the interpreter remembers (Engine.history).
+HISTORY = 16
+
+
+def mx(a, b):
+    """max of two times, where None means 'no constraint'."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if type(a) is float and type(b) is float:
+        return a if a >= b else b
+    return np.maximum(a, b)
+
+
+def mn(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if type(a) is float and type(b) is float:
+        return a if a <= b else b
+    return np.minimum(a, b)
+
+
+def add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class Buf:
+    """The storage of one value in one memory (attnlang.interp.machine.Buffer, with times over candidates).
+
+    A phantom stands for a buffer of the enclosing frame: `pos` lists where it
+    sits there, its times start unknown (None) and `need_*` record how early
+    this frame needs the enclosing buffer's ready / last-read time.
+
+    A buffer placed from another frame keeps that frame's buffer as its base
+    and the placement's start as its shift, and adds them only when a time is
+    asked for: most buffers a placement creates are never read again.
+    """
+
+    __slots__ = ("memory", "nbytes", "_ready", "_lr", "_base", "_shift", "refs", "live", "pos", "need_ready",
+                 "need_lr", "pending")
+
+    def __init__(self, memory: str, nbytes, ready, last_read=None):
+        self.memory = memory
+        self.nbytes = nbytes
+        self._ready = ready
+        self._lr = ready if last_read is None else last_read
+        self._base = None
+        self._shift = None
+        self.refs = 0
+        self.live = False
+        self.pos: list | None = None
+        self.need_ready = None
+        self.need_lr = None
+        self.pending = None  # a load's needs from outside, settled at its first read (Frame.touch)
+
+    @classmethod
+    def shifted(cls, base: "Buf", shift) -> "Buf":
+        b = cls.__new__(cls)
+        b.memory, b.nbytes, b._base, b._shift = base.memory, base.nbytes, base, shift
+        b._ready = b._lr = _LAZY
+        b.refs, b.live, b.pos, b.need_ready, b.need_lr = base.refs, base.live, None, None, None
+        b.pending = None
+        return b
+
+    @property
+    def ready(self):
+        r = self._ready
+        if r is _LAZY:
+            r = self._ready = add(self._base.ready, self._shift)
+        return r
+
+    @ready.setter
+    def ready(self, v) -> None:
+        self._ready = v
+
+    @property
+    def last_read(self):
+        r = self._lr
+        if r is _LAZY:
+            r = self._lr = add(self._base.last_read, self._shift)
+        return r
+
+    @last_read.setter
+    def last_read(self, v) -> None:
+        self._lr = v
+
+
+class AVal:
+    """A tensor value: its shape (ints or arrays), dtype and buffer."""
+
+    __slots__ = ("shape", "dtype", "buf")
+
+    def __init__(self, shape: tuple, dtype: str, buf: Buf):
+        self.shape = shape
+        self.dtype = dtype
+        self.buf = buf
+
+
+#: A time a shifted buffer has not worked out yet.
+_LAZY = object()

@@ -1,0 +1,109 @@
+"""The checker's rules: one small wrong program per diagnostic code, with its
+rendering as `attn check` prints it (tests/golden/check/), and every program
+that ships checks clean.
+
+A program's file name starts with the code it is written to produce
+(tests/check/programs/E0402_matmul_inner.attn must report E0402).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from attnlang.check import check
+from attnlang.diagnostics import render_all, to_json
+from attnlang.program import load, load_source
+
+PROGRAMS = sorted((Path(__file__).parent / "programs").glob("*.attn"))
+DOC = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _check(path: Path):
+    prog = load_source(path.read_text(encoding="utf-8"), path.name)
+    return prog, check(prog)
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def test_wrong_program(path, golden):
+    prog, diags = _check(path)
+    code = path.stem.split("_")[0]
+    assert code in {d.code for d in diags}, render_all(diags, prog.sources)
+    golden(render_all(diags, prog.sources))
+    # The JSON form carries the same diagnostics.
+    assert [d["code"] for d in json.loads(to_json(diags))] == [d.code for d in sorted(
+        diags, key=lambda d: (d.span.file, d.span.line, d.span.column, d.code))]
+
+
+def test_ships_clean(attn_file):
+    prog = load(str(attn_file))
+    diags = check(prog)
+    assert not diags, render_all(diags, prog.sources)
+
+
+def test_every_code_has_a_program_and_a_doc():
+    source = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "attnlang" / "check").glob("*.py"))
+    codes = set(re.findall(r'"(E0[3-9]\d\d)"', source)) - {"E0301"}
+    covered = {p.stem.split("_")[0] for p in PROGRAMS}
+    assert codes <= covered, f"codes with no wrong program: {sorted(codes - covered)}"
+    docs = "\n".join(p.read_text() for p in DOC.glob("diagnostics*.md"))
+    documented = set(re.findall(r"E0[3-9]\d\d", docs))
+    assert codes <= documented, f"codes not documented: {sorted(codes - documented)}"
+
+
+def test_one_mistake_one_diagnostic():
+    """A broken operand poisons what is built from it instead of cascading."""
+    prog = load_source("""use hw.edge
+kernel k(Q: f16[N, d], K: f16[N, d]) -> (O: f16[N, d]) on edge {
+  dim N = 256, d = 64
+  for i in 0 .. N by 64 {
+    q = load Q[i : i+64, :] -> sram
+    k = load K[i : i+32, :] -> sram
+    s = q @ k
+    p = exp(s - rowmax(s)[:, None]) @ k
+    store p + q -> O[i : i+64, :]
+  }
+}
+""", "poison.attn")
+    assert [d.code for d in check(prog)] == ["E0402"]
+
+
+def test_params_choose_the_branch():
+    """A branch the params rule out is not checked against them; -D picks the other."""
+    src = """use hw.edge
+kernel k(Q: f16[N, d]) -> (O: f16[N, d]) on edge {
+  dim N = 256, d = 64
+  param order in {rows, cols} = rows
+  if order == rows {
+    q = load Q -> sram
+  }
+  if order == rows {
+    store q -> O
+  } else {
+    store zeros([300, d]) -> O[0 : 300, :]
+  }
+}
+"""
+    prog = load_source(src, "branch.attn")
+    assert check(prog) == []
+    assert [d.code for d in check(prog, {"order": "cols"})] == ["E0601"]
+
+
+def test_cli_json(attn_main, tmp_path):
+    path = PROGRAMS[0].parent / "E0402_matmul_inner.attn"
+    status, out, _ = attn_main("check", path, "--json")
+    assert status == 1
+    assert [d["code"] for d in json.loads(out)] == ["E0402"]
+
+
+def test_large_iteration_spaces_are_decided():
+    """Millions of iterations: bounds that grow with the indices are settled at the first and last
+    iterations, and @parallel iterations that index their own part of an output are told apart."""
+    root = Path(__file__).resolve().parents[2] / "examples"
+    for name, defines in (("flash_causal.attn", {"N": 65536, "B": 16}), ("mha.attn", {"N": 65536, "Br": 16, "Bc": 16})):
+        prog = load(str(root / name))
+        diags = check(prog, defines)
+        assert not diags, render_all(diags, prog.sources)

@@ -1,0 +1,160 @@
+"""`attn explore`: the command-line contract (DESIGN §8)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+SMALL = ["-D", "N=256", "-D", "P=2", "-D", "Pv=1", "-D", "Br=64"]  # 16 x 72 candidates of examples/mmee.attn
+
+BIG = """use hw.edge
+kernel big(X: f16[N, N]) -> (Y: f16[N, N])
+  on edge
+  spec Y = X * 2
+{
+  dim N = 65536
+  param T in {16, 32} = 16
+  WHERE
+  for i in 0 .. N by T {
+    x = load X[i : i+T, :] -> sram
+    store x * 2 -> Y[i : i+T, :]
+  }
+}
+"""
+
+
+@pytest.fixture
+def mmee(repo_root):
+    return str(repo_root / "examples" / "mmee.attn")
+
+
+def _big(tmp_path, where: str = "", n: int = 65536) -> str:
+    path = tmp_path / "big.attn"
+    path.write_text(BIG.replace("WHERE", where).replace("65536", str(n)))
+    return str(path)
+
+
+def test_json_fields(attn_main, mmee):
+    status, out, err = attn_main("explore", mmee, *SMALL, "--json", "--top", "3")
+    assert status == 0, err
+    r = json.loads(out)
+    for key in ("candidates", "feasible", "evaluated", "seconds", "best", "top", "pareto"):
+        assert key in r
+    assert r["candidates"] == 16 * 72
+    assert 0 < r["feasible"] <= r["evaluated"] <= r["candidates"]
+    assert r["seconds"] > 0
+    assert set(r["best"]) >= {"kernel", "defines", "cycles", "energy_pj"}
+    assert r["best"]["kernel"] == "mmee" and isinstance(r["best"]["cycles"], int)
+    assert r["best"]["defines"]["N"] == 256 and r["best"]["defines"]["Br"] == 64
+    assert len(r["top"]) == 3 and r["top"][0] == r["best"]
+    assert [t["cycles"] for t in r["top"]] == sorted(t["cycles"] for t in r["top"])
+    assert r["pareto"] and all(set(p) >= {"kernel", "defines", "cycles", "energy_pj"} for p in r["pareto"])
+    assert "validated" not in r
+
+
+def test_validate_runs_the_interpreter(attn_main, mmee):
+    status, out, err = attn_main("explore", mmee, *SMALL, "--json", "--top", "2", "--validate", "2")
+    assert status == 0, err
+    v = json.loads(out)["validated"]
+    assert len(v) == 2
+    for item in v:
+        assert set(item) >= {"kernel", "defines", "model_cycles", "sim_cycles", "error"}
+        assert item["error"] == pytest.approx((item["model_cycles"] - item["sim_cycles"]) / item["sim_cycles"])
+        assert abs(item["error"]) < 0.10
+        assert abs(item["energy_error"]) < 0.01
+        assert item["verified"]
+
+
+def test_text_report(attn_main, mmee):
+    status, out, err = attn_main("explore", mmee, *SMALL, "--top", "2", "--validate", "1")
+    assert status == 0, err
+    assert "1,152 candidates" in out
+    assert "best 2 by latency" in out and "Pareto front" in out and "validated against the interpreter" in out
+
+
+def test_several_kernels_and_objectives(attn_main, repo_root):
+    flash = str(repo_root / "examples" / "flash.attn")
+    status, out, err = attn_main("explore", flash, "-D", "N=256", "--minimize", "energy", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["minimize"] == "energy"
+    assert r["best"]["energy_pj"] == min(p["energy_pj"] for p in r["pareto"])
+
+
+def test_workers_give_the_same_answer(attn_main, mmee):
+    one = json.loads(attn_main("explore", mmee, *SMALL, "--json")[1])
+    two = json.loads(attn_main("explore", mmee, *SMALL, "--json", "--workers", "2")[1])
+    for key in ("candidates", "feasible", "evaluated", "best", "top", "pareto"):
+        assert one[key] == two[key], key
+
+
+def test_no_feasible_candidate_is_exit_1(attn_main, tmp_path):
+    status, out, err = attn_main("explore", _big(tmp_path))
+    assert status == 1
+    assert "error[E1402]: capacity of sram removed all 2 candidates; the smallest needs 4.00 MiB" in err
+    status, out, err = attn_main("explore", _big(tmp_path, n=1024), "--json")
+    assert status == 0, err
+
+
+def test_where_removing_everything_is_exit_1(attn_main, tmp_path):
+    status, out, err = attn_main("explore", _big(tmp_path, "where T > 64", n=1024), "--json")
+    assert status == 1
+    assert json.loads(out)["error"][0]["message"] == "where T > 64 removed all 2 candidates"
+    assert "big.attn:8:9: error[E1402]" in err
+
+
+def test_empty_space_is_exit_1(attn_main, tmp_path):
+    path = _big(tmp_path, n=1024).replace("big.attn", "empty.attn")
+    with open(path, "w") as f:
+        f.write(BIG.replace("WHERE", "").replace("param T in {16, 32} = 16", "param T in 64 .. 16 = 16"))
+    status, out, err = attn_main("explore", path)
+    assert status == 1
+    assert "error[E1403]" in err and "empty" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--top", "0"], "--top"),
+    (["--workers", "0"], "--workers"),
+    (["--validate", "-1"], "--validate"),
+    (["--minimize", "area"], "invalid choice"),
+    (["-D", "Q=3"], "-D Q"),
+    (["-D", "nonsense"], "-D expects NAME=VALUE"),
+    (["-k", "nope"], "no kernel 'nope'"),
+])
+def test_bad_flags_are_exit_2(attn_main, mmee, args, message):
+    status, out, err = attn_main("explore", mmee, *args)
+    assert status == 2
+    assert message in err
+
+
+def test_missing_file_is_exit_2(attn_main, tmp_path):
+    status, out, err = attn_main("explore", str(tmp_path / "nope.attn"))
+    assert status == 2 and "no such file" in err
+
+
+def test_plot_without_matplotlib_is_exit_2(attn_main, mmee, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status, out, err = attn_main("explore", mmee, *SMALL, "--plot", str(tmp_path / "p.png"))
+    assert status == 2
+    assert "pip install attnlang[plot]" in err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_plot_writes_a_png(attn_main, mmee, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "pareto.png"
+    status, out, err = attn_main("explore", mmee, *SMALL, "--plot", str(path))
+    assert status == 0, err
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_goes_to_stderr(capsys):
+    from attnlang.model.explore_cli import _Progress
+
+    p = _Progress()
+    p(10, 100, 0.5)
+    assert capsys.readouterr().err == ""
+    p(50, 100, 1.5)
+    assert "50 of 100 candidates (50%)" in capsys.readouterr().err
