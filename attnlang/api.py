@@ -97,7 +97,7 @@ def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, in
         if np.ndim(arr) != len(t.dims):
             raise UsageError(f"--input {name}: expected {len(t.dims)} axes ({t.dtype}[...]), got shape "
                              f"{list(np.shape(arr))}")
-        for d, size in zip(t.dims, np.shape(arr)):
+        for d, size in zip(t.dims, np.shape(arr), strict=True):
             if isinstance(d, ast.Name):
                 if d.id in out and out[d.id] != size:
                     raise UsageError(f"--input {name}: dimension {d.id} is {size} here but {out[d.id]} elsewhere")

@@ -134,7 +134,7 @@ def cmd_run(args) -> int:
                      trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
-    for name, path in saves:
+    for name, _path in saves:
         if name not in result.outputs:
             raise UsageError(f"--save {name}: kernel '{result.kernel}' has no output '{name}' "
                              f"(outputs: {', '.join(result.outputs)})")

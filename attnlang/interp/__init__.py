@@ -14,8 +14,8 @@ from ..syntax import ast
 from .engine import Engine
 from .machine import Limits, Machine
 from .report import Result
-from .streams import Scheduler, declare_channels, undrained
 from .spec import evaluate_spec, mismatch_diagnostic, verify
+from .streams import Scheduler, declare_channels, undrained
 
 
 def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict[str, np.ndarray],

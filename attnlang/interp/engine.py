@@ -13,8 +13,8 @@ from ..diagnostics import AttnError, Span, error
 from ..hardware import Hardware, Unit
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
-from .machine import Buffer, Machine
 from .evaluate import evaluate
+from .machine import Buffer, Machine
 from .streams import exec_recv, exec_send
 from .values import TV, compute_dtype, promote, round_to
 

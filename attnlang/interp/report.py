@@ -53,7 +53,7 @@ class Result:
 
 def _si(value: float, unit: str) -> str:
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"),
-                           (1e-9, "n")):
+                           (1e-9, "n"), (1e-12, "p"), (1e-15, "f")):
         if abs(value) >= factor:
             return f"{value / factor:.3f} {prefix}{unit}"
     return f"{value:.3g} {unit}"
