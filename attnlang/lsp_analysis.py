@@ -161,15 +161,7 @@ class Symbol:
     owner: object = None  # the kernel or hardware it belongs to
 
 
-def walk(body):
-    """Every statement, nested ones included, in source order."""
-    for s in body:
-        yield s
-        if isinstance(s, (ast.For, ast.Process)):
-            yield from walk(s.body)
-        elif isinstance(s, ast.If):
-            yield from walk(s.then)
-            yield from walk(s.orelse)
+walk = ast.walk_statements
 
 
 def item_at(a: Analysis, pos: Pos) -> ast.Kernel | ast.Hardware | ast.Use | None:

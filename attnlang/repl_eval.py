@@ -51,14 +51,7 @@ class Outcome:
     statics: list[tuple[str, object]] = field(default_factory=list)  # dims and params the input set
 
 
-def _walk(body):
-    for s in body:
-        yield s
-        if isinstance(s, (ast.For, ast.Process)):
-            yield from _walk(s.body)
-        elif isinstance(s, ast.If):
-            yield from _walk(s.then)
-            yield from _walk(s.orelse)
+_walk = ast.walk_statements
 
 
 class Workspace:

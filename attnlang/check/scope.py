@@ -137,15 +137,7 @@ def condition(cond: ast.Expr, env: Mapping) -> bool | None:
     return bool(v)
 
 
-def walk(body: Iterable[ast.Stmt]) -> Iterator[ast.Stmt]:
-    """Every statement, nested ones included, in source order."""
-    for s in body:
-        yield s
-        if isinstance(s, (ast.For, ast.Process)):
-            yield from walk(s.body)
-        elif isinstance(s, ast.If):
-            yield from walk(s.then)
-            yield from walk(s.orelse)
+walk = ast.walk_statements
 
 
 def walk_live(body: Iterable[ast.Stmt], env: Mapping, loops: tuple = (),

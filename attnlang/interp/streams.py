@@ -70,19 +70,14 @@ def _prop(props, name: str, env: dict, default: float) -> float:
 def _readers(kernel: ast.Kernel) -> dict[str, str]:
     """Channel name -> the process whose body receives from it (read off the program)."""
     out: dict[str, str] = {}
-
-    def walk(body, proc):
-        for st in body:
-            if isinstance(st, ast.Recv):
-                out.setdefault(st.channel.name, proc)
-            elif isinstance(st, ast.Process):
-                walk(st.body, st.name)
-            elif isinstance(st, ast.For):
-                walk(st.body, proc)
-            elif isinstance(st, ast.If):
-                walk(st.then + st.orelse, proc)
-
-    walk(kernel.body, "main")
+    for st in ast.walk_statements(kernel.body):
+        if isinstance(st, ast.Process):
+            for inner in ast.walk_statements(st.body):
+                if isinstance(inner, ast.Recv):
+                    out.setdefault(inner.channel.name, st.name)
+    for st in ast.walk_statements(kernel.body):
+        if isinstance(st, ast.Recv):
+            out.setdefault(st.channel.name, "main")
     return out
 
 

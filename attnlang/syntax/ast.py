@@ -365,3 +365,14 @@ class Module:
     uses: tuple[Use, ...]
     hardware: tuple[Hardware, ...]
     kernels: tuple[Kernel, ...]
+
+
+def walk_statements(body):
+    """Every statement of a body, nested ones (loops, processes, both arms of an if) included, in source order."""
+    for s in body:
+        yield s
+        if isinstance(s, (For, Process)):
+            yield from walk_statements(s.body)
+        elif isinstance(s, If):
+            yield from walk_statements(s.then)
+            yield from walk_statements(s.orelse)
