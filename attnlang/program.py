@@ -211,6 +211,17 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
     diags: list[Diagnostic] = []
     decls = static_decls(kernel)
     declared = {d.name for d in decls} | set(signature_dims(kernel))
+    dims = {d.name for d in decls if isinstance(d, ast.DimBinding)} | set(signature_dims(kernel))
+    for name, value in defines.items():
+        if name in dims and (isinstance(value, str) or not float(value).is_integer()):
+            raise UsageError(f"-D {name}: a dimension takes a whole number, not '{value}'")
+        param = next((d for d in decls if isinstance(d, ast.Param) and d.name == name), None)
+        if param is not None and param.domain:
+            symbolic = all(isinstance(v, ast.Name) for v in param.domain)
+            if symbolic != isinstance(value, str):
+                kind = "one of its symbols" if symbolic else "a number"
+                raise UsageError(f"-D {name}={value}: param {name} takes {kind} "
+                                 f"({', '.join(_show_value(v) for v in param.domain)})")
     for name in defines:
         if name not in declared:
             raise UsageError(f"-D {name}: kernel '{kernel.name}' has no dimension or param '{name}' "
@@ -235,6 +246,14 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
         except StaticError as exc:
             diags.append(exc.diagnostic)
     return env, diags
+
+
+def _show_value(e: ast.Expr) -> str:
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Num):
+        return str(e.value)
+    return "..."
 
 
 def symbols(kernel: ast.Kernel) -> set[str]:

@@ -47,6 +47,8 @@ class Estimate:
     busy_cycles: dict[str, np.ndarray]
     #: candidates the model cannot cost as written (a tile that does not divide its loop...): reason -> mask
     invalid: dict[str, np.ndarray] = field(default_factory=dict)
+    #: multiply-accumulates on the matrix units (matmuls' batch x m x k x n), as the interpreter's counter
+    macs: np.ndarray | None = None
 
     @property
     def seconds(self) -> np.ndarray:
@@ -153,7 +155,7 @@ def _scatter(parts, shape, kernel, hw) -> Estimate:
         invalid[reason] = mask.reshape(shape)
     return Estimate(kernel.name, hw.name, hw.clock_hz, gather(lambda e: e.cycles), gather(lambda e: e.energy_pj),
                     table("energy_breakdown_pj"), table("read_bytes"), table("write_bytes"), table("peak_bytes"),
-                    table("busy_cycles"), invalid)
+                    table("busy_cycles"), invalid, gather(lambda e: _sized(e.macs, e.cycles)))
 
 
 def _sized(v, like):
@@ -191,7 +193,8 @@ def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
         invalid[reason] = invalid[reason] | m if reason in invalid else m
     return Estimate(kernel.name, hw.name, hw.clock_hz, cycles, total, energy, per(f.rbytes), per(f.wbytes),
                     per(f.peak), {u: np.broadcast_to(np.asarray(f.busy.get(u, 0.0), dtype=np.float64), shape)
-                                  for u in hw.units}, invalid)
+                                  for u in hw.units}, invalid,
+                    np.broadcast_to(np.asarray(f.macs, dtype=np.float64), shape))
 
 
 __all__ = ["Estimate", "aeval", "estimate", "kernel_env"]
