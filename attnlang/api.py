@@ -41,6 +41,8 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
 
     t0 = time.perf_counter()
     prog = source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+    if has_errors(prog.diagnostics):  # syntax and `use` errors come before looking for the kernel
+        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
     k = prog.kernel(kernel)
     inputs = dict(inputs or {})
     inferred = _infer_dims(k, inputs)

@@ -358,6 +358,8 @@ class Engine:
                 raise _fail("E1005", f"{u.name}[{index}] is outside the array of {u.count}", e.span)
             return u, index
         lane = self.loops[-1].lane if self.loops else None
+        if lane is None and self.proc_unit is not None and self.proc_unit[1] is not None:
+            lane = self.proc_unit[1]  # a process on element i of an array uses element i of the others
         return u, (lane % u.count if lane is not None else 0)
 
     def _bind(self, op: str, unit_name: str | None):
