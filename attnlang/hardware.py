@@ -291,13 +291,16 @@ def elaborate(hw: ast.Hardware, env: Mapping[str, Static] | None = None) -> tupl
         if unit is not None:
             units[u.name] = unit
 
-    links = _elaborate_links(hw, env, diags, clock, units)
+    # Units whose array size names a kernel param that has no value here are left out
+    # quietly from the links and channels that name them (the size error says why).
+    unsized = {u.name for u in hw.units if u.name not in units}
+    links = _elaborate_links(hw, env, diags, clock, units, unsized)
     channels: dict[str, HwChannel] = {}
     for c in hw.channels:
         declare(c.name, c.name_span)
         p = _Props("channel", c.props, env, diags, clock)
         for ref in (c.src, c.dst):
-            if ref.name not in units:
+            if ref.name not in units and ref.name not in unsized:
                 diags.append(error("E0204", f"channel '{c.name}' names '{ref.name}', which is not a unit", ref.span))
         channels[c.name] = HwChannel(c.name, c.src.name, c.dst.name, int(p.number("depth", 1)),
                                      p.number("latency", 0.0), c.span)
@@ -367,13 +370,16 @@ def _elaborate_unit(u: ast.UnitDecl, env, diags, clock, memories) -> Unit | None
     return Unit(u.name, "vector", count, 1, int(lanes), 0.0, ops, memory, u.span, u.count is not None)
 
 
-def _elaborate_links(hw, env, diags, clock, units) -> list[Link]:
+def _elaborate_links(hw, env, diags, clock, units, unsized=frozenset()) -> list[Link]:
     links: list[Link] = []
     for ln in hw.links:
         p = _Props("link", ln.props, env, diags, clock)
         latency, bw, pj = p.number("latency", 0.0), p.number("bandwidth", None), p.number("energy", 0.0)
         ok = True
         for ref in (ln.src, ln.dst):
+            if ref.name in unsized:
+                ok = False
+                continue
             if ref.name not in units:
                 diags.append(error("E0204", f"link names '{ref.name}', which is not a unit", ref.span))
                 ok = False

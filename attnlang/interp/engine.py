@@ -142,7 +142,12 @@ class Engine:
         value = self.eval(expr, dest=old.buf.last_read)
         key = self._subscripts(s.target.index, old.data.shape, name, s.target.span)
         data = old.data.copy()
-        data[key] = value.data if isinstance(value, TV) else value
+        try:
+            data[key] = value.data if isinstance(value, TV) else value
+        except ValueError:
+            shape = list(value.data.shape) if isinstance(value, TV) else []
+            raise _fail("E1011", f"cannot write a value of shape {shape} into {name}{list(data[key].shape)}",
+                        s.span) from None
         ready = value.buf.ready if isinstance(value, TV) else 0.0
         old.buf.ready = max(old.buf.ready, ready)
         self.names[name] = TV(round_to(data, old.dtype), old.dtype, old.buf)
