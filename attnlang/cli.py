@@ -98,19 +98,13 @@ def cmd_check(args) -> int:
     sources = Sources()
     for path in args.files:
         prog = load(path)
-        sources = _merge(sources, prog.sources)
+        sources.merge(prog.sources)
         all_diags += check(prog, defines, args.kernel)
     if args.json:
         print(to_json(all_diags))
     elif all_diags:
         print(render_all(all_diags, sources), file=sys.stderr)
     return 1 if has_errors(all_diags) else 0
-
-
-def _merge(a: Sources, b: Sources) -> Sources:
-    for name, text in b._text.items():
-        a.add(name, text)
-    return a
 
 
 def cmd_run(args) -> int:

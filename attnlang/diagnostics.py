@@ -91,6 +91,19 @@ class Sources:
     def add(self, name: str, text: str) -> None:
         self._text[name] = text
 
+    def text(self, name: str) -> str | None:
+        """The whole text of a file, or None if it was never read."""
+        return self._text.get(name)
+
+    def items(self):
+        """(file name, text) for every file read."""
+        return self._text.items()
+
+    def merge(self, other: "Sources") -> "Sources":
+        """Add every file of another Sources; returns self."""
+        self._text.update(other._text)
+        return self
+
     def line(self, name: str, number: int) -> str | None:
         text = self._text.get(name)
         if text is None:

@@ -31,7 +31,7 @@ def _context(prog: Program, path: str, text: str, module: ast.Module) -> str:
     h = hashlib.sha256()
     for item in (*module.uses, *module.hardware):
         h.update(_lines(text, item.span.line, item.span.end_line).encode() + b"\0")
-    for name, other in sorted(prog.sources._text.items()):
+    for name, other in sorted(prog.sources.items()):
         if name != path:
             h.update(name.encode() + b"\0" + other.encode() + b"\0")
     return h.hexdigest()

@@ -92,9 +92,9 @@ class Session:
 
     def _refresh_sources(self) -> None:
         """The program's files, and the input being run, for rendering diagnostics."""
-        typed = self.sources.line(PROMPT_FILE, 1) is not None and self.sources._text[PROMPT_FILE]
+        typed = self.sources.line(PROMPT_FILE, 1) is not None and self.sources.text(PROMPT_FILE)
         self.sources = Sources()
-        for name, text in self.prog.sources._text.items():
+        for name, text in self.prog.sources.items():
             self.sources.add(name, text)
         if typed:
             self.sources.add(PROMPT_FILE, typed)
