@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..diagnostics import Diagnostic, Span, error
+from ..diagnostics import Diagnostic, Span, error, warning
 from ..hardware import Hardware
 from ..program import Program
 from ..static import Static
@@ -35,6 +35,10 @@ class Val:
 
 def _before(a: Span, b: Span) -> bool:
     return (a.line, a.column) < (b.line, b.column)
+
+
+_UNDECIDED = ("the conditions that choose these paths are not decided before the run (they depend on a loop "
+              "index or on a value); the run itself stops with an error if the read really happens",)
 
 
 def _at(span: Span) -> str:
@@ -61,10 +65,10 @@ class Names:
         self.all_loop_vars = {s.var for s in scope.walk(kernel.body)
                               if isinstance(s, (ast.For, ast.Process)) and s.var}
 
-    def report(self, code: str, message: str, span: Span, *notes: str) -> None:
+    def report(self, code: str, message: str, span: Span, *notes: str, warn: bool = False) -> None:
         if self.quiet and code not in _QUIET_CODES:
             return
-        self.diags.append(error(code, message, span, *notes))
+        self.diags.append((warning if warn else error)(code, message, span, *notes))
 
     # ---------------------------------------------------------- what a name is
     def kind(self, name: str) -> str | None:
@@ -122,11 +126,13 @@ class Names:
         if v.discarded is not None:
             when = " on an earlier iteration" if not _before(v.discarded, e.span) else ""
             some = " on some paths" if v.discard_maybe else ""
+            # Which paths run can hang on conditions the checker does not decide (a loop
+            # index): then it says so as a warning instead of guessing.
             self.report("E0314", f"'{e.id}' is read after it is discarded{some} (at {_at(v.discarded)}{when})",
-                        e.span)
+                        e.span, *_UNDECIDED if v.discard_maybe else (), warn=v.discard_maybe)
         elif v.maybe:
             self.report("E0311", f"'{e.id}' may be read before it is written: it is assigned only on some paths "
-                                 f"(at {_at(v.span)})", e.span)
+                                 f"(at {_at(v.span)})", e.span, *_UNDECIDED, warn=True)
 
     def missing(self, e: ast.Name) -> None:
         first = self.first_assigned.get(e.id)
