@@ -95,3 +95,28 @@ def fma_parts(e) -> tuple | None:
     if isinstance(e.right, ast.Binary) and e.right.op == "*":
         return e.right.left, e.right.right, e.left
     return None
+
+
+@dataclass(frozen=True)
+class AllocArgs:
+    """The arguments of full(shape, value[, dtype]), zeros(shape[, dtype]), ones(shape[, dtype])."""
+
+    shape: tuple  # the dimension expressions
+    value: object  # full's fill expression; None for zeros and ones
+    dtype: str
+
+
+def alloc_args(e) -> AllocArgs | str:
+    """Split an allocating call into shape, fill value and dtype; a str is what is wrong with it."""
+    from .syntax import ast
+    from .syntax.vocab import DTYPES
+
+    args = list(e.args)
+    dtype = "f32"
+    if args and isinstance(args[-1], ast.Name) and args[-1].id in DTYPES:
+        dtype = args.pop().id
+    want = 2 if e.func == "full" else 1
+    if len(args) != want:
+        return f"{e.func}() takes a shape{', a value' if want == 2 else ''} and an optional dtype"
+    shape = args[0].items if isinstance(args[0], ast.ListLit) else (args[0],)
+    return AllocArgs(tuple(shape), args[1] if want == 2 else None, dtype)

@@ -111,30 +111,4 @@ def static_int(expr: ast.Expr, env: Mapping[str, Static], what: str) -> int:
 
 def free_names(expr) -> set[str]:
     """Every name an expression (or slice) reads."""
-    out: set[str] = set()
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if e is None:
-            continue
-        if isinstance(e, ast.Name):
-            out.add(e.id)
-        elif isinstance(e, ast.Unary):
-            stack.append(e.operand)
-        elif isinstance(e, ast.Binary):
-            stack += [e.left, e.right]
-        elif isinstance(e, ast.Call):
-            stack += list(e.args)
-        elif isinstance(e, ast.Index):
-            stack.append(e.base)
-            stack += list(e.items)
-        elif isinstance(e, ast.Slice):
-            stack += [e.lo, e.hi]
-        elif isinstance(e, ast.Attr):
-            stack.append(e.base)
-        elif isinstance(e, ast.ListLit):
-            stack += list(e.items)
-        elif isinstance(e, ast.OnUnit):
-            stack.append(e.expr)
-            stack.append(e.unit.index)
-    return out
+    return {x.id for x in ast.subexprs(expr) if isinstance(x, ast.Name)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import ops
 from ..static import free_names
 from ..syntax import ast
-from ..syntax.vocab import BUILTINS, DTYPES
+from ..syntax.vocab import BUILTINS
 from . import scope
 from .dims import Dim, dim_of, same, show, value_of
 from .types import POISON, STATIC, OpRec, SliceRec, Ty, broadcast, is_one, promote, show_shape
@@ -208,21 +208,15 @@ class ExprTyper:
 
     def alloc(self, e: ast.Call) -> Ty:
         """full(shape, value[, dtype]), zeros(shape[, dtype]), ones(shape[, dtype])."""
-        args = list(e.args)
-        dtype = "f32"
-        if args and isinstance(args[-1], ast.Name) and args[-1].id in DTYPES:
-            dtype = args.pop().id
-        want = 2 if e.func == "full" else 1
-        if len(args) != want:
-            self.report("E0406", f"{e.func}() takes a shape{', a value' if want == 2 else ''} and an optional "
-                                 "dtype", e.span)
+        a = ops.alloc_args(e)
+        if isinstance(a, str):
+            self.report("E0406", a, e.span)
             return POISON
-        if want == 2 and not self.expr(args[1]).static:
-            if not any(n in self.vals or n in self.tensor_ty for n in free_names(args[1])):
-                self.report("E0412", "full() fills with a number known before the kernel runs", args[1].span)
+        if a.value is not None and not self.expr(a.value).static:
+            if not any(n in self.vals or n in self.tensor_ty for n in free_names(a.value)):
+                self.report("E0412", "full() fills with a number known before the kernel runs", a.value.span)
             return POISON  # names.py reports the tensor it names
-        items = args[0].items if isinstance(args[0], ast.ListLit) else (args[0],)
-        return self.op_result(None, e, [], tuple(dim_of(i) for i in items), dtype)
+        return self.op_result(None, e, [], tuple(dim_of(i) for i in a.shape), a.dtype)
 
     # ---------------------------------------------------------- subscripts and views
     def e_index(self, e: ast.Index) -> Ty:

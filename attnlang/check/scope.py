@@ -168,30 +168,7 @@ def exprs_of(s: ast.Stmt) -> list:
     return []
 
 
-def subexprs(e) -> Iterator:
-    """e and everything below it (slices included)."""
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if x is None:
-            continue
-        yield x
-        if isinstance(x, ast.Unary):
-            stack.append(x.operand)
-        elif isinstance(x, ast.Binary):
-            stack += [x.right, x.left]
-        elif isinstance(x, ast.Call):
-            stack += reversed(x.args)
-        elif isinstance(x, ast.Index):
-            stack += [*reversed(x.items), x.base]
-        elif isinstance(x, ast.Slice):
-            stack += [x.hi, x.lo]
-        elif isinstance(x, (ast.Attr,)):
-            stack.append(x.base)
-        elif isinstance(x, ast.ListLit):
-            stack += reversed(x.items)
-        elif isinstance(x, ast.OnUnit):
-            stack.append(x.expr)
+subexprs = ast.subexprs
 
 
 # ---------------------------------------------------------------- binding

@@ -119,9 +119,7 @@ class Engine:
 
     def exec_assign(self, s: ast.Assign) -> None:
         name = s.target.name
-        expr = s.expr
-        if s.op != "=":
-            expr = ast.Binary(s.op[0], ast.Name(name, s.target.span), s.expr, s.span)
+        expr = s.value
         if s.target.index is not None:
             self._assign_part(s, expr)
             return

@@ -9,7 +9,6 @@ import numpy as np
 from .. import cost, ops
 from ..diagnostics import AttnError, error
 from ..syntax import ast
-from ..syntax.vocab import DTYPES
 from .machine import Buffer
 from .values import TV, round_to
 
@@ -263,22 +262,16 @@ def _need_tensor(x, f, e):
 
 def _alloc(eng, e: ast.Call, charge):
     """full(shape, value[, dtype]), zeros(shape[, dtype]), ones(shape[, dtype])."""
-    args = list(e.args)
-    dtype = "f32"
-    if args and isinstance(args[-1], ast.Name) and args[-1].id in DTYPES:
-        dtype = args.pop().id
-    want = 2 if e.func == "full" else 1
-    if len(args) != want:
-        raise _fail("E1017", f"{e.func}() takes a shape{', a value' if want == 2 else ''} and an optional dtype",
-                    e.span)
-    shape_e = args[0]
-    items = shape_e.items if isinstance(shape_e, ast.ListLit) else (shape_e,)
+    a = ops.alloc_args(e)
+    if isinstance(a, str):
+        raise _fail("E1017", a, e.span)
+    dtype, items = a.dtype, a.shape
     shape = tuple(eng._static_int(i, "a dimension") for i in items)
     if any(s < 0 for s in shape):
-        raise _fail("E1011", f"a shape cannot be negative: {list(shape)}", shape_e.span)
+        raise _fail("E1011", f"a shape cannot be negative: {list(shape)}", e.args[0].span)
     fill = {"zeros": 0.0, "ones": 1.0}.get(e.func)
     if fill is None:
-        fill = float(eng._static(args[1]))
+        fill = float(eng._static(a.value))
     vec = eng.hw.default_unit("vector")
     memory = (vec.memory if vec else None) or eng.root
     nbytes = cost.tensor_bytes(int(np.prod(shape)), dtype)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import fields, is_dataclass
-from typing import Iterator, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from ..diagnostics import AttnError, Span, error
+from ..static import free_names
 from ..syntax import ast
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "//": np.floor_divide,
@@ -171,47 +172,7 @@ def size_of(lo: ast.Expr | None, hi: ast.Expr | None, span: Span) -> ast.Expr | 
     return ast.Binary("-", hi, lo, span)
 
 
-def free_names(e) -> set[str]:
-    out: set[str] = set()
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if x is None:
-            continue
-        t = type(x)
-        if t is ast.Name:
-            out.add(x.id)
-        elif t is ast.Binary:
-            stack += [x.left, x.right]
-        elif t is ast.Unary:
-            stack.append(x.operand)
-        elif t is ast.Call:
-            stack += list(x.args)
-        elif t is ast.Index:
-            stack.append(x.base)
-            stack += list(x.items)
-        elif t is ast.Slice:
-            stack += [x.lo, x.hi]
-        elif t is ast.Attr:
-            stack.append(x.base)
-        elif t is ast.ListLit:
-            stack += list(x.items)
-        elif t is ast.OnUnit:
-            stack += [x.expr, x.unit.index]
-    return out
-
-
-def walk(body) -> Iterator:
-    """Every statement in body, nested ones included."""
-    for s in body:
-        yield s
-        if isinstance(s, ast.For):
-            yield from walk(s.body)
-        elif isinstance(s, ast.If):
-            yield from walk(s.then)
-            yield from walk(s.orelse)
-        elif isinstance(s, ast.Process):
-            yield from walk(s.body)
+walk = ast.walk_statements
 
 
 def _slice_sizes(items) -> list:

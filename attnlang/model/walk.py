@@ -16,7 +16,6 @@ from ..hardware import Hardware
 from ..interp.machine import Machine
 from ..interp.values import promote
 from ..syntax import ast
-from ..syntax.vocab import DTYPES
 from .frame import Frame
 from .statics import aeval, model_error, scalar, size_of
 from .times import INF, LANE, AVal, Buf, mx
@@ -122,9 +121,7 @@ class Walker:
 
     def exec_assign(self, s: ast.Assign) -> None:
         name = s.target.name
-        expr = s.expr
-        if s.op != "=":
-            expr = ast.Binary(s.op[0], ast.Name(name, s.target.span), s.expr, s.span)
+        expr = s.value
         if s.target.index is not None:
             old = self.f.names.get(name)
             if old is None:
@@ -331,14 +328,11 @@ class Walker:
 
     def alloc(self, e: ast.Call, charge):
         """full(shape, value[, dtype]), zeros(...), ones(...): memory, no time."""
-        args = list(e.args)
-        dtype = "f32"
-        if args and isinstance(args[-1], ast.Name) and args[-1].id in DTYPES:
-            dtype = args.pop().id
-        if not args:
-            raise model_error(f"{e.func}() takes a shape", e.span)
-        items = args[0].items if isinstance(args[0], ast.ListLit) else (args[0],)
-        shape = tuple(aeval(i, self.env) for i in items)
+        a = ops.alloc_args(e)
+        if isinstance(a, str):
+            raise model_error(a, e.span)
+        dtype = a.dtype
+        shape = tuple(aeval(i, self.env) for i in a.shape)
         memory = (self._vec.memory if self._vec else None) or self.root
         buf = Buf(memory, cost.tensor_bytes(_elements(shape), dtype), 0.0)
         self.f.allocate(buf, charge)

@@ -217,6 +217,13 @@ class Assign:
     expr: Expr
     span: Span
 
+    @property
+    def value(self) -> Expr:
+        """The value assigned: `x += e` assigns `x + e`."""
+        if self.op == "=":
+            return self.expr
+        return Binary(self.op[0], Name(self.target.name, self.target.span), self.expr, self.span)
+
 
 @dataclass(frozen=True)
 class Load:
@@ -376,3 +383,29 @@ def walk_statements(body):
         elif isinstance(s, If):
             yield from walk_statements(s.then)
             yield from walk_statements(s.orelse)
+
+
+def subexprs(e):
+    """e and every expression below it (slices and unit indices included), parents first."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x is None:
+            continue
+        yield x
+        if isinstance(x, Unary):
+            stack.append(x.operand)
+        elif isinstance(x, Binary):
+            stack += [x.right, x.left]
+        elif isinstance(x, Call):
+            stack += reversed(x.args)
+        elif isinstance(x, Index):
+            stack += [*reversed(x.items), x.base]
+        elif isinstance(x, Slice):
+            stack += [x.hi, x.lo]
+        elif isinstance(x, Attr):
+            stack.append(x.base)
+        elif isinstance(x, ListLit):
+            stack += reversed(x.items)
+        elif isinstance(x, OnUnit):
+            stack += [x.unit.index, x.expr]
