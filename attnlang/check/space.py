@@ -52,15 +52,7 @@ def points(loops: list, env: Mapping) -> tuple[dict[str, np.ndarray], int]:
     pts: dict[str, np.ndarray] = {}
     n = 1
     for loop in loops:
-        var, lo_e, hi_e, step_e = loop_parts(loop)
-        scope_env = {**env, **pts}
-        lo, hi = _full(veval(lo_e, scope_env), n), _full(veval(hi_e, scope_env), n)
-        step = _full(veval(step_e, scope_env), n) if step_e is not None else np.ones(n, dtype=np.int64)
-        if lo.dtype.kind not in "iuf" or hi.dtype.kind not in "iuf" or step.dtype.kind not in "iuf":
-            raise Unknown(var)
-        if np.any(step <= 0) or not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)):
-            raise Unknown(var)
-        trips = np.maximum(0, np.ceil((hi - lo) / step)).astype(np.int64)
+        var, lo, step, trips = _bounds(loop, {**env, **pts}, n)
         total = int(trips.sum())
         if total > LIMIT:
             raise TooBig()
@@ -72,18 +64,24 @@ def points(loops: list, env: Mapping) -> tuple[dict[str, np.ndarray], int]:
     return pts, n
 
 
+def _bounds(loop, env: Mapping, n: int):
+    """A loop's index name, lower bounds, steps and trip counts at n points; Unknown if undecidable."""
+    var, lo_e, hi_e, step_e = loop_parts(loop)
+    lo, hi = _full(veval(lo_e, env), n), _full(veval(hi_e, env), n)
+    step = _full(veval(step_e, env), n) if step_e is not None else np.ones(n, dtype=np.int64)
+    if lo.dtype.kind not in "iuf" or hi.dtype.kind not in "iuf" or step.dtype.kind not in "iuf":
+        raise Unknown(var)
+    if np.any(step <= 0) or not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)):
+        raise Unknown(var)
+    return var, lo, step, np.maximum(0, np.ceil((hi - lo) / step)).astype(np.int64)
+
+
 def corners(loops: list, env: Mapping) -> tuple[dict[str, np.ndarray], int]:
     """The first and last iteration of each loop (outer first), combined: real iterations, at most 2^k."""
     pts: dict[str, np.ndarray] = {}
     n = 1
     for loop in loops:
-        var, lo_e, hi_e, step_e = loop_parts(loop)
-        scope_env = {**env, **pts}
-        lo, hi = _full(veval(lo_e, scope_env), n), _full(veval(hi_e, scope_env), n)
-        step = _full(veval(step_e, scope_env), n) if step_e is not None else np.ones(n, dtype=np.int64)
-        if np.any(step <= 0):
-            raise Unknown(var)
-        trips = np.maximum(0, np.ceil((hi - lo) / step)).astype(np.int64)
+        var, lo, step, trips = _bounds(loop, {**env, **pts}, n)
         keep = trips > 0
         first, last = lo[keep], (lo + (trips - 1) * step)[keep]
         pts = {k: np.concatenate([v[keep], v[keep]]) for k, v in pts.items()}
