@@ -7,7 +7,7 @@ exit codes. Every code is documented in docs/diagnostics.md.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterable
 
 
@@ -152,5 +152,5 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 __all__ = [
     "AttnError", "Diagnostic", "NO_SPAN", "Sources", "Span", "UsageError",
-    "error", "has_errors", "render", "render_all", "to_json", "warning", "asdict",
+    "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]

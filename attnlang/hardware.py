@@ -9,7 +9,7 @@ static environment of the kernel it serves.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 from .diagnostics import Diagnostic, Span, error
@@ -411,4 +411,4 @@ def _elaborate_links(hw, env, diags, clock, units, unsized=frozenset()) -> list[
     return links
 
 
-__all__ = ["Hardware", "HwChannel", "Link", "Memory", "OpCost", "Unit", "elaborate", "field"]
+__all__ = ["Hardware", "HwChannel", "Link", "Memory", "OpCost", "Unit", "elaborate"]

@@ -30,6 +30,22 @@ FREE_FUNCS: frozenset[str] = frozenset({"full", "zeros", "ones", "transpose"})
 MATRIX_FUNCS: frozenset[str] = frozenset({"dot"})
 
 
+#: How wide each dtype is for promotion: an operation's result takes the wider operand's dtype.
+_DTYPE_RANK = {"i8": 0, "i32": 1, "bf16": 2, "f16": 2, "f32": 3, "f64": 4}
+
+
+def promote(a: str | None, b: str | None) -> str | None:
+    """The dtype of an operation on a and b (docs/semantics.md): None is a plain number, which
+    adapts to the other operand; f16 with bf16 gives f32; otherwise the wider of the two."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    if {a, b} == {"f16", "bf16"}:
+        return "f32"
+    return a if _DTYPE_RANK.get(a, 3) > _DTYPE_RANK.get(b, 3) else b
+
+
 @dataclass(frozen=True)
 class Binding:
     unit: Unit

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .. import ops
 from ..cost import DTYPE_BYTES
 from ..diagnostics import Diagnostic, Span
 from ..syntax import ast
@@ -46,18 +47,9 @@ POISON = Ty(None, None, None)
 STATIC = Ty((), None, None, True)
 
 #: Rank of each dtype in promotion: anything with f32 gives f32, f16 with bf16 gives f32.
-_RANK = {"i8": 0, "i32": 1, "bf16": 2, "f16": 2, "f32": 3, "f64": 4}
 
 
-def promote(a: str | None, b: str | None) -> str | None:
-    """The dtype of an operation on a and b (docs/semantics.md, "Values and dtypes")."""
-    if a is None:
-        return b
-    if b is None or a == b:
-        return a
-    if {a, b} == {"f16", "bf16"}:
-        return "f32"
-    return a if _RANK.get(a, 3) > _RANK.get(b, 3) else b
+promote = ops.promote
 
 
 def elem_bytes(dtype: str | None) -> int:

@@ -16,7 +16,7 @@ from ..syntax import ast
 from .evaluate import evaluate
 from .machine import Buffer, Machine
 from .streams import exec_recv, exec_send
-from .values import TV, compute_dtype, promote, round_to
+from .values import TV, round_to
 
 
 @dataclass
@@ -372,11 +372,6 @@ class Engine:
             b = self._bindings[key] = ops.bind(op, self.hw, unit_name)
         return b
 
-    def compute_dtype(self, dtype: str):
-        return compute_dtype(dtype)
-
-    def promote(self, a, b) -> str:
-        return promote(a, b)
 
 
 Engine._STMTS = {

@@ -10,7 +10,7 @@ from .. import cost, ops
 from ..diagnostics import AttnError, error
 from ..syntax import ast
 from .machine import Buffer
-from .values import TV, round_to
+from .values import TV, promote, round_to
 
 _STATIC_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "max": max, "min": min}
 
@@ -87,7 +87,7 @@ def _binary(eng, e: ast.Binary, dest, charge, unit):
         return eng._static(e)
     if e.op in ("and", "or"):
         raise _fail("E1015", f"'{e.op}' needs static conditions", e.span)
-    dtype = eng.promote(_dtype_of(a), _dtype_of(b))
+    dtype = promote(_dtype_of(a), _dtype_of(b))
     xa = _f(a) if isinstance(a, TV) else a
     xb = _f(b) if isinstance(b, TV) else b
     if e.op == "@":
@@ -123,7 +123,7 @@ def _fma(eng, e: ast.Binary, dest, charge, unit):
         result = xs[0] * xs[1] + xs[2]
     except ValueError:
         raise _fail("E1011", f"cannot broadcast shapes {[_shape(v) for v in vals]} in a * b + c", e.span) from None
-    dtype = eng.promote(eng.promote(_dtype_of(vals[0]), _dtype_of(vals[1])), _dtype_of(vals[2]))
+    dtype = promote(promote(_dtype_of(vals[0]), _dtype_of(vals[1])), _dtype_of(vals[2]))
     return _vector(eng, "fma", e, vals, result, dtype, dest, charge, unit, np.size(result))
 
 
@@ -211,7 +211,7 @@ def _call(eng, e: ast.Call, dest, charge, unit):
             except ValueError:
                 raise _fail("E1011", f"cannot broadcast shapes {_shape(x)} and {_shape(y)} in {f}()", e.span) \
                     from None
-            dtype = eng.promote(_dtype_of(x), _dtype_of(y))
+            dtype = promote(_dtype_of(x), _dtype_of(y))
             return _vector(eng, f, e, args, result, dtype, dest, charge, unit, np.size(result))
         if f in ("rowmax", "rowmin", "rowsum", "sum", "mean", "max", "min"):
             _need_tensor(x, f, e)
@@ -236,7 +236,7 @@ def _call(eng, e: ast.Call, dest, charge, unit):
             af = _f(a) if isinstance(a, TV) else a
             bf = _f(b) if isinstance(b, TV) else b
             result = np.where(cf, af, bf)
-            dtype = eng.promote(_dtype_of(a), _dtype_of(b))
+            dtype = promote(_dtype_of(a), _dtype_of(b))
             return _vector(eng, "where", e, args, result, dtype, dest, charge, unit, np.size(result))
         if f == "causal":
             _need_tensor(x, f, e)
@@ -247,7 +247,7 @@ def _call(eng, e: ast.Call, dest, charge, unit):
             result = np.where(j + cols > i + rows, -np.inf, xf)
             return _vector(eng, "causal", e, [x], result, x.dtype, dest, charge, unit, x.data.size)
         if f == "dot":
-            dtype = eng.promote(_dtype_of(args[0]), _dtype_of(args[1]))
+            dtype = promote(_dtype_of(args[0]), _dtype_of(args[1]))
             return _matmul(eng, e, args[0], args[1], dtype, dest, charge, unit)
         if f == "transpose":
             _need_tensor(x, f, e)

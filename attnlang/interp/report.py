@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..diagnostics import Diagnostic
 from .machine import Event
-from .spec import Verification
 
 
 @dataclass
@@ -111,11 +108,3 @@ def chrome_trace(r: Result) -> str:
                     "args": {"start_cycle": e.start, "end_cycle": e.end, "bytes": e.nbytes,
                              "energy_pj": e.energy_pj, "line": e.line}})
     return json.dumps({"traceEvents": out, "displayTimeUnit": "ns"})
-
-
-def verification_json(v: Verification) -> dict:
-    return v.to_json()
-
-
-def as_float_dict(d: dict) -> dict:
-    return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in d.items()}

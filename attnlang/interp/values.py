@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import ops
+
 FLOAT_DTYPES = ("f64", "f32", "f16", "bf16")
-_RANK = {"i8": 0, "i32": 1, "bf16": 2, "f16": 2, "f32": 3, "f64": 4}
 _NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i32": np.int32, "i8": np.int8}
 
 
@@ -36,16 +37,8 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def promote(a: str | None, b: str | None) -> str:
-    """The dtype of an operation on a and b (None: a plain number that adapts)."""
-    if a is None:
-        return b or "f32"
-    if b is None:
-        return a
-    if a == b:
-        return a
-    if {a, b} == {"f16", "bf16"}:
-        return "f32"
-    return a if _RANK[a] > _RANK[b] else b
+    """The dtype of an operation on a and b (ops.promote); f32 when both are plain numbers."""
+    return ops.promote(a, b) or "f32"
 
 
 def compute_dtype(dtype: str):
