@@ -68,8 +68,10 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     for s in symbols(k):
         env.setdefault(s, s)
     if engine == "jit":
-        raise UsageError("the JIT engine is not built yet; run with --engine interp (the default)")
-    if engine == "interp":
+        from .jit import execute as jit_execute
+
+        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+    elif engine == "interp":
         result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")

@@ -30,6 +30,7 @@ class Result:
     clock_hz: float = 1e9
     counters: dict = field(default_factory=dict)  # macs, vector_ops, spill_bytes
     fallback: str | None = None
+    jit: dict | None = None  # compile_seconds, run_seconds, cached ("memory", "disk" or None)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,8 @@ class Result:
         }
         if self.fallback:
             out["fallback"] = self.fallback
+        if self.jit:
+            out["jit"] = self.jit
         return out
 
 
@@ -90,6 +93,10 @@ def text_report(r: Result) -> str:
         lines.append("verify     (the kernel has no spec)")
     if r.fallback:
         lines.append(f"engine     {r.engine} ({r.fallback})")
+    elif r.jit:
+        how = {"memory": "compiled code reused from this process", "disk": "compiled code loaded from the cache"}
+        compiled = how.get(r.jit.get("cached"), f"compiled in {r.jit['compile_seconds']:.2f} s")
+        lines.append(f"engine     jit ({compiled}; native run {r.jit['run_seconds'] * 1e3:.1f} ms)")
     return "\n".join(lines)
 
 

@@ -1,0 +1,201 @@
+"""The JIT engine: `attn run --engine jit` (DESIGN §5, docs/jit.md).
+
+A kernel is lowered to LLVM IR (attnlang/jit/lower.py) — loops, tile
+arithmetic and the interpreter's accounting — optimized at O3 and run
+natively. Cycles, energy and every counter are identical to the
+interpreter's; outputs agree within floating-point tolerance. What the
+lowering cannot compile (processes and channels, spilling memories, event
+traces, ...) runs in the interpreter and the report says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from ..diagnostics import AttnError, Span, error, warning
+from ..hardware import Hardware
+from ..interp.machine import Counters
+from ..syntax import ast
+from . import native
+from .lower import CLEANUP, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Lowering, Unsupported
+
+#: Bump when the lowering changes what it emits: old cache entries stop matching.
+VERSION = "1"
+
+_PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
+                          ctypes.c_double)
+_CLEAN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class _Machine:
+    """What interp.summarize reads off a machine."""
+
+    def __init__(self, end: float, counters: Counters):
+        self.end = end
+        self.c = counters
+        self.events = None
+
+
+def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict) -> dict:
+    """The compiled kernel for these defines: {"addr", "cleanup", "meta", "compile_seconds", "cached"}, or
+    {"fallback": reason} when the lowering cannot compile it."""
+    t0 = time.perf_counter()
+    texts = "\0".join(f"{name}\0{text}" for name, text in sorted(prog.sources.items()))
+    defines = repr(sorted((k, repr(v)) for k, v in env.items()))
+    shapes = repr(sorted(input_shapes.items()))
+    key = native.cache_key(VERSION, texts, kernel.name, defines, shapes, str(native.has_symbol("attn_sgemm")))
+    in_memory = key in native._MEMORY
+    hit = native.load_cached(key, ENTRY)
+    cached = ("memory" if in_memory else "disk") if hit is not None else None
+    if hit is not None:
+        engine, addr, meta = hit
+        if "fallback" in meta:
+            return {"fallback": meta["fallback"]}
+    else:
+        try:
+            low = Lowering(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
+            ir_text, meta = low.lower()
+        except Unsupported as exc:
+            native._MEMORY[key] = (None, 0, {"fallback": exc.describe()})
+            return {"fallback": exc.describe()}
+        engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta)
+    cleanup = engine.get_function_address(CLEANUP)
+    return {"engine": engine, "addr": addr, "cleanup": cleanup, "meta": meta,
+            "compile_seconds": time.perf_counter() - t0, "cached": cached}
+
+
+def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, trace: bool = False,
+            max_cycles: float | None = None, timeout: float | None = None):
+    """Run the kernel natively; fall back to the interpreter (saying why) where it cannot."""
+    from ..interp import execute as interp_execute
+
+    reason = None
+    if trace:
+        reason = "--trace runs in the interpreter (the JIT keeps no event log)"
+    else:
+        shapes = {t.name: tuple(np.shape(inputs[t.name])) for t in kernel.inputs}
+        c = compile_kernel(prog, kernel, env, hw, shapes)
+        if "fallback" in c:
+            reason = c["fallback"]
+        else:
+            result = _run(c, kernel, env, hw, inputs, max_cycles, timeout)
+            if isinstance(result, str):
+                reason = result
+            else:
+                return result
+    result = interp_execute(prog, kernel, env, hw, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+    result.fallback = f"the JIT ran this in the interpreter: {reason}"
+    return result
+
+
+def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout):
+    from ..interp import summarize, verify_outputs
+    from .. import cost
+
+    meta = c["meta"]
+    lay = meta["layout"]
+    np_, nf, ni = lay["sizes"]
+    P = np.zeros(max(np_, 1), dtype=np.uintp)
+    F = np.zeros(max(nf, 1), dtype=np.float64)
+    I = np.zeros(max(ni, 1), dtype=np.int64)  # noqa: E741
+    keep = []
+
+    def bind(slot, arr):
+        keep.append(arr)
+        P[slot] = arr.ctypes.data
+
+    for t in kernel.inputs:
+        arr = np.ascontiguousarray(inputs[t.name], dtype=np.float64 if t.dtype == "f64" else np.float32)
+        bind(lay["p"][f"in.{t.name}"], arr)
+    outputs, out_dtype = {}, {}
+    for t in kernel.outputs:
+        shape = tuple(int(s) for s in _out_shape(t, env))
+        outputs[t.name] = np.zeros(shape, dtype=np.float64 if t.dtype == "f64" else np.float32)
+        out_dtype[t.name] = t.dtype
+        bind(lay["p"][f"out.{t.name}"], outputs[t.name])
+    for slot, n, elem in meta["storage"] + meta["scratch"]:
+        bind(slot, np.zeros(n, dtype=np.float64 if elem == "f64" else np.float32))
+    root = hw.root_memory().name
+    mem_id = {name: i for i, name in enumerate(hw.memories)}
+    resident = sum(cost.tensor_bytes(a.size, t.dtype) for t, a in
+                   [(t, inputs[t.name]) for t in kernel.inputs] + [(t, outputs[t.name]) for t in kernel.outputs])
+    F[lay["f"]["occ"] + mem_id[root]] += resident
+    F[lay["f"]["peak"] + mem_id[root]] = max(F[lay["f"]["peak"] + mem_id[root]], F[lay["f"]["occ"] + mem_id[root]])
+    run = _PROTO(c["addr"])
+    clean = _CLEAN(c["cleanup"])
+    deadline = time.monotonic() + timeout if timeout else 0.0
+    t0 = time.perf_counter()
+    try:
+        code = run(P.ctypes.data, F.ctypes.data, I.ctypes.data,
+                   float(max_cycles) if max_cycles is not None else math.inf, deadline)
+    finally:
+        clean(P.ctypes.data, F.ctypes.data, I.ctypes.data)
+    run_seconds = time.perf_counter() - t0
+    if code == SPILL:
+        site = meta["sites"][int(I[lay["i"]["err.site"]])]
+        return f"line {site['span'][1]}: a memory with 'policy spill' overflows here and the JIT does not " \
+               "model spilling"
+    if code:
+        _raise(code, meta, lay, F, I)
+
+    counters = Counters()
+    counters.macs = float(F[lay["f"]["macs"]])
+    counters.vector_ops = float(F[lay["f"]["vops"]])
+    f, i = lay["f"], lay["i"]
+    for u in hw.units:
+        if f"busy.{u}" in f:
+            counters.busy[u] = float(F[f[f"busy.{u}"]])
+    touched = sorted((int(I[i[f"seq.{comp}"]]), comp) for comp in meta["components"]
+                     if f"seq.{comp}" in i and I[i[f"seq.{comp}"]] > 0)
+    counters.energy = defaultdict(float)
+    for _, comp in touched:
+        counters.energy[comp] = float(F[f[f"energy.{comp}"]])
+    for name in hw.memories:
+        counters.read_bytes[name] = float(F[f[f"rb.{name}"]]) if f"rb.{name}" in f else 0.0
+        counters.write_bytes[name] = float(F[f[f"wb.{name}"]]) if f"wb.{name}" in f else 0.0
+        counters.peak[name] = float(F[f["peak"] + mem_id[name]])
+    m = _Machine(float(F[f["end"]]), counters)
+    result = summarize(kernel, hw, m, outputs, "jit")
+    result.channels = {}
+    for t in kernel.outputs:
+        if not I[i[f"stored.{t.name}"]]:
+            result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))
+    result.verify = verify_outputs(kernel, env, inputs, outputs, out_dtype)
+    result.jit = {"compile_seconds": c["compile_seconds"], "run_seconds": run_seconds, "cached": c["cached"]}
+    return result
+
+
+def _out_shape(t, env):
+    from ..static import static_int
+
+    return [static_int(d, env, "a dimension") for d in t.dims]
+
+
+def _raise(code: int, meta: dict, lay: dict, F, I) -> None:  # noqa: E741
+    site = meta["sites"][int(I[lay["i"]["err.site"]])]
+    span = Span(*site["span"])
+    a, b = float(F[lay["f"]["err.a"]]), float(F[lay["f"]["err.b"]])
+    message = site["message"].replace("{a:kib}", _kib(a)).replace("{b:kib}", _kib(b))
+    message = message.replace("{a:d}", str(int(a))).replace("{b:d}", str(int(b))).replace("{a}", f"{a:g}")
+    notes = []
+    if code == OVERFLOW:
+        notes.append("a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit")
+    if code == NO_MEMORY:
+        raise MemoryError(message)
+    if code not in (OVERFLOW, MAX_CYCLES, TIMEOUT, RAISE):
+        message = f"the compiled kernel stopped with code {code}"
+    raise AttnError(error(site["code"], message, span, *notes))
+
+
+def _kib(nbytes: float) -> str:
+    if nbytes >= 2**20:
+        return f"{nbytes / 2**20:.2f} MiB"
+    return f"{nbytes / 2**10:.1f} KiB"
+
+
+__all__ = ["execute", "compile_kernel"]

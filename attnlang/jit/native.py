@@ -1,0 +1,174 @@
+"""llvmlite plumbing: the host target, the O3 pipeline, external symbols and the code caches.
+
+The new pass manager (PassBuilder at O3 with loop and SLP vectorization) on a
+target machine for the host CPU's name and features. `llvm.initialize()` is
+deprecated in llvmlite 0.50 and not called.
+
+Compiled code is cached per key (a hash of the source, the defines, the
+llvmlite version and the CPU): in memory for this process, and as an object
+file plus a JSON description under the user's cache directory, so a second
+run loads the object instead of optimizing and compiling again. A cache
+entry that cannot be read, is not JSON, or does not load is ignored and
+rebuilt.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+_TM = None
+_SYMBOLS: dict[str, int] = {}
+#: Compiled kernels of this process: key -> (engine, address of the entry, meta).
+_MEMORY: dict[str, tuple] = {}
+
+
+def target_machine():
+    global _TM
+    if _TM is None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_default_triple()
+        _TM = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                           features=llvm.get_host_cpu_features().flatten(), opt=3,
+                                           reloc="static", codemodel="jitdefault")
+        _register_symbols()
+    return _TM
+
+
+def cpu_id() -> str:
+    return f"{llvm.get_host_cpu_name()}:{llvm.get_host_cpu_features().flatten()}"
+
+
+def _register_symbols() -> None:
+    """libc/libm functions the compiled code calls, and BLAS where NumPy ships one."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
+    for lib, names in ((libc, ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")),
+                       (libm, ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf", "floor",
+                               "floorf"))):
+        for name in names:
+            try:
+                addr = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+            except AttributeError:
+                continue
+            _SYMBOLS[name] = addr
+            llvm.add_symbol(name, addr)
+    blas = _find_blas()
+    if blas is not None:
+        for mine, theirs in (("attn_sgemm", "scipy_cblas_sgemm64_"), ("attn_dgemm", "scipy_cblas_dgemm64_")):
+            try:
+                addr = ctypes.cast(getattr(blas, theirs), ctypes.c_void_p).value
+            except AttributeError:
+                continue
+            _SYMBOLS[mine] = addr
+            llvm.add_symbol(mine, addr)
+
+
+def _find_blas():
+    """The OpenBLAS that NumPy's wheels bundle (64-bit integer CBLAS interface), if there is one."""
+    import numpy
+
+    root = Path(numpy.__file__).resolve().parent
+    patterns = [str(root.parent / "numpy.libs" / "libscipy_openblas64_*.so*"),
+                str(root / ".dylibs" / "libscipy_openblas64_*.dylib")]
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                continue
+    return None
+
+
+def has_symbol(name: str) -> bool:
+    target_machine()
+    return name in _SYMBOLS
+
+
+def optimize(module: llvm.ModuleRef) -> None:
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(target_machine(), pto)
+    mpm = pb.getModulePassManager()
+    mpm.run(module, pb)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "attnlang" / "jit"
+
+
+def cache_key(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in (*parts, llvmlite.__version__, cpu_id()):
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def load_cached(key: str, entry: str):
+    """(engine, address, meta) from memory or disk, or None."""
+    if key in _MEMORY:
+        return _MEMORY[key]
+    d = cache_dir()
+    try:
+        meta = json.loads((d / f"{key}.json").read_text())
+        obj = (d / f"{key}.o").read_bytes()
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            return None
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        engine.finalize_object()
+        addr = engine.get_function_address(entry)
+        if not addr:
+            return None
+    except (OSError, ValueError, RuntimeError, UnicodeDecodeError):
+        return None
+    _MEMORY[key] = (engine, addr, meta)
+    return _MEMORY[key]
+
+
+def compile_ir(key: str, ir_text: str, entry: str, meta: dict):
+    """Optimize and compile IR text; keep the result in memory and on disk."""
+    tm = target_machine()
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    optimize(module)
+    obj = tm.emit_object(module)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    addr = engine.get_function_address(entry)
+    meta = dict(meta, key=key)
+    _MEMORY[key] = (engine, addr, meta)
+    _write_cache(key, obj, meta)
+    return _MEMORY[key]
+
+
+def _write_cache(key: str, obj: bytes, meta: dict) -> None:
+    d = cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        for suffix, data in ((".o", obj), (".json", json.dumps(meta).encode())):
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}", dir=d)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, d / f"{key}{suffix}")
+    except OSError:
+        pass  # a read-only home: the in-memory cache still works
+
+
+def forget_memory_cache() -> None:
+    _MEMORY.clear()
