@@ -8,8 +8,8 @@ Compiled code is cached per key (a hash of the source, the defines, the
 llvmlite version and the CPU): in memory for this process, and as an object
 file plus a JSON description under the user's cache directory, so a second
 run loads the object instead of optimizing and compiling again. A cache
-entry that cannot be read, is not JSON, or does not load is ignored and
-rebuilt.
+entry that cannot be read, is not JSON, or whose object file does not match
+the SHA-256 recorded beside it is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -33,16 +33,30 @@ _MEMORY: dict[str, tuple] = {}
 
 
 def target_machine():
+    """The host target machine for optimizing and emitting objects (never handed to an engine)."""
     global _TM
     if _TM is None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_default_triple()
-        _TM = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                           features=llvm.get_host_cpu_features().flatten(), opt=3,
-                                           reloc="static", codemodel="jitdefault")
+        _TM = _new_target_machine()
         _register_symbols()
     return _TM
+
+
+def _new_target_machine():
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, reloc="static", codemodel="jitdefault")
+
+
+def _engine(obj: bytes):
+    """An execution engine holding one object file. MCJIT takes ownership of its target machine (it is
+    freed with the engine), so every engine gets its own."""
+    target_machine()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _new_target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    return engine
 
 
 def cpu_id() -> str:
@@ -128,9 +142,10 @@ def load_cached(key: str, entry: str):
         obj = (d / f"{key}.o").read_bytes()
         if not isinstance(meta, dict) or meta.get("key") != key:
             return None
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
-        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        engine.finalize_object()
+        # LLVM's object loader does not survive a damaged file: check its digest before loading it
+        if meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
+            return None
+        engine = _engine(obj)
         addr = engine.get_function_address(entry)
         if not addr:
             return None
@@ -147,11 +162,9 @@ def compile_ir(key: str, ir_text: str, entry: str, meta: dict):
     module.verify()
     optimize(module)
     obj = tm.emit_object(module)
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-    engine.finalize_object()
+    engine = _engine(obj)
     addr = engine.get_function_address(entry)
-    meta = dict(meta, key=key)
+    meta = dict(meta, key=key, object_sha256=hashlib.sha256(obj).hexdigest())
     _MEMORY[key] = (engine, addr, meta)
     _write_cache(key, obj, meta)
     return _MEMORY[key]

@@ -1,0 +1,246 @@
+"""The JIT engine: identical cycles, energy and counters to the interpreter; outputs within tolerance;
+interpreter fallback that says why; run-time errors as diagnostics; the compiled-code caches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attnlang.api import run
+from attnlang.cli import main
+from attnlang.diagnostics import AttnError
+from attnlang.jit import native
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Compiled code goes to a cache of this test session, not the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def same_costs(a, b) -> None:
+    """Everything the interpreter counts, bit for bit."""
+    ja, jb = a.to_json(), b.to_json()
+    for key in ("cycles", "seconds", "energy_pj", "units", "memories", "counters"):
+        assert ja[key] == jb[key], key
+    assert list(ja["energy_breakdown_pj"].items()) == list(jb["energy_breakdown_pj"].items())
+    assert set(a.outputs) == set(b.outputs)
+    for name in a.outputs:
+        np.testing.assert_allclose(b.outputs[name], a.outputs[name], rtol=2e-3, atol=2e-3)
+    assert [v.ok for v in a.verify.values()] == [v.ok for v in b.verify.values()]
+
+
+def both(source, **kw):
+    return run(source, engine="interp", **kw), run(source, engine="jit", **kw)
+
+
+# ---------------------------------------------------------------- every example
+COMPILED = {
+    "flash.attn": {"N": 256},
+    "flash_causal.attn": {"N": 256, "B": 32},
+    "naive.attn": {"N": 128},
+    "flat.attn": {"N": 256},
+    "flat_mha.attn": {},
+    "mha.attn": {"N": 128, "Br": 32, "Bc": 64},
+    "mas_attention.attn": {"N": 256},
+    "mmee.attn": {"N": 256, "Br": 32, "Bc": 64, "Bv": 32, "order": "kv_outer", "kv_at": "outer", "v_at": "sub",
+                  "s_at": "tile"},
+}
+
+
+@pytest.mark.parametrize("example", sorted(COMPILED))
+def test_every_single_process_example_compiles_and_costs_the_same(example):
+    a, b = both(str(EXAMPLES / example), defines=COMPILED[example])
+    assert b.engine == "jit" and b.fallback is None
+    assert b.jit["compile_seconds"] >= 0
+    same_costs(a, b)
+    assert b.ok
+
+
+@pytest.mark.parametrize("example", ["ring_attention.attn", "stream_sdpa_naive.attn"])
+def test_processes_and_channels_fall_back_to_the_interpreter_and_say_so(example):
+    defines = {"N": 16} if "sdpa" in example else {"n": 16, "m": 4}
+    a, b = both(str(EXAMPLES / example), defines=defines)
+    assert b.engine == "interp"
+    assert "processes and channels" in b.fallback
+    same_costs(a, b)
+    assert b.channels == a.channels
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n_tiles=st.integers(1, 4), br=st.sampled_from([16, 32, 64]), bc=st.sampled_from([16, 32, 64]),
+       causal=st.booleans())
+def test_random_tilings_cost_the_same(n_tiles, br, bc, causal):
+    n = max(br, bc) * n_tiles
+    if causal:
+        a, b = both(str(EXAMPLES / "flash_causal.attn"), defines={"N": n, "B": br})
+    else:
+        a, b = both(str(EXAMPLES / "flash.attn"), defines={"N": n, "Br": br, "Bc": bc})
+    assert b.fallback is None
+    same_costs(a, b)
+
+
+# ---------------------------------------------------------------- constructs, by small programs
+HW = """
+hardware box {
+  clock 1 GHz
+  memory dram { bandwidth 16 B/cycle; read 10 pJ/B; write 12 pJ/B; latency 20 cycles }
+  memory sram { capacity CAP; bandwidth 64 B/cycle; read 1 pJ/B; write 1.5 pJ/B; parent dram; policy POLICY }
+  unit pe[2] : matrix { size 8 x 8; memory sram; mac 0.5 pJ }
+  unit vec[2] : vector { lanes 8; memory sram
+    op add, sub, mul, div, max, min, cmp, select, mask, neg { cycles 1; energy 0.2 pJ }
+    op exp, log, sqrt, abs { cycles 4; energy 1 pJ } }
+}
+"""
+
+
+def program(body: str, cap: str = "64 KiB", policy: str = "strict", sig: str | None = None) -> str:
+    sig = sig or "(X: f16[32, 16], Y: f32[16, 32]) -> (O: f32[32, 32])"
+    return HW.replace("CAP", cap).replace("POLICY", policy) + f"kernel k{sig} on box {{\n{body}\n}}\n"
+
+
+CONSTRUCTS = {
+    "runtime-if-and-partial-assign": """
+  yy = load Y -> sram
+  acc = zeros([32, 32])
+  for i in 0 .. 32 by 8 @pipeline(3) {
+    x = load X[i : i+8, :] -> sram
+    if i % 16 == 0 { t = x * 2.0 } else { t = -x }
+    acc[i : i+8, :] = t @ yy
+  }
+  store acc -> O
+""",
+    "parallel-lanes-and-views": """
+  y = load Y -> sram
+  for i in 0 .. 32 by 8 @parallel(pe) {
+    x = load X[i : i+8, :] -> sram
+    s = x @ y
+    r = where(s > 0.0, s, s * 0.1) - rowmax(s)[:, None]
+    store softmax(causal(r, i, 0)) -> O[i : i+8, :]
+  }
+""",
+    "aliases-discard-and-reading-an-output-back": """
+  y = load Y -> sram
+  for i in 0 .. 32 by 16 @pipeline(2) {
+    x = load X[i : i+16, :] -> sram
+    z = x
+    discard x
+    m = max(z @ y, 0.5)
+    store sqrt(abs(m)) + min(m, 2.0) / 3.0 -> O[i : i+16, :]
+  }
+  back = load O[0 : 8, :] -> sram
+  store exp(back.T[0 : 8, :] - sum(back) / 64.0) + mean(back) -> O[0 : 8, 0 : 8]
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTS))
+def test_constructs_cost_the_same(name):
+    a, b = both(program(CONSTRUCTS[name]), check=False)
+    assert b.fallback is None, b.fallback
+    same_costs(a, b)
+
+
+def test_a_spilling_memory_falls_back_and_says_which_line():
+    body = """
+  for i in 0 .. 32 by 16 {
+    x = load X[i : i+16, :] -> sram
+    e = exp(x)
+    f = exp(e)
+    store e + f -> O[i : i+16, 0 : 16]
+  }
+"""
+    src = program(body, cap="1536 B", policy="spill")
+    a, b = both(src, check=False)
+    assert a.counters["spill_bytes"] > 0
+    assert b.engine == "interp" and "policy spill" in b.fallback and "line " in b.fallback
+    same_costs(a, b)
+
+
+def errors(source, **kw):
+    out = []
+    for engine in ("interp", "jit"):
+        with pytest.raises(AttnError) as info:
+            run(source, engine=engine, check=False, **kw)
+        out.append([(d.code, d.message, d.span) for d in info.value.diagnostics])
+    return out
+
+
+def test_a_strict_overflow_is_the_same_diagnostic():
+    body = """
+  for i in 0 .. 32 by 32 {
+    x = load X[i : i+32, :] -> sram
+    store exp(x) -> O[i : i+32, 0 : 16]
+  }
+"""
+    interp, jit = errors(program(body, cap="1 KiB"))
+    assert interp == jit and interp[0][0] == "E1001"
+
+
+def test_an_index_out_of_range_at_run_time_is_the_same_diagnostic():
+    body = """
+  for i in 0 .. 40 by 8 {
+    x = load X[i : i+8, :] -> sram
+    store x @ x.T -> O[0 : 8, 0 : 8]
+  }
+"""
+    interp, jit = errors(program(body))
+    assert interp == jit
+    assert interp[0][0] == "E1005" and "slice 32:40" in interp[0][1]
+
+
+def test_max_cycles_stops_at_the_same_operation():
+    interp, jit = errors(str(EXAMPLES / "flash.attn"), defines={"N": 256}, max_cycles=5000)
+    assert interp == jit and interp[0][0] == "E1003"
+
+
+# ---------------------------------------------------------------- caches
+def test_compiled_code_is_reused_from_memory_then_from_disk_and_a_corrupt_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    src = str(EXAMPLES / "flash.attn")
+    first = run(src, defines={"N": 128, "Br": 32, "Bc": 32}, engine="jit")
+    assert first.jit["cached"] is None
+    again = run(src, defines={"N": 128, "Br": 32, "Bc": 32}, engine="jit")
+    assert again.jit["cached"] == "memory"
+    native.forget_memory_cache()
+    disk = run(src, defines={"N": 128, "Br": 32, "Bc": 32}, engine="jit")
+    assert disk.jit["cached"] == "disk"
+    same_costs(first, disk)
+    entries = list((tmp_path / "attnlang" / "jit").glob("*.o"))
+    assert len(entries) == 1
+    entries[0].write_bytes(b"not an object file")
+    native.forget_memory_cache()
+    rebuilt = run(src, defines={"N": 128, "Br": 32, "Bc": 32}, engine="jit")
+    assert rebuilt.jit["cached"] is None
+    same_costs(first, rebuilt)
+    entries[0].with_suffix(".json").write_text("{not json")
+    native.forget_memory_cache()
+    assert run(src, defines={"N": 128, "Br": 32, "Bc": 32}, engine="jit").jit["cached"] is None
+    # other defines are another entry
+    other = run(src, defines={"N": 128, "Br": 16, "Bc": 32}, engine="jit")
+    assert other.jit["cached"] is None and other.cycles != first.cycles
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_engine_jit_reports_compile_time(capsys):
+    assert main(["run", str(EXAMPLES / "flash.attn"), "-D", "N=128", "--engine", "jit", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["engine"] == "jit"
+    assert out["jit"]["compile_seconds"] >= 0 and out["jit"]["run_seconds"] >= 0
+    assert main(["run", str(EXAMPLES / "flash.attn"), "-D", "N=128", "--engine", "jit"]) == 0
+    assert "engine     jit (" in capsys.readouterr().out
+
+
+def test_cli_trace_with_the_jit_runs_in_the_interpreter(tmp_path, capsys):
+    trace = tmp_path / "t.json"
+    assert main(["run", str(EXAMPLES / "flash.attn"), "-D", "N=64", "--engine", "jit", "--trace", str(trace)]) == 0
+    assert "--trace runs in the interpreter" in capsys.readouterr().out
+    assert json.loads(trace.read_text())
