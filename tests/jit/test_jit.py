@@ -4,6 +4,7 @@ interpreter fallback that says why; run-time errors as diagnostics; the compiled
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from attnlang.api import run
 from attnlang.cli import main
-from attnlang.diagnostics import AttnError
+from attnlang.diagnostics import AttnError, UsageError
 from attnlang.jit import native
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -244,3 +245,33 @@ def test_cli_trace_with_the_jit_runs_in_the_interpreter(tmp_path, capsys):
     assert main(["run", str(EXAMPLES / "flash.attn"), "-D", "N=64", "--engine", "jit", "--trace", str(trace)]) == 0
     assert "--trace runs in the interpreter" in capsys.readouterr().out
     assert json.loads(trace.read_text())
+
+
+# ---------------------------------------------------------------- mutations
+_TOKEN = re.compile(r"\d+|[A-Za-z_]\w*|->|\.\.|[-+*/@\[\]():,{}=<>]")
+REPLACEMENTS = ["0", "1", "3", "16", "17", "64", "N", "d", "i", "j", "q", "k", "s", "acc", "sram", "dram", "+", "-",
+                "*", "/", "@", ":", "(", ")", "None", "-inf", ".T", "exp", "rowmax", "zeros([4])", "discard", "i+1",
+                "@pipeline(3)", "@parallel(pe)", "if j == 0 { q = q }", "j % 32"]
+MUTATED = ["flash.attn", "flash_causal.attn", "naive.attn", "flat.attn", "mas_attention.attn"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(MUTATED), data=st.data())
+def test_mutated_programs_either_fail_with_a_diagnostic_or_cost_the_same(name, data):
+    """Random mutations of valid programs: the JIT never raises a Python exception (or crashes), and where a
+    mutant runs, it costs exactly what the interpreter says."""
+    src = (EXAMPLES / name).read_text()
+    tokens = list(_TOKEN.finditer(src))
+    m = tokens[data.draw(st.integers(0, len(tokens) - 1), label="token")]
+    new = data.draw(st.sampled_from(REPLACEMENTS), label="replacement")
+    mutated = src[:m.start()] + new + src[m.end():]
+    defines = {k: v for k, v in {"N": 128, "d": 16}.items() if re.search(rf"\b{k}\b", mutated)}
+    try:
+        b = run(mutated, defines=defines, timeout=20, engine="jit")
+    except (AttnError, UsageError) as exc:
+        with pytest.raises((AttnError, UsageError)) as info:
+            run(mutated, defines=defines, timeout=20, engine="interp")
+        assert type(info.value) is type(exc)
+        return
+    a = run(mutated, defines=defines, timeout=20, engine="interp")
+    same_costs(a, b)
