@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_explore_arguments(e)
 
+    sc = sub.add_parser("schedule", help="a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT")
+    from .schedule.cli import add_arguments as add_schedule_arguments
+
+    add_schedule_arguments(sc)
+
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
     sub.add_parser("lsp", help="the language server, over stdio")
@@ -162,6 +167,12 @@ def cmd_explore(args) -> int:
     return explore_main(args)
 
 
+def cmd_schedule(args) -> int:
+    from .schedule.cli import main as schedule_main
+
+    return schedule_main(args)
+
+
 def cmd_repl(args) -> int:
     from .repl import main as repl_main
 
@@ -174,7 +185,8 @@ def cmd_lsp(args) -> int:
     return lsp_main(args)
 
 
-_COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore, "repl": cmd_repl, "lsp": cmd_lsp}
+_COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore, "schedule": cmd_schedule,
+             "repl": cmd_repl, "lsp": cmd_lsp}
 
 
 def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:

@@ -111,8 +111,11 @@ def check_channels(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static],
                 diags += _index(s.channel, c.decl)
                 if p not in c.receivers:
                     c.receivers.append(p)
+    # A channel used only in an `if` arm these params do not take (another scheme's) is not unused.
+    used = {s.channel.name for s in ast.walk_statements(kernel.body) if isinstance(s, (ast.Send, ast.Recv))}
     for c in chans.values():
-        diags += _ends(c)
+        if c.senders or c.receivers or c.decl.name not in used:
+            diags += _ends(c)
     diags += bypass_depths(procs, chans, env, prog)
     return diags
 

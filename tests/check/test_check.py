@@ -92,6 +92,33 @@ kernel k(Q: f16[N, d]) -> (O: f16[N, d]) on edge {
     assert [d.code for d in check(prog, {"order": "cols"})] == ["E0601"]
 
 
+def test_channel_of_an_untaken_branch_is_not_unused():
+    """A channel only another param value uses is not 'never used' (E0901) at these params."""
+    src = """use hw.stream
+kernel k(Q: f32[N, d]) -> (O: f32[N, d]) on stream {
+  dim N = 64, d = 16
+  param route in {direct, fifo} = direct
+  channel c : f32 { depth 4 }
+  channel idle : f32 { depth 4 }
+  if route == fifo {
+    process source on node[0] {
+      send c, zeros([N, d])
+    }
+    process sink on node[1] {
+      x = recv c
+      store x -> O
+    }
+  } else {
+    store zeros([N, d]) -> O
+  }
+}
+"""
+    prog = load_source(src, "route.attn")
+    for route in ("direct", "fifo"):
+        diags = check(prog, {"route": route})
+        assert [(d.code, d.message) for d in diags] == [("E0901", "channel idle is never used")], route
+
+
 def test_cli_json(attn_main, tmp_path):
     path = PROGRAMS[0].parent / "E0402_matmul_inner.attn"
     status, out, _ = attn_main("check", path, "--json")

@@ -1,0 +1,7 @@
+"""`attn schedule`: the ring schedule of self-attention as units of work, the kernel's own order in
+that model, and (with python-sat, `pip install 'attnlang[sat]'`) the shortest schedule proven by SAT.
+
+ring.py  the work-unit model and the kernel's schedule in it (no solver needed)
+sat.py   the SAT encoding and the search for the fewest steps, with the UNSAT proof one step below
+cli.py   the command
+"""

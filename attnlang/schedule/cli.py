@@ -1,0 +1,215 @@
+"""`attn schedule`: the ring kernel's schedule in units of work, and with --prove the fewest steps.
+
+    attn schedule FILE [-k KERNEL] [-D NAME=VALUE]... [--prove] [--proof PREFIX] [--json]
+
+Exit status: 0 success (whether or not the kernel's schedule is the shortest); 1 the program is wrong
+(diagnostics, a failed run, a kernel whose work per PE is not the ring schedule's); 2 the command line
+or a file is wrong, the kernel is not a ring kernel, python-sat is missing, or n is too large for SAT.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from ..diagnostics import AttnError, UsageError, error, has_errors
+from .ring import SCHEMES, RingProblem, kernel_schedule, lower_bound, problem
+
+#: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
+MAX_N = 16
+
+GRANULARITY = ("a unit of work is one length-d vector operation on a PE's MAC cell, a dot product "
+               "D(i,j) = q_i . k_j or a weighted-sum update W(i,j): acc_i += p_ij v_j; a step is one unit")
+
+
+#: The text report draws a shortest schedule up to this many steps.
+SHOW_STEPS = 24
+
+
+def add_arguments(p) -> None:
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-k", "--kernel", help="the kernel (required when the file has several)")
+    p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="set a dimension or param")
+    p.add_argument("--prove", action="store_true",
+                   help="find the fewest steps with a SAT solver and prove one fewer impossible (python-sat)")
+    p.add_argument("--proof", metavar="PREFIX",
+                   help="with --prove: write the formula one step below the optimum (PREFIX.cnf) and the "
+                        "solver's DRUP refutation of it (PREFIX.drup), for drat-trim")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main(args) -> int:
+    from ..api import load_program
+    from ..check import check
+    from ..cli import _defines, report_error
+    from ..program import bind
+
+    if args.proof and not args.prove:
+        raise UsageError("--proof needs --prove")
+    defines = _defines(args.defines)
+    prog = load_program(args.file)
+    if has_errors(prog.diagnostics):
+        return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
+                            args.json)
+    k = prog.kernel(args.kernel)
+    diags = check(prog, defines, [k.name])
+    if has_errors(diags):
+        return report_error(AttnError(diags), prog.sources, args.json)
+    env, _ = bind(k, defines)
+    n, m, scheme = _ring_params(k, env)
+    if args.prove:
+        _need_pysat()
+        if n > MAX_N:
+            raise UsageError(f"n = {n} is too large for the SAT encoding: --prove takes n <= {MAX_N} "
+                             f"(n = {MAX_N} on {MAX_N} PEs is about 10^5 variables and 20 s); "
+                             f"without --prove, attn schedule times the kernel's schedule at any n")
+    pr = problem(n, m, scheme)
+    ks = kernel_schedule(pr)
+    try:
+        hw_name, units = _run_units(prog, k, defines, env, m)
+    except AttnError as exc:
+        return report_error(exc, prog.sources, args.json)
+    if units != ks.units:
+        return report_error(AttnError(error(
+            "E1501", f"kernel '{k.name}' does not do the work of the ring schedule ({scheme}, n = {n}, m = {m}): "
+                     f"a run gives its PEs {_list(units)} units of MAC work, the ring schedule "
+                     f"{_list(ks.units)}", k.name_span)), prog.sources, args.json)
+    proof = None
+    if args.prove:
+        from .sat import prove
+
+        proof = prove(pr, ks)
+        if args.proof and proof.unsat_proof is not None:
+            _write_proof(args.proof, proof)
+    report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
+    print(json.dumps(report, indent=2) if args.json else text_report(args.file, report))
+    return 0
+
+
+def _ring_params(k, env) -> tuple[int, int, str]:
+    missing = [x for x in ("n", "m") if not isinstance(env.get(x), int) or isinstance(env.get(x), bool)]
+    if missing:
+        raise UsageError(f"attn schedule models the ring schedule of self-attention (Yu & Fujita): kernel "
+                         f"'{k.name}' needs integer {' and '.join(missing)} (n vectors over m PEs; it has "
+                         f"{', '.join(sorted(env)) or 'no dims or params'})")
+    scheme = env.get("scheme", "full")
+    if scheme not in SCHEMES:
+        raise UsageError(f"scheme = {scheme}: attn schedule knows the schemes {', '.join(SCHEMES)}")
+    n, m = env["n"], env["m"]
+    if m < 1 or n < 1 or n % m:
+        raise UsageError(f"n = {n} over m = {m} PEs: the ring schedule needs n a positive multiple of m")
+    return n, m, scheme
+
+
+def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
+    """Run the kernel (the checker has passed) and count each PE's MAC units: matmul cycles / d."""
+    from ..api import run
+
+    d = env.get("d")
+    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+        raise UsageError(f"kernel '{k.name}' needs an integer dimension d (the length of a vector)")
+    if not _has_ring(prog, k, env, m):
+        raise UsageError(f"kernel '{k.name}' does not run on a unidirectional ring of m = {m} PEs "
+                         f"(a unit array u[{m}] with links u[p] -> u[(p + 1) % {m}])")
+    result = run(prog, k.name, defines, trace=True, check=False)
+    busy: dict[str, float] = defaultdict(float)
+    for e in result.events or []:
+        if e.name == "matmul":
+            busy[e.track] += e.end - e.start
+    arrays = {t.split("[")[0] for t in busy}
+    if len(arrays) != 1:
+        raise UsageError(f"kernel '{k.name}' runs its matmuls on {len(arrays)} matrix units; the ring schedule "
+                         "has one per PE, an array of m")
+    name = arrays.pop()
+    return result.hardware, [round(busy.get(f"{name}[{p}]", 0.0) / d) for p in range(m)]
+
+
+def _has_ring(prog, k, env, m) -> bool:
+    from ..program import hardware_for
+
+    hw, _ = hardware_for(prog, k, env)
+    if m == 1:
+        return hw is not None
+    hops = {(ln.src, ln.src_index, ln.dst, ln.dst_index) for ln in hw.links} if hw is not None else set()
+    return any(all((u, p, u, (p + 1) % m) in hops for p in range(m)) for u in hw.units)
+
+
+def _write_proof(prefix: str, proof) -> None:
+    from ..api import save_atomic
+
+    cnf = proof.unsat_cnf
+    top = max((abs(v) for c in cnf for v in c), default=0)
+    text = f"p cnf {top} {len(cnf)}\n" + "".join(" ".join(map(str, c)) + " 0\n" for c in cnf)
+    save_atomic(prefix + ".cnf", lambda f: f.write(text.encode()))
+    drup = "".join(line if line.endswith("\n") else line + "\n" for line in proof.unsat_proof)
+    save_atomic(prefix + ".drup", lambda f: f.write(drup.encode()))
+
+
+def _need_pysat() -> None:
+    try:
+        import pysat.solvers  # noqa: F401
+    except ImportError:
+        raise UsageError("attn schedule --prove needs python-sat: pip install 'attnlang[sat]'") from None
+
+
+def _list(xs) -> str:
+    return ", ".join(str(x) for x in xs)
+
+
+def _report(kernel: str, hardware: str, pr: RingProblem, ks, proof, d) -> dict:
+    lb, why = lower_bound(pr)
+    out = {
+        "kernel": kernel, "hardware": hardware, "n": pr.n, "m": pr.m, "scheme": pr.scheme, "d": d,
+        "granularity": GRANULARITY, "units": len(pr.ops), "kernel_units_per_pe": ks.units,
+        "kernel_steps": ks.steps, "lower_bound": lb, "lower_bound_reason": why,
+    }
+    if proof is not None:
+        from .sat import SOLVER
+
+        out.update({
+            "optimum": proof.optimum, "unsat_below": proof.unsat_proof is not None,
+            "kernel_is_optimal": proof.kernel_is_optimal, "solver": SOLVER, "seconds": proof.seconds,
+            "solves": [{"steps": s.steps, "sat": s.sat, "seconds": s.seconds, "variables": s.variables,
+                        "clauses": s.clauses, "kernel_placement": s.with_kernel, "proof_lines": s.proof_lines}
+                       for s in proof.solves],
+            "schedule": _grid(pr, proof.schedule, proof.optimum),
+        })
+    return out
+
+
+def _grid(pr: RingProblem, placed: dict, steps: int) -> list[list[str | None]]:
+    """One list per PE: the unit it runs at each step, or None."""
+    grid: list[list[str | None]] = [[None] * steps for _ in range(pr.m)]
+    for name, (p, t) in placed.items():
+        grid[p][t] = name
+    return grid
+
+
+def text_report(path: str, r: dict) -> str:
+    unit, step = r["granularity"].split("; ")
+    lines = [f"schedule {path}: {r['kernel']} on {r['hardware']}   n={r['n']} m={r['m']} scheme={r['scheme']}",
+             f"  {unit.replace(', a dot', ',' + chr(10) + '  a dot')}",
+             f"  ({r['d']} cycles here); {step}",
+             f"  {r['units']:,} units on {r['m']} PEs; the kernel gives them {_list(r['kernel_units_per_pe'])} "
+             "(counted from a run)",
+             f"  kernel's schedule  {r['kernel_steps']:>6,} steps",
+             f"  lower bound        {r['lower_bound']:>6,} steps ({r['lower_bound_reason']})"]
+    if "optimum" in r:
+        below = "UNSAT" if r["unsat_below"] else "not proven"
+        lines.append(f"  optimum (SAT)      {r['optimum']:>6,} steps; {r['optimum'] - 1:,} steps: {below}")
+        if r["kernel_is_optimal"]:
+            lines.append("  the kernel's schedule is optimal")
+        else:
+            extra = r["kernel_steps"] - r["optimum"]
+            lines.append(f"  the kernel's schedule is {extra:,} step{'s' * (extra != 1)} longer than the optimum")
+        lines.append(f"  solver {r['solver']}: {len(r['solves'])} calls in {r['seconds']:.2f} s")
+        for s in r["solves"]:
+            note = "  (the kernel's placement)" if s["kernel_placement"] else ""
+            lines.append(f"    {s['steps']:>6,} steps  {'SAT  ' if s['sat'] else 'UNSAT'}  {s['seconds']:7.3f} s  "
+                         f"{s['variables']:>9,} variables  {s['clauses']:>9,} clauses{note}")
+        if r["optimum"] <= SHOW_STEPS:
+            lines.append(f"  a shortest schedule ({r['optimum']} steps, '.' idle):")
+            width = max(len(u or ".") for row in r["schedule"] for u in row)
+            lines += [f"    PE {p}  " + " ".join(f"{u or '.':<{width}}" for u in row).rstrip()
+                      for p, row in enumerate(r["schedule"])]
+    return "\n".join(lines)

@@ -1,0 +1,234 @@
+"""The ring schedule of self-attention as units of work (Yu & Fujita), and the kernel's own order.
+
+n vectors over m PEs in a unidirectional ring (PE p sends only to PE (p+1) % m), B = n/m of them per
+PE. The unit of work is one length-d vector operation on a PE's MAC cell, d cycles on the 1 x 1
+matrix unit of stdlib/hw/ring.attn:
+
+    D(i, j)   the dot product q_i . k_j, which makes the score s(i, j)
+    W(i, j)   the weighted-sum update acc_i += p_ij v_j, which needs s(i, j) and v_j
+
+A step is one unit; a PE runs at most one unit per step. Data: `kv j` (key j and value j; with
+scheme = symmetric the key is q_j) starts on the PE that owns vector j, and `s i,j` on the PE where
+its D runs; a datum moves one hop per step along the ring, and is never used up. Softmax, merges and
+rescaling are vector-unit work, free here: every unit of MAC work is counted, nothing else.
+
+Who runs what (the ring schedule's rule: row work is owned by the PE that owns the query row):
+
+- full:      every D(i, j) and W(i, j) on owner(i).
+- causal:    the same for j <= i; rows owned in the kernel's folded order (PE p: p + 2mt, 2m-1-p + 2mt).
+- symmetric: Q = K, so s(i, j) = s(j, i): one D per pair i <= j, on owner(i) or owner(j). W(i, j) on
+             owner(i), or on owner(j) where v_j lives, folded into a partial softmax state that must
+             then reach owner(i) by the end, one hop per step (what the kernel does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMES = ("full", "symmetric", "causal")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One unit of work."""
+
+    name: str                      # "D(3,5)", "W(3,5)"
+    needs: tuple[str, ...]         # data it reads
+    makes: str | None              # the datum it produces (a D's score)
+    pes: tuple[int, ...]           # the PEs it may run on
+    home: int                      # the PE that owns its row: a W run elsewhere sends its partial state here
+
+
+@dataclass(frozen=True)
+class RingProblem:
+    n: int
+    m: int
+    scheme: str
+    owner: tuple[int, ...]         # owner[i]: the PE that owns vector i (its query row and, at first, kv i)
+    ops: tuple[Op, ...]
+    data: tuple[str, ...]
+
+    @property
+    def rows_per_pe(self) -> int:
+        return self.n // self.m
+
+    def hops(self, src: int, dst: int) -> int:
+        """Steps a datum takes from PE src to PE dst on the unidirectional ring."""
+        return (dst - src) % self.m
+
+    def initial(self, datum: str) -> int | None:
+        """The PE that holds datum at step 0 (the kv vectors), or None (a score: made by a D)."""
+        return self.owner[int(datum.split()[1])] if datum.startswith("kv ") else None
+
+
+def owned_rows(n: int, m: int, scheme: str, p: int) -> list[int]:
+    """The rows PE p owns, in the kernel's order (examples/ring_attention.attn)."""
+    b = n // m
+    if scheme != "causal":
+        return list(range(p * b, (p + 1) * b))
+    return [p + 2 * m * (r // 2) + (r % 2) * (2 * m - 1 - 2 * p) for r in range(b)]
+
+
+def problem(n: int, m: int, scheme: str) -> RingProblem:
+    """The units of work of the ring schedule for n vectors on m PEs (n % m == 0)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}")
+    owner = [0] * n
+    for p in range(m):
+        for i in owned_rows(n, m, scheme, p):
+            owner[i] = p
+    ops: list[Op] = []
+    if scheme == "symmetric":
+        for i in range(n):
+            for j in range(i, n):
+                ops.append(Op(f"D({i},{j})", (f"kv {i}", f"kv {j}"), _score(i, j), _pes(owner, i, j), owner[i]))
+        for i in range(n):
+            for j in range(n):
+                ops.append(Op(f"W({i},{j})", (_score(min(i, j), max(i, j)), f"kv {j}"), None,
+                              _pes(owner, i, j), owner[i]))
+    else:
+        pairs = [(i, j) for i in range(n) for j in range(n) if scheme == "full" or j <= i]
+        ops += [Op(f"D({i},{j})", (f"kv {j}",), _score(i, j), (owner[i],), owner[i]) for i, j in pairs]
+        ops += [Op(f"W({i},{j})", (_score(i, j), f"kv {j}"), None, (owner[i],), owner[i]) for i, j in pairs]
+    data = [f"kv {j}" for j in range(n)] + [o.makes for o in ops if o.makes]
+    return RingProblem(n, m, scheme, tuple(owner), tuple(ops), tuple(data))
+
+
+def _score(i: int, j: int) -> str:
+    return f"s {i},{j}"
+
+
+def _pes(owner, i: int, j: int) -> tuple[int, ...]:
+    return (owner[i],) if owner[i] == owner[j] else (owner[i], owner[j])
+
+
+def lower_bound(pr: RingProblem) -> tuple[int, str]:
+    """A step count no schedule can beat, and why: the busiest PE's pinned work, or all the work shared."""
+    pinned = [0] * pr.m
+    for o in pr.ops:
+        if len(o.pes) == 1:
+            pinned[o.pes[0]] += 1
+    total = -(-len(pr.ops) // pr.m)
+    busiest = max(range(pr.m), key=lambda p: pinned[p])
+    if pinned[busiest] >= total:
+        return pinned[busiest], f"PE {busiest} must run {pinned[busiest]} units itself, one per step"
+    return total, f"{len(pr.ops)} units over {pr.m} PEs, one per PE per step"
+
+
+# --- the kernel's own schedule ---------------------------------------------------------------------
+
+@dataclass
+class KernelSchedule:
+    """The kernel's order of units on each PE, timed in the work-unit model."""
+
+    steps: int
+    placed: dict[str, tuple[int, int]] = field(default_factory=dict)   # op name -> (pe, step)
+    units: list[int] = field(default_factory=list)                     # units per PE
+
+
+def kernel_schedule(pr: RingProblem) -> KernelSchedule:
+    """What examples/ring_attention.attn does, unit by unit, timed as soon as the model allows.
+
+    Each PE issues its program in order (as the kernel's process does): a `wait` stops the issue until
+    a datum has arrived (a recv), a `send` passes a datum on one hop (arriving a step later), and a unit
+    starts when the MAC cell is free, the unit is issued and its operands are there.
+    """
+    ops = {o.name: o for o in pr.ops}
+    programs = [_program(pr, p) for p in range(pr.m)]
+    avail = [dict() for _ in range(pr.m)]          # pe -> datum -> first step it is there
+    for d in pr.data:
+        if pr.initial(d) is not None:
+            avail[pr.initial(d)][d] = 0
+    for p in range(pr.m):
+        avail[p][f"part {p}"] = 0                  # symmetric: the empty partial state of PE p's rows
+    issue, free, pc = [0] * pr.m, [0] * pr.m, [0] * pr.m
+    out = KernelSchedule(0, units=[sum(1 for it in prog if it[0] == "op") for prog in programs])
+    inf = float("inf")
+    while any(pc[p] < len(programs[p]) for p in range(pr.m)):
+        moved = False
+        for p in range(pr.m):
+            while pc[p] < len(programs[p]):
+                kind, what, *extra = programs[p][pc[p]]
+                needs = ops[what].needs + tuple(extra) if kind == "op" else (what,)
+                ready = max((avail[p].get(d, inf) for d in needs), default=0)
+                if ready == inf:
+                    break                          # waits for another PE
+                if kind == "wait":
+                    issue[p] = max(issue[p], ready)
+                elif kind == "send":               # a partial state moves on; a kv vector is copied
+                    avail[(p + 1) % pr.m][what] = max(issue[p], ready) + 1
+                    if what.startswith("part "):
+                        del avail[p][what]
+                else:
+                    start = max(free[p], issue[p], ready)
+                    free[p] = start + 1
+                    out.placed[what] = (p, start)
+                    if ops[what].makes:
+                        avail[p][ops[what].makes] = start + 1
+                    for d in extra:                # a W folded into a partial state updates it
+                        avail[p][d] = start + 1
+                pc[p] += 1
+                moved = True
+        if not moved:
+            raise RuntimeError("the kernel's ring schedule waits on itself")  # a bug in _program
+    done = [max(free[p], avail[p].get(f"part {p}", 0) if pr.scheme == "symmetric" and pr.m > 1 else 0)
+            for p in range(pr.m)]
+    out.steps = max(done)
+    return out
+
+
+def _program(pr: RingProblem, p: int) -> list[tuple]:
+    """PE p's program: ("op", name[, partial state]), ("wait", datum), ("send", datum)."""
+    if pr.scheme == "symmetric":
+        return _symmetric_program(pr, p)
+    m, mine = pr.m, owned_rows(pr.n, pr.m, pr.scheme, p)
+    prog: list[tuple] = []
+    for s in range(m):
+        c = (p - s) % m
+        keys = owned_rows(pr.n, m, pr.scheme, c)
+        if s > 0:
+            prog += [("wait", f"kv {j}") for j in keys]
+        if s < m - 1:
+            prog += [("send", f"kv {j}") for j in keys]
+        pairs = [(i, j) for i in mine for j in keys if pr.scheme == "full" or j <= i]
+        prog += [("op", f"D({i},{j})") for i, j in pairs] + [("op", f"W({i},{j})") for i, j in pairs]
+    return prog
+
+
+def _symmetric_program(pr: RingProblem, p: int) -> list[tuple]:
+    m, b = pr.m, pr.rows_per_pe
+    half, last = b // 2, m // 2
+
+    def block(c, lo=0, hi=b):
+        return list(range(c * b + lo, c * b + hi))
+
+    def dots(rows, keys):
+        return [("op", f"D({min(i, j)},{max(i, j)})") for i in rows for j in keys]
+
+    def sums(rows, keys, y):
+        """PE p's rows against the values of block y, then block y's rows against PE p's values,
+        folded into the partial state of block y's rows."""
+        return [("op", f"W({i},{j})") for i in rows for j in keys] + \
+               [("op", f"W({j},{i})", f"part {y}") for j in keys for i in rows]
+
+    mine = block(p)
+    prog: list[tuple] = [("send", f"kv {j}") for j in mine] + [("send", f"part {p}")] if m > 1 else []
+    prog += [("op", f"D({i},{j})") for i in mine for j in mine if i <= j]
+    for s in range(1, (m + 1) // 2):                       # the pairs {p, p - s} at ring distance s
+        y = (p - s) % m
+        prog += [("wait", f"kv {j}") for j in block(y)] + dots(mine, block(y))
+        if s < last:
+            prog += [("send", f"kv {j}") for j in block(y)]
+        prog += [("wait", f"part {y}")] + sums(mine, block(y), y) + [("send", f"part {y}")]
+    if m % 2 == 0 and m > 1:                               # the pair at distance m/2, split by rows
+        y = (p - last) % m
+        rows, keys = (block(p, half), block(y)) if p < last else (mine, block(y, 0, half))
+        prog += [("wait", f"kv {j}") for j in block(y)] + dots(rows, keys)
+        prog += [("wait", f"part {y}")] + sums(rows, keys, y) + [("send", f"part {y}")]
+    prog += [("op", f"W({i},{j})") for i in mine for j in mine]
+    if m > 1:
+        for f in range(m - last - 1):
+            z = (p - last - 1 - f) % m
+            prog += [("wait", f"part {z}"), ("send", f"part {z}")]
+        prog += [("wait", f"part {p}")]
+    return prog

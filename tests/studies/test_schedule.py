@@ -1,0 +1,196 @@
+"""`attn schedule --prove`: the fewest steps of the ring schedule, proven by SAT (issue 8, DESIGN §7.1).
+
+The model (attnlang/schedule/ring.py): a unit of work is one length-d operation on a PE's MAC cell, a
+dot product D(i,j) or a weighted-sum update W(i,j); a PE runs one unit per step; data move one hop
+per step on the ring p -> p+1. The optimal step counts asserted here, by hand:
+
+- full, n = 8, m = 4 (B = 2 rows per PE): a PE owns its 2 rows' 2 x 8 dot products and 2 x 8 weighted
+  sums, 32 units that only it may run, one per step: at least 32 steps. The kernel's order meets it:
+  it starts on its own block, and the block at ring distance s arrives at step s, long before the
+  kernel reaches it (step 8s). So 32, and 31 is impossible.
+- full, n = 4, m = 4: 1 row x 4 keys x 2 = 8 units per PE: 8.
+- full, n = 4, m = 1: all 2 x 4 x 4 = 32 units on one PE: 32.
+- causal, n = 8, m = 4: rows are owned folded, PE p has rows p and 7 - p, which see p + 1 and 8 - p
+  keys: 9 dot products and 9 weighted sums, 18 units on every PE: 18 (the kernel meets it).
+- causal, n = 4, m = 4: PE 3 owns row 3 and its 4 keys: 8 units. Key 0 reaches PE 3 at step 3 and
+  D(3,0), W(3,0) can run at steps 6 and 7: 8.
+- symmetric, n = 8, m = 4: 8·9/2 = 36 dot products (one per pair) and 64 weighted sums: 100 units on
+  4 PEs, one each per step: at least 25. The kernel gives every PE 3 + 4 + 2 = 9 dot products and
+  4 + 8 + 4 = 16 weighted sums, and its partial states (2 hops home) travel while PEs do the
+  diagonal's weighted sums: 25, optimal.
+- symmetric, n = 8, m = 2: 100 units on 2 PEs: 50, which the kernel meets.
+- symmetric, n = 4, m = 4 (B = 1): 10 + 16 = 26 units on 4 PEs: at least 7, and a 7-step schedule
+  exists (the solver finds one; it is checked below by rules written out again in this file). The
+  kernel cannot split a one-row block pair at distance 2, so PEs 0 and 1 get 8 units, PEs 2 and 3
+  get 5, and the last partial states arrive home at step 9: 2 steps over the optimum.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attnlang.schedule.ring import kernel_schedule, problem
+
+RING = "examples/ring_attention.attn"
+
+CASES = [  # n, m, scheme, optimum, kernel's steps
+    (8, 4, "full", 32, 32),
+    (4, 4, "full", 8, 8),
+    (4, 1, "full", 32, 32),
+    (8, 4, "causal", 18, 18),
+    (4, 4, "causal", 8, 8),
+    (8, 4, "symmetric", 25, 25),
+    (8, 2, "symmetric", 50, 50),
+    (4, 4, "symmetric", 7, 9),
+]
+
+
+@pytest.fixture(autouse=True)
+def _repo(monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture
+def sat():
+    return pytest.importorskip("pysat")
+
+
+def owner_of(n: int, m: int, scheme: str) -> list[int]:
+    """Who owns vector i: blocks of n/m, or for causal the folded order p + 2mt, 2m-1-p + 2mt."""
+    b = n // m
+    if scheme != "causal":
+        return [i // b for i in range(n)]
+    out = [0] * n
+    for p in range(m):
+        for r in range(b):
+            out[p + 2 * m * (r // 2) + (r % 2) * (2 * m - 1 - 2 * p)] = p
+    return out
+
+
+def assert_valid(n: int, m: int, scheme: str, steps: int, placed: dict) -> None:
+    """The model's rules, written out again: a schedule of `steps` steps does every unit once."""
+    owner = owner_of(n, m, scheme)
+
+    def hops(a, b):
+        return (b - a) % m
+
+    pairs = [(i, j) for i in range(n) for j in range(n) if scheme != "causal" or j <= i]
+    dots = [(i, j) for i, j in pairs if scheme != "symmetric" or i <= j]
+    assert set(placed) == {f"D({i},{j})" for i, j in dots} | {f"W({i},{j})" for i, j in pairs}
+    slots = [(p, t) for p, t in placed.values()]
+    assert len(slots) == len(set(slots)), "two units on one PE at one step"
+    assert all(0 <= t < steps and 0 <= p < m for p, t in slots)
+    for i, j in dots:
+        p, t = placed[f"D({i},{j})"]
+        assert p in ({owner[i], owner[j]} if scheme == "symmetric" else {owner[i]})
+        assert t >= hops(owner[j], p) and t >= hops(owner[i], p), f"D({i},{j}) before its vectors arrive"
+    for i, j in pairs:
+        p, t = placed[f"W({i},{j})"]
+        dp, dt = placed[f"D({min(i, j)},{max(i, j)})" if scheme == "symmetric" else f"D({i},{j})"]
+        assert p in ({owner[i], owner[j]} if scheme == "symmetric" else {owner[i]})
+        assert t >= dt + 1 + hops(dp, p), f"W({i},{j}) before its score arrives"
+        assert t >= hops(owner[j], p), f"W({i},{j}) before v_{j} arrives"
+        assert t + (hops(p, owner[i]) + 1 if p != owner[i] else 0) <= steps, \
+            f"W({i},{j})'s partial state cannot reach PE {owner[i]} by step {steps}"
+
+
+@pytest.mark.parametrize("n,m,scheme,optimum,kernel", CASES)
+def test_optimum_proven(sat, n, m, scheme, optimum, kernel):
+    from attnlang.schedule.sat import prove
+
+    pr = problem(n, m, scheme)
+    ks = kernel_schedule(pr)
+    assert ks.steps == kernel
+    assert_valid(n, m, scheme, ks.steps, ks.placed)
+    proof = prove(pr, ks)
+    assert proof.optimum == optimum
+    assert_valid(n, m, scheme, proof.optimum, proof.schedule)
+    answers = {s.steps: s.sat for s in proof.solves if not s.with_kernel}
+    assert answers[optimum - 1] is False, "no UNSAT answer one step below the optimum"
+    assert proof.unsat_proof is not None
+    assert proof.kernel_is_optimal == (kernel == optimum)
+
+
+def test_cli_prove_json(sat, attn_main):
+    status, out, err = attn_main("schedule", RING, "-D", "n=4", "-D", "m=4", "-D", "scheme=symmetric",
+                                 "--prove", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert (r["optimum"], r["kernel_steps"], r["lower_bound"], r["unsat_below"]) == (7, 9, 7, True)
+    assert r["kernel_is_optimal"] is False
+    assert r["kernel_units_per_pe"] == [8, 8, 5, 5]        # counted from a run of the kernel
+    assert [s["sat"] for s in r["solves"] if s["steps"] == 6] == [False]
+    assert len(r["schedule"]) == 4 and all(len(row) == 7 for row in r["schedule"])
+
+
+def test_cli_prove_text_and_proof_files(sat, attn_main, tmp_path):
+    from pysat.formula import CNF
+    from pysat.solvers import Solver
+
+    prefix = tmp_path / "below"
+    status, out, err = attn_main("schedule", RING, "-D", "n=8", "-D", "m=4", "-D", "scheme=causal",
+                                 "--prove", "--proof", prefix)
+    assert status == 0, err
+    assert "optimum (SAT)          18 steps; 17 steps: UNSAT" in out
+    assert "the kernel's schedule is optimal" in out
+    with Solver(name="glucose4", bootstrap_with=CNF(from_file=str(prefix) + ".cnf").clauses) as s:
+        assert s.solve() is False                            # another solver agrees: 17 steps is UNSAT
+    assert Path(str(prefix) + ".drup").exists()
+
+
+def test_without_prove_needs_no_solver(attn_main):
+    status, out, err = attn_main("schedule", RING, "-D", "n=16", "-D", "m=4", "-D", "scheme=symmetric", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert (r["kernel_steps"], r["lower_bound"]) == (98, 98)   # (136 + 256) / 4
+    assert "optimum" not in r
+
+
+def test_missing_python_sat_is_a_usage_error(attn_main, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pysat", None)
+    monkeypatch.setitem(__import__("sys").modules, "pysat.solvers", None)
+    status, out, err = attn_main("schedule", RING, "-D", "n=8", "-D", "m=4", "--prove")
+    assert status == 2
+    assert "pip install 'attnlang[sat]'" in err and "Traceback" not in err
+
+
+def test_too_large_for_sat(attn_main):
+    status, _, err = attn_main("schedule", RING, "--prove")          # n = 64 by default
+    assert status == 2
+    assert "n = 64 is too large for the SAT encoding: --prove takes n <= 16" in err
+
+
+def test_not_a_ring_kernel(attn_main):
+    status, _, err = attn_main("schedule", "examples/flash.attn")
+    assert status == 2
+    assert "needs integer n and m" in err
+
+
+LOCAL_ONLY = """use hw.ring
+kernel local_only(Q: f32[n, d], K: f32[n, d], V: f32[n, d]) -> (O: f32[n, d]) on ring {
+  dim n = 8, d = 16
+  param m = 4
+  where n % m == 0
+  param B = n // m
+  process pe[p in 0 .. m] on vec[p] {
+    q = load Q[p * B : (p + 1) * B, :] -> regs
+    k = load K[p * B : (p + 1) * B, :] -> regs
+    v = load V[p * B : (p + 1) * B, :] -> regs
+    w = softmax((q @ k.T on mac[p]) / sqrt(d))
+    store (w @ v on mac[p]) -> O[p * B : (p + 1) * B, :]
+  }
+}
+"""
+
+
+def test_a_kernel_that_skips_the_ring_is_E1501(attn_main, tmp_path):
+    """Attention within each PE's own block only: 8 units per PE where the ring schedule has 32."""
+    path = tmp_path / "local.attn"
+    path.write_text(LOCAL_ONLY)
+    status, _, err = attn_main("schedule", path)
+    assert status == 1
+    assert "error[E1501]: kernel 'local_only' does not do the work of the ring schedule (full, n = 8, m = 4): " \
+           "a run gives its PEs 8, 8, 8, 8 units of MAC work, the ring schedule 32, 32, 32, 32" in err
