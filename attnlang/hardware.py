@@ -102,6 +102,19 @@ class Hardware:
             m = self.memories.get(m.parent) if m.parent else None
         return out
 
+    def transfer_path(self, src: str, dst: str) -> list[Memory]:
+        """The memories a transfer from src to dst crosses, both ends included."""
+        up_src = self.path_to_root(src)
+        up_dst = self.path_to_root(dst)
+        names_dst = [m.name for m in up_dst]
+        out: list[Memory] = []
+        for m in up_src:
+            out.append(m)
+            if m.name in names_dst:
+                i = names_dst.index(m.name)
+                return out + list(reversed(up_dst[:i]))
+        return up_src + list(reversed(up_dst))
+
     def root_memory(self) -> Memory:
         """The outermost memory (where kernel inputs and outputs live)."""
         roots = [m for m in self.memories.values() if m.parent is None]

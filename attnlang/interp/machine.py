@@ -107,17 +107,8 @@ class Machine:
         return start, end
 
     def path(self, src: str, dst: str) -> list[Memory]:
-        """The memories a transfer from src to dst crosses, both ends included."""
-        up_src = self.hw.path_to_root(src)
-        up_dst = self.hw.path_to_root(dst)
-        names_dst = [m.name for m in up_dst]
-        out: list[Memory] = []
-        for m in up_src:
-            out.append(m)
-            if m.name in names_dst:
-                i = names_dst.index(m.name)
-                return out + list(reversed(up_dst[:i]))
-        return up_src + list(reversed(up_dst))
+        """The memories a transfer from src to dst crosses (Hardware.transfer_path)."""
+        return self.hw.transfer_path(src, dst)
 
     def transfer(self, src: str, dst: str, nbytes: float, ready: float, label: str, span: Span) -> tuple[float, float]:
         """A DMA transfer: occupies the ports of every memory on the path.
@@ -126,7 +117,7 @@ class Machine:
         program order: a transfer whose data is ready early goes into the
         earliest gap on every port of its path that is long enough.
         """
-        mems = self.path(src, dst)
+        mems = self.hw.transfer_path(src, dst)
         if src == dst or nbytes <= 0:
             return ready, ready
         bw = min(m.bandwidth_bytes_per_cycle for m in mems)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..diagnostics import AttnError, Span, error, warning
 from ..hardware import Hardware
-from ..interp.machine import Counters
+from ..interp.machine import Counters, _kib
 from ..syntax import ast
 from . import native
 from .lower import CLEANUP, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Lowering, Unsupported
@@ -190,12 +190,6 @@ def _raise(code: int, meta: dict, lay: dict, F, I) -> None:  # noqa: E741
     if code not in (OVERFLOW, MAX_CYCLES, TIMEOUT, RAISE):
         message = f"the compiled kernel stopped with code {code}"
     raise AttnError(error(site["code"], message, span, *notes))
-
-
-def _kib(nbytes: float) -> str:
-    if nbytes >= 2**20:
-        return f"{nbytes / 2**20:.2f} MiB"
-    return f"{nbytes / 2**10:.1f} KiB"
 
 
 __all__ = ["execute", "compile_kernel"]

@@ -344,7 +344,7 @@ class Lowering:
         if src == dst or nbytes <= 0:
             return ready, ready
         fn, b = self.fn, self.b
-        mems = _path(self.hw, src, dst)
+        mems = self.hw.transfer_path(src, dst)
         bw = min(m.bandwidth_bytes_per_cycle for m in mems)
         latency = sum(m.latency_cycles for m in mems)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
@@ -1087,19 +1087,6 @@ class Lowering:
 
 
 # ---------------------------------------------------------------- helpers
-def _path(hw: Hardware, src: str, dst: str):
-    up_src = hw.path_to_root(src)
-    up_dst = hw.path_to_root(dst)
-    names_dst = [m.name for m in up_dst]
-    out = []
-    for m in up_src:
-        out.append(m)
-        if m.name in names_dst:
-            i = names_dst.index(m.name)
-            return out + list(reversed(up_dst[:i]))
-    return up_src + list(reversed(up_dst))
-
-
 def _same_view(a: View, b: View) -> bool:
     def const(x):
         return x.constant if isinstance(x, ir.Constant) else x
