@@ -17,6 +17,7 @@ import numpy as np
 from ..diagnostics import AttnError, UsageError, error
 from ..program import Program, load
 from ..syntax import ast
+from .heap import keep_heap
 from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, kernel_space
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -137,8 +138,8 @@ def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]
     if workers > 1 and out and len(out) < 4 * workers:
         split = []
         for t in out:
-            sp = sps[t.kernel]
-            n = len(sp.grid[0].values) if sp.grid else 1
+            lay = sps[t.kernel].layout
+            n = max(1, lay.shape[lay.chunk_axis]) if lay.axes else 1
             pieces = min(n, max(1, (4 * workers) // len(out)))
             bounds = np.linspace(0, n, pieces + 1).astype(int)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
@@ -159,7 +160,8 @@ def _worker_init(path: str, names, defines) -> None:
 
 def _worker_run(task: Task) -> Part:
     sp = _WORKER["spaces"][task.kernel]
-    return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
+    with keep_heap():
+        return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
 
 
 def explore(prog: Program, names: list[str] | None = None, defines: dict | None = None, minimize: str = "latency",
@@ -186,19 +188,13 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
                 if progress:
                     progress(done, total, time.perf_counter() - t0)
     else:
-        for task in work:
-            parts.append(evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk))
-            done += task.size
-            if progress:
-                progress(done, total, time.perf_counter() - t0)
+        with keep_heap():
+            for task in work:
+                parts.append(evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk))
+                done += task.size
+                if progress:
+                    progress(done, total, time.perf_counter() - t0)
     stages = _merge_stages(skipped, parts)
-    spilled: dict[str, int] = {}
-    for p in parts:
-        for m, n in p.spilled.items():
-            spilled[m] = spilled.get(m, 0) + n
-    for m, n in spilled.items():
-        notes.append(f"{n:,} candidates overflow {m}, which spills: the model costs them without the spill "
-                     "traffic (run them with attn run)")
     feasible = sum(len(p.index) for p in parts)
     evaluated = sum(p.considered for p in parts)
     if total == 0:
@@ -240,8 +236,12 @@ def _nothing_feasible(sps: list[KernelSpace], stages: list[Stage], total: int):
     if stage.memory is not None:
         left = "" if before == total else " left"
         msg = f"{stage.what} removed all {before:,} candidates{left}; the smallest needs {_bytes(stage.smallest)}"
-        cap = sps[0].hw.memories[stage.memory].capacity_bytes
-        return error("E1402", msg, span, f"{stage.memory} holds {_bytes(cap)}")
+        mem = sps[0].hw.memories[stage.memory]
+        notes = [f"{stage.memory} holds {_bytes(mem.capacity_bytes)}"]
+        if mem.policy != "strict":
+            notes.append(f"{stage.memory} spills when full; `attn run` runs such a candidate, spilling, "
+                         "but explore cannot cost it")
+        return error("E1402", msg, span, *notes)
     if before == total:
         return error("E1402", f"{stage.what} removed all {total:,} candidates", span)
     return error("E1402", f"{stage.what} removed the last {before:,} candidates", span,
@@ -263,6 +263,13 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
     energy = np.concatenate([p.energy_pj for p in parts])
     owner = np.concatenate([np.full(len(p.index), i) for i, p in enumerate(parts)])
     local = np.concatenate([p.index for p in parts])
+    if len({(p.kernel, p.combo) for p in parts}) < len(parts):
+        # Chunks of one combination: back to the order of kernels, combinations and the grid, which
+        # breaks ties below (parts come in kernel and combination order, each in grid order).
+        combo = np.array([p.combo for p in parts])[owner]
+        kernel = np.array([p.kernel for p in parts])[owner]
+        canon = np.lexsort((local, combo, kernel))
+        cycles, energy, owner, local = cycles[canon], energy[canon], owner[canon], local[canon]
     seconds = cycles / np.array([sps[p.kernel].hw.clock_hz for p in parts])[owner]
     objective = {"latency": seconds, "energy": energy, "edp": seconds * energy}[minimize]
     second = energy if minimize != "energy" else seconds
@@ -272,14 +279,13 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
         keep = np.flatnonzero(objective <= objective[cut].max())
     else:
         keep = np.arange(len(objective))
-    order = keep[np.lexsort((owner[keep], second[keep], objective[keep]))][:n]
+    order = keep[np.lexsort((second[keep], objective[keep]))][:n]  # stable: ties keep that order
 
     def cand(i: int) -> Candidate:
         p = parts[owner[i]]
         sp = sps[p.kernel]
         combo = sp.combos()[p.combo]
-        index = np.unravel_index(int(local[i]), p.shape) if p.shape else ()
-        index = tuple(int(x) + (p.start if a == 0 else 0) for a, x in enumerate(index))
+        index = tuple(int(x) for x in np.unravel_index(int(local[i]), sp.shape)) if sp.grid else ()
         return Candidate(sp.kernel.name, sp.defines(combo, index), int(cycles[i]), float(energy[i]),
                          float(seconds[i]))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .times import HISTORY, INF, AVal, Buf, Lane, add, mn, mx
+from .times import HISTORY, INF, AVal, Buf, Fold, Lane, add, mn, mx
 
 
 class Frame:
@@ -252,7 +252,7 @@ class Frame:
 
     def _earliest(self, b: "Frame", res: list, moved: dict):
         """The earliest start of b here; records what this frame needs from outside through b."""
-        s = 0.0
+        fold = Fold(0.0)
         free = self.free
         for r, off in b.first.items():
             r2 = moved[r]
@@ -262,20 +262,21 @@ class Frame:
             if r[0] == "port":
                 # DMA fills a port's idle stretches in ready order: b's first transfer waits for the
                 # first run of back-to-back transfers issued before it, then takes the idle time after.
-                s = mx(s, _port_wait(self, r2, b, r) - off)
+                fold.take(_port_wait(self, r2, b, r) - off)
             else:
-                s = mx(s, v - off)
+                fold.take(v - off)
         for p, q in zip(b.phantoms, res, strict=True):
             if q is None:
                 continue
             if p.need_ready is not None and q.ready is not None:
-                s = mx(s, q.ready - p.need_ready)
+                fold.take(q.ready - p.need_ready)
             if p.need_lr is not None and q.last_read is not None:
-                s = mx(s, q.last_read - p.need_lr)
+                fold.take(q.last_read - p.need_lr)
         for x, off in b.need_store.items():
             v = self.store_end.get(x)
             if v is not None:
-                s = mx(s, v - off)
+                fold.take(v - off)
+        s = fold.value
         for p, q in zip(b.phantoms, res, strict=True):
             if q is not None and q.pending is not None and p.need_ready is not None:
                 self.touch(q, s + p.need_ready)

@@ -10,7 +10,9 @@ combinations span the whole grid).
 
 Pruning, in order: `where` constraints (a combination they rule out is never
 walked), tiles that do not divide their loop, and the capacity of every
-`strict` memory against the model's peak occupancy.
+memory against the model's peak occupancy. A memory with `policy spill` is
+pruned too: the interpreter would spill, but the model does not cost spill
+traffic, so it cannot rank such a candidate honestly (`attn run` can run it).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import numpy as np
 from ..diagnostics import AttnError, Span, UsageError, error
 from ..hardware import Hardware
 from ..program import Program, bind, signature_dims, static_decls, symbols
-from ..static import StaticError, static_eval
+from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .analytic import Estimate, _walk, hardware_for_env
+from .layout import Layout
+from .layout import build as build_layout
 from .statics import aeval, split_params, where_conds
 
 
@@ -52,6 +56,10 @@ class KernelSpace:
     order: list[str]  # every dim and param, in declaration order (for `defines`)
     prog: Program | None = None
     notes: list[str] = field(default_factory=list)
+    _combos: list | None = field(default=None, repr=False)
+    _constraints: list | None = field(default=None, repr=False)
+    _layout: Layout | None = field(default=None, repr=False)
+    _symbols: set | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -68,26 +76,63 @@ class KernelSpace:
         return n
 
     def combos(self) -> list[tuple]:
-        return list(itertools.product(*[a.values for a in self.split]))
+        got = self._combos
+        if got is None:
+            got = self._combos = list(itertools.product(*[a.values for a in self.split]))
+        return got
 
-    def env(self, combo: tuple, chunk: slice | None = None) -> dict:
-        """The model's env for one combination: scalars, and one open-grid array per grid axis."""
+    @property
+    def constraints(self) -> list[tuple[ast.Expr, str, bool]]:
+        """Each `where` constraint: the expression, its text, whether it names a grid param."""
+        got = self._constraints
+        if got is None:
+            grid = {a.name for a in self.grid}
+            got = self._constraints = [(c, _text(self, c), bool(free_names(c) & grid))
+                                       for c in where_conds(self.kernel)]
+        return got
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The grid's shape: one axis per grid param, in declaration order."""
+        return tuple(len(a.values) for a in self.grid)
+
+    @property
+    def layout(self) -> Layout:
+        """The grid as the model walks it: only candidates that pass `where` on grid params (layout.py)."""
+        got = self._layout
+        if got is None:
+            got = self._layout = build_layout(self.grid, [c for c, _, _ in self.constraints],
+                                              {a.name for a in self.split}, self._base({}))
+        return got
+
+    def _base(self, values: dict) -> dict:
+        if self._symbols is None:
+            self._symbols = symbols(self.kernel)
         env = dict(self.fixed)
-        env.update({a.name: v for a, v in zip(self.split, combo, strict=True)})
-        m = len(self.grid)
-        for i, a in enumerate(self.grid):
-            arr = a.array()
-            if i == 0 and chunk is not None:
-                arr = arr[chunk]
-            shape = [1] * m
-            shape[i] = arr.shape[0]
-            env[a.name] = arr.reshape(shape)
-        for s in symbols(self.kernel):
+        env.update(values)
+        for s in self._symbols:
             env.setdefault(s, s)
         return env
 
+    def env(self, combo: tuple, chunk: slice | None = None) -> dict:
+        """The model's env for one combination: scalars, and the grid params as open-grid arrays over
+        the layout (sliced along its chunk axis)."""
+        env = self._base({a.name: v for a, v in zip(self.split, combo, strict=True)})
+        env.update(self.layout.arrays(chunk))
+        return env
+
+    def grid_env(self, combo: tuple) -> dict:
+        """One combination with one open-grid array per grid axis, in declaration order (the whole grid)."""
+        env = self._base({a.name: v for a, v in zip(self.split, combo, strict=True)})
+        m = len(self.grid)
+        for i, a in enumerate(self.grid):
+            shape = [1] * m
+            shape[i] = len(a.values)
+            env[a.name] = a.array().reshape(shape)
+        return env
+
     def defines(self, combo: tuple, index: tuple) -> dict:
-        """Every dim and param of one candidate (index: its position in the grid axes)."""
+        """Every dim and param of one candidate (index: its position on each grid axis)."""
         values = dict(self.fixed)
         values.update({a.name: v for a, v in zip(self.split, combo, strict=True)})
         values.update({a.name: a.values[i] for a, i in zip(self.grid, index, strict=True)})
@@ -163,6 +208,10 @@ def _domain(p: ast.Param, env: dict) -> list | None:
 # ---------------------------------------------------------------- evaluation
 
 
+#: the pruning stage of a memory that spills (the model does not cost spill traffic)
+SPILLS = "capacity of {0} (it spills, and the model does not cost spill traffic)"
+
+
 @dataclass
 class Stage:
     """One pruning constraint and how many candidates it removed."""
@@ -181,80 +230,90 @@ class Part:
 
     kernel: int
     combo: int
-    start: int  # offset of the chunk along the first grid axis
-    index: np.ndarray  # flat index of each feasible candidate in the chunk's grid
-    shape: tuple  # the chunk's grid shape
+    index: np.ndarray  # flat index in the grid of each feasible candidate, increasing
     cycles: np.ndarray
     energy_pj: np.ndarray
     considered: int  # candidates that reached the model (passed `where`)
     stages: list[Stage]
-    spilled: dict[str, int] = field(default_factory=dict)  # spill memory -> candidates that overflow it
 
 
 def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chunk: slice | None = None) -> Part:
-    """Prune and cost one combination of the split params over its grid."""
+    """Prune and cost one combination of the split params over its grid (or a chunk of its layout)."""
     combo = space.combos()[combo_index]
     env = space.env(combo, chunk)
-    grid_shape = tuple(np.shape(env[a.name])[i] for i, a in enumerate(space.grid))
-    start = (chunk.start or 0) if chunk is not None else 0
-    stages: list[Stage] = []
-    alive = np.ones(grid_shape, dtype=bool)
-    for cond in where_conds(space.kernel):
-        stage = Stage(f"where {_text(space, cond)}", cond.span)
-        stages.append(stage)
-        ok = aeval(cond, env)
-        before = int(alive.sum())
-        alive = alive & np.broadcast_to(np.asarray(ok, dtype=bool), grid_shape)
-        stage.removed = before - int(alive.sum())
-    considered = int(alive.sum())
+    lay = space.layout
+    points = lay.points(chunk)
+    shape = tuple(np.shape(env[a.names[0]])[i] for i, a in enumerate(lay.axes))
+    # `where` stages count over the whole grid, once per combination (its first chunk).
+    stages = _where_stages(space, combo) if chunk is None or not chunk.start else []
+    alive = np.ones(shape, dtype=bool)
+    for cond, _, _ in space.constraints:
+        alive &= np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), shape)
+    alive = alive.reshape(-1)
+    considered = int(np.count_nonzero(alive))
     if considered == 0:
-        return Part(kernel_index, combo_index, start, np.zeros(0, dtype=np.int64), grid_shape, np.zeros(0),
-                    np.zeros(0), 0, stages)
+        return Part(kernel_index, combo_index, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), 0, stages)
     est = _walk(space.hw, space.kernel, env)
+
+    def flat(a) -> np.ndarray:
+        return np.broadcast_to(a, shape).reshape(-1)
+
     for reason, mask in est.invalid.items():
         stage = Stage(reason, None)
         stages.append(stage)
-        before = int(alive.sum())
-        alive = alive & ~np.broadcast_to(mask, grid_shape)
-        stage.removed = before - int(alive.sum())
-    spilled: dict[str, int] = {}
+        out = alive & flat(mask)
+        stage.removed = int(np.count_nonzero(out))
+        alive &= ~out
     for name, mem in space.hw.memories.items():
         if mem.capacity_bytes is None:
             continue
-        if mem.policy != "strict":  # the interpreter spills; the model does not cost spills: say so
-            over = alive & (np.broadcast_to(est.peak_bytes[name], grid_shape) > mem.capacity_bytes)
-            if over.any():
-                spilled[name] = int(over.sum())
-            continue
-        stage = Stage(f"capacity of {name}", mem.span, memory=name)
-        stages.append(stage)
-        peak = np.broadcast_to(est.peak_bytes[name], grid_shape)
+        peak = flat(est.peak_bytes[name])
         over = alive & (peak > mem.capacity_bytes)
-        stage.removed = int(over.sum())
+        # A memory that spills is pruned like a strict one: the interpreter would run such a candidate,
+        # writing values back and reloading them, but the model does not cost that traffic, and
+        # costing it without would rank it better than it is.
+        what = f"capacity of {name}" if mem.policy == "strict" else SPILLS.format(name)
+        stage = Stage(what, mem.span, memory=name)
+        stages.append(stage)
+        stage.removed = int(np.count_nonzero(over))
         if stage.removed:
             stage.smallest = float(peak[over].min())
-            alive = alive & ~over
-    index = np.flatnonzero(alive)
-    cycles = np.broadcast_to(est.cycles, grid_shape).reshape(-1)[index]
-    energy = np.broadcast_to(est.energy_pj, grid_shape).reshape(-1)[index]
-    return Part(kernel_index, combo_index, start, index, grid_shape, cycles, energy, considered, stages, spilled)
+            alive &= ~over
+    keep = np.flatnonzero(alive)
+    index = points[keep]
+    cycles = flat(est.cycles)[keep]
+    energy = flat(est.energy_pj)[keep]
+    if not lay.monotonic:
+        order = np.argsort(index, kind="stable")
+        index, cycles, energy = index[order], cycles[order], energy[order]
+    return Part(kernel_index, combo_index, index, cycles, energy, considered, stages)
+
+
+def _where_stages(space: KernelSpace, combo: tuple) -> list[Stage]:
+    """How many of the combination's grid candidates each `where` constraint removes, in order."""
+    env = space.grid_env(combo)
+    shape = space.shape
+    alive = np.ones(shape, dtype=bool)
+    stages = []
+    for cond, text, _ in space.constraints:
+        ok = np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), shape)
+        before = int(np.count_nonzero(alive))
+        alive &= ok
+        stages.append(Stage(f"where {text}", cond.span, removed=before - int(np.count_nonzero(alive))))
+    return stages
 
 
 def combo_ruled_out(space: KernelSpace, combo: tuple) -> Stage | None:
     """The `where` constraint that rules out a whole combination before it is walked, if any."""
-    env = space.env(combo)
-    for cond in where_conds(space.kernel):
-        if space.grid and any(a.name in _names(cond) for a in space.grid):
+    env = None
+    for cond, text, on_grid in space.constraints:
+        if on_grid:
             continue
+        if env is None:
+            env = space._base({a.name: v for a, v in zip(space.split, combo, strict=True)})
         if not bool(np.all(aeval(cond, env))):
-            return Stage(f"where {_text(space, cond)}", cond.span, removed=space.grid_size)
+            return Stage(f"where {text}", cond.span, removed=space.grid_size)
     return None
-
-
-def _names(e) -> set[str]:
-    from .statics import free_names
-
-    return free_names(e)
 
 
 def _text(space: KernelSpace, e: ast.Expr) -> str:

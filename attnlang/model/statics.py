@@ -270,6 +270,19 @@ def loop_shape(loop: ast.For) -> LoopShape:
     return got
 
 
+_PIPELINES: dict[int, tuple] = {}
+
+
+def pipeline_annotations(kernel: ast.Kernel) -> list:
+    """Every `@pipeline` annotation of the kernel's loops (cached like loop_shape)."""
+    got = _PIPELINES.get(id(kernel))
+    if got is None or got[0] is not kernel:
+        found = [a for s in walk(kernel.body) if isinstance(s, ast.For) for a in s.annotations
+                 if a.name == "pipeline"]
+        got = _PIPELINES[id(kernel)] = (kernel, found)
+    return got[1]
+
+
 def split_params(kernel: ast.Kernel, params: set[str]) -> set[str]:
     """Params that must take one value at a time while the model runs.
 

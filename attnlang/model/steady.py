@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .frame import Frame, final_at
-from .times import INF, AVal, Buf, add, mx
+from .times import INF, AVal, Buf, Fold, Later, add, mx
 
 
 def steady_interval(b: Frame, depth: int):
@@ -19,15 +19,15 @@ def steady_interval(b: Frame, depth: int):
     over every value b reads or overwrites of the time the iteration that made
     it leaves it, divided by how many iterations back that is.
     """
-    ii = 0.0
+    fold = Fold(0.0)
     for r, last in b.free.items():
         # A unit issues in order: the next iteration's work on it follows this one's. A port is
         # filled in ready order: the next iteration's transfers fill its idle stretches.
-        ii = mx(ii, b.pbusy.get(r, 0.0) if r[0] == "port" else last - b.first[r])
+        fold.take(b.pbusy.get(r, 0.0) if r[0] == "port" else last - b.first[r])
     for x, end in b.store_end.items():
         need = b.need_store.get(x)
         if need is not None:
-            ii = mx(ii, end - need)
+            fold.take(end - need)
     for p in b.phantoms:
         for ready, need in ((True, p.need_ready), (False, p.need_lr)):
             if need is None:
@@ -39,11 +39,11 @@ def steady_interval(b: Frame, depth: int):
                     break
                 t = x.ready if ready else x.last_read
                 if t is not None:
-                    ii = mx(ii, (t - need) if back == 1 else (t - need) / back)
+                    fold.take((t - need) if back == 1 else (t - need) / back)
                 if x.pos is None:
                     break
                 pos, back = x.pos[0], back + 1
-    return ii
+    return fold.value
 
 
 def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
@@ -89,12 +89,12 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         out.phantoms = [swap.get(id(p), p) for p in b.phantoms]
     else:
         swap = {}
-    made: dict[int, Buf] = {}
+    made: dict[tuple, Buf] = {}
 
-    def at(x: Buf, shift) -> Buf:
+    def at(x: Buf, shift, name=None) -> Buf:
         if x.pos is not None:
             return swap.get(id(x), x)
-        key = (id(x), id(shift))
+        key = (id(x), id(shift), name)
         got = made.get(key)
         if got is None:
             got = made[key] = Buf.shifted(x, shift)
@@ -102,6 +102,15 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
 
     out.names = {n: AVal(v.shape, v.dtype, at(v.buf, last)) for n, v in b.names.items()}
     scalar_trips = not isinstance(trips, np.ndarray)
+    shifts: dict[int, Later] = {}  # iteration trips-1-q starts this much later than the first, q >= 1
+
+    def shift_of(q: int) -> Later:
+        got = shifts.get(q)
+        if got is None:
+            back = trips - 1 - q
+            got = shifts[q] = Later(lambda: (back if scalar_trips else np.maximum(back, 0)) * ii)
+        return got
+
     for n, lst in b.hist.items():
         own = [x for x in lst if x.pos is None]
         older = [x for x in lst if x.pos is not None]
@@ -111,12 +120,13 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         entries: list[Buf] = []
         q = 0
         while len(entries) < depth:
-            back = trips - 1 - q
-            if scalar_trips and back < 0:
+            if scalar_trips and trips - 1 - q < 0:
                 entries = older[-(depth - len(entries)):] + entries if depth > len(entries) else entries
                 break
-            shift = last if q == 0 else (back if scalar_trips else np.maximum(back, 0)) * ii
-            entries = [at(x, shift) for x in own] + entries
+            if q == 0:
+                entries = [at(x, last) for x in own] + entries
+            else:  # each name keeps its own buffers, as the interpreter's history does
+                entries = [at(x, shift_of(q), n) for x in own] + entries
             q += 1
         out.hist[n] = entries[-depth:]
     out.add_counters(b, trips)

@@ -66,6 +66,39 @@ def add(a, b):
     return a + b
 
 
+class Fold:
+    """The max of many times, folded in place into an array the fold owns once it has one.
+
+    The same operations in the same order as `mx` one after another, without a fresh array for
+    every step (a loop's interval and a frame's start are the max of dozens of times).
+    """
+
+    __slots__ = ("value", "_own")
+
+    def __init__(self, start):
+        self.value = start
+        self._own = False
+
+    def take(self, x) -> None:
+        if x is None:
+            return
+        v = self.value
+        if v is None:
+            self.value = x
+            return
+        if self._own:
+            try:
+                np.maximum(v, x, out=v)
+                return
+            except ValueError:  # x spans more candidates than v: a bigger array
+                pass
+        elif type(v) is float and type(x) is float:
+            self.value = v if v >= x else x
+            return
+        self.value = np.maximum(v, x)
+        self._own = type(self.value) is np.ndarray and self.value.dtype == np.float64
+
+
 class Buf:
     """The storage of one value in one memory (attnlang.interp.machine.Buffer, with times over candidates).
 
@@ -108,8 +141,14 @@ class Buf:
     def ready(self):
         r = self._ready
         if r is _LAZY:
-            r = self._ready = add(self._base.ready, self._shift)
+            r = self._ready = add(self._base.ready, self._offset())
         return r
+
+    def _offset(self):
+        s = self._shift
+        if type(s) is Later:
+            s = self._shift = s.value
+        return s
 
     @ready.setter
     def ready(self, v) -> None:
@@ -119,12 +158,30 @@ class Buf:
     def last_read(self):
         r = self._lr
         if r is _LAZY:
-            r = self._lr = add(self._base.last_read, self._shift)
+            r = self._lr = add(self._base.last_read, self._offset())
         return r
 
     @last_read.setter
     def last_read(self, v) -> None:
         self._lr = v
+
+
+class Later:
+    """A shift worked out when a buffer placed with it is first asked for a time (most never are)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make):
+        self._make = make
+        self._value = _LAZY
+
+    @property
+    def value(self):
+        v = self._value
+        if v is _LAZY:
+            v = self._value = self._make()
+            self._make = None
+        return v
 
 
 class AVal:

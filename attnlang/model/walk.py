@@ -344,14 +344,11 @@ class Walker:
 
 
 def _max_pipeline(kernel: ast.Kernel, env) -> int:
-    from .statics import walk
+    from .statics import pipeline_annotations
 
     depth = 1
-    for s in walk(kernel.body):
-        if isinstance(s, ast.For):
-            for a in s.annotations:
-                if a.name == "pipeline":
-                    depth = max(depth, int(np.max(aeval(a.args[0], env))) if a.args else 2)
+    for a in pipeline_annotations(kernel):
+        depth = max(depth, int(np.max(aeval(a.args[0], env))) if a.args else 2)
     return depth
 
 

@@ -115,6 +115,52 @@ def test_open_grid_equals_flat_candidates(repo_root):
         assert grid.energy_pj[i, j] == pytest.approx(float(one.energy_pj))
 
 
+def test_layout_costs_the_grid_points_that_pass_where(mmee):
+    """The walk's layout (model/layout.py) holds the grid candidates that pass `where Bc % Bv == 0`,
+    each costed exactly as the declared grid costs it."""
+    from attnlang.model.analytic import _walk
+    from attnlang.model.space import kernel_space
+
+    sp = kernel_space(mmee, mmee.kernel(None), {"N": 512})
+    lay = sp.layout
+    grid = sp.grid_env(sp.combos()[0])
+    shape = sp.shape
+    bc = np.broadcast_to(grid["Bc"], shape).reshape(-1)
+    bv = np.broadcast_to(grid["Bv"], shape).reshape(-1)
+    assert sorted(lay.full) == list(np.flatnonzero(bc % bv == 0))
+    assert lay.shape[-1] == max(lay.shape)  # the longest axis innermost
+    combo = ("kv_outer", "tile", "outer", "sub")
+    ci = sp.combos().index(combo)
+    on_grid = _walk(sp.hw, sp.kernel, sp.grid_env(combo))
+    on_layout = _walk(sp.hw, sp.kernel, sp.env(sp.combos()[ci]))
+    for field in ("cycles", "energy_pj"):
+        want = np.broadcast_to(getattr(on_grid, field), shape).reshape(-1)[lay.full]
+        got = np.broadcast_to(getattr(on_layout, field), lay.shape).reshape(-1)
+        assert np.array_equal(got, want), field
+
+
+def test_chunks_for_workers_give_the_same_answer(mmee):
+    from attnlang.model.space import evaluate_combo, kernel_space
+
+    sp = kernel_space(mmee, mmee.kernel(None), {"N": 256})
+    whole = evaluate_combo(sp, 0, 0)
+    n = sp.layout.shape[sp.layout.chunk_axis]
+    parts = [evaluate_combo(sp, 0, 0, slice(a, min(a + 7, n))) for a in range(0, n, 7)]
+    assert sum(p.considered for p in parts) == whole.considered
+    order = np.argsort(np.concatenate([p.index for p in parts]))
+    assert np.array_equal(np.concatenate([p.index for p in parts])[order], whole.index)
+    assert np.array_equal(np.concatenate([p.cycles for p in parts])[order], whole.cycles)
+    removed = {}
+    for p in parts:
+        for st in p.stages:
+            removed[st.what] = removed.get(st.what, 0) + st.removed
+    assert removed == {st.what: st.removed for st in whole.stages}
+    one = explore(mmee, None, {"N": 256}, top=20)
+    five = explore(mmee, None, {"N": 256}, top=20, workers=5)  # 8 combinations in 16 chunks
+    for key in ("candidates", "feasible", "evaluated", "best", "top", "pareto"):
+        assert one.to_json()[key] == five.to_json()[key], key
+
+
 # ---------------------------------------------------------------- pruning
 
 BIG = """
@@ -179,6 +225,58 @@ def test_capacity_removing_everything_says_so():
     assert "capacity of sram removed all 18 candidates; the smallest needs 4.00 MiB" in d.message
     assert d.span.file.endswith("edge.attn")  # points at the memory
     assert d.notes == ("sram holds 512 KiB",)
+
+
+TWICE = """
+use hw.edge
+kernel twice(X: f16[N, N]) -> (Y: f16[N, N])
+  on edge
+  spec Y = X * 2
+{
+  dim N = 1024
+  param T in {32, 64, 128} = 64
+  for i in 0 .. N by T {
+    a = load X[i : i+T, :] -> sram
+    b = load X[i : i+T, :] -> sram
+    store b * 2 -> Y[i : i+T, :]
+    store a * 2 -> Y[i : i+T, :]
+  }
+}
+"""
+
+
+def _spilling(text: str) -> object:
+    """A program on edge with an SRAM that spills instead of refusing."""
+    from importlib import resources
+
+    hw = resources.files("attnlang").joinpath("stdlib", "hw", "edge.attn").read_text(encoding="utf-8")
+    hw = hw.replace("hardware edge", "hardware edge_spill").replace("policy strict", "policy spill")
+    return load_source(text.replace("use hw.edge", hw).replace("on edge", "on edge_spill"), "<spill>")
+
+
+def test_a_memory_that_spills_prunes_what_overflows_it():
+    prog = _spilling(TWICE)
+    ex = explore(prog, None, {})
+    stage = next(s for s in ex.pruned if s.what.startswith("capacity of sram"))
+    assert stage.what == "capacity of sram (it spills, and the model does not cost spill traffic)"
+    assert stage.removed == 1 and ex.feasible == 2
+    assert {c.defines["T"] for c in ex.top} == {32, 64}
+    # T = 128 runs, spilling: the model, which costs no spill traffic, would undercount it.
+    sim = run(prog, None, {"T": 128})
+    est = estimate(prog, prog.kernel(None), {"T": 128})
+    assert sim.counters["spill_bytes"] > 0
+    assert sim.memories["dram"]["read_bytes"] > float(est.read_bytes["dram"])
+
+
+def test_a_memory_that_spills_removing_everything_says_why():
+    prog = _spilling(TWICE.replace("dim N = 1024", "dim N = 65536"))
+    with pytest.raises(AttnError) as exc:
+        explore(prog, None, {})
+    d = exc.value.diagnostics[0]
+    assert d.code == "E1402"
+    assert "removed all 3 candidates; the smallest needs" in d.message
+    assert d.notes[0] == "sram holds 512 KiB"
+    assert "spills when full" in d.notes[1] and "attn run" in d.notes[1]
 
 
 def test_where_removing_everything_names_it():

@@ -4,6 +4,11 @@ The targets (issue 6): cycles within 10%, energy and DRAM traffic within 1%,
 at several parameter points per example, at small N. Energy, traffic and
 peak occupancy do not depend on timing, so the model gets them exactly; the
 cycles are where it approximates (docs/explore.md says how, and how well).
+
+OUTLIERS are the worst points of sweeps over mha and mas_attention
+(docs/explore.md, "How close it is"): the cycles miss the 10% there, and the
+test says by how much, so that a change to the model that closes the gap (or
+widens it) shows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ POINTS = {
     # approximates that contention (docs/explore.md: mean 4.5%, worst 17% over 40 points).
     "mha": [dict(N=256), dict(N=128, B=1, H=4, Br=32, Bc=64), dict(N=128, B=1, H=2, Br=32, Bc=64),
             dict(N=256, B=1, H=4, Br=128, Bc=16)],
+    "mas_attention": [dict(N=256), dict(N=256, Br=64, Bc=128), dict(N=512, Br=16, Bc=64),
+                      dict(N=512, Br=64, Bc=256)],
+    "flat_mha": [dict(N=256), dict(N=128, H=1, Br=8, Bc=64), dict(N=256, H=2, Br=128, Bc=16),
+                 dict(N=128, H=2, Br=128, Bc=128)],
     "mmee": [
         dict(N=256),
         dict(N=256, order="q_outer", s_at="tile", v_at="sub", Br=16, Bc=128, Bv=16, P=1, Pv=2),
@@ -39,6 +48,22 @@ POINTS = {
 }
 
 CASES = [(name, d) for name, pts in POINTS.items() for d in pts]
+
+#: (example, point, the model's cycles error there): known misses of the 10% target.
+OUTLIERS = [
+    # Four heads on four cores share the DRAM port; the interpreter fits each transfer into the
+    # earliest gap long enough, the model decides between "after the first burst" and "after all the
+    # work before it" (frame._port_wait) and here picks the latter wrongly.
+    ("mha", dict(N=256, B=1, H=4, Br=16, Bc=16), +0.483),
+    ("mha", dict(N=256, B=1, H=2, Br=16, Bc=128), +0.353),
+    # ... and here the former: the third head's 16 KiB loads find no gap long enough until the
+    # first two are done.
+    ("mha", dict(N=128, B=1, H=3, Br=32, Bc=128), -0.271),
+    # One row of 4 queries per block: the vector unit's softmax of block i waits for PV of block i
+    # (its p), and the model's body frame puts the K load of block i+1 inside that span instead of
+    # prefetching it.
+    ("mas_attention", dict(N=256, Br=4, Bc=256), +0.332),
+]
 
 
 def _close(model: float, sim: float, tol: float) -> bool:
@@ -63,3 +88,16 @@ def test_model_matches_interpreter(repo_root, name, defines):
                 f"{memory} {field}: model {float(table[memory]):,.0f}, interpreter {m[field]:,.0f}"
     for unit, u in sim.units.items():
         assert _close(float(est.busy_cycles[unit]), u["busy_cycles"], EXACT), f"{unit} busy cycles"
+
+
+@pytest.mark.parametrize("name,defines,error", OUTLIERS,
+                         ids=[f"{n}-{'-'.join(f'{k}{v}' for k, v in d.items())}" for n, d, _ in OUTLIERS])
+def test_known_outliers(repo_root, name, defines, error):
+    """Where the model misses the 10% target today: the miss, to within a point, and exact energy."""
+    prog = load_program(str(repo_root / "examples" / f"{name}.attn"))
+    sim = run(prog, None, defines)
+    est = estimate(prog, prog.kernel(None), defines)
+    got = (float(est.cycles) - sim.cycles) / sim.cycles
+    assert abs(got - error) < 0.01, f"cycles error {got:+.1%}, recorded {error:+.1%}: update OUTLIERS and the docs"
+    assert _close(float(est.energy_pj), sim.energy_pj, EXACT)
+    assert _close(float(est.read_bytes["dram"]), sim.memories["dram"]["read_bytes"], EXACT)
