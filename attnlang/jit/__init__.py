@@ -94,8 +94,8 @@ def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, tra
 
 
 def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout):
-    from ..interp import summarize, verify_outputs
     from .. import cost
+    from ..interp import summarize, verify_outputs
 
     meta = c["meta"]
     lay = meta["layout"]

@@ -26,7 +26,7 @@ from ..hardware import Hardware, Unit
 from ..interp.engine import MAX_PIPELINE
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
-from .irkit import F32, F64, F64P, I1, I32, I64, I64P, PP, VOIDP, Fn, Layout, Runtime, f64, i64
+from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
 from .tiles import Tiles, View, broadcast_shapes, contiguous_strides, elem_of
 
 ENTRY = "attn_main"
@@ -1175,4 +1175,4 @@ def _affine(e, rt: set, env: dict):
     return None
 
 
-__all__ = ["Lowering", "Unsupported", "ENTRY", "CLEANUP", "VOIDP", "PP"]
+__all__ = ["Lowering", "Unsupported", "ENTRY", "CLEANUP"]

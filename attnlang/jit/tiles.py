@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from .irkit import F32, F32P, F64, F64P, I1, I32, I64, Fn, i64
-
-_FLOAT_BITS = {F32: (I32, 0x80000000, 0x7FFFFFFF, 0x7F800000)}
+from .irkit import F32, F64, I32, I64, Fn, i64
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def broadcast_view(v: View, shape: tuple) -> View:
     """v read as a tile of `shape` (numpy broadcasting: size-1 and missing axes get stride 0)."""
     pad = len(shape) - len(v.shape)
     strides = [0] * pad + [0 if d == 1 and shape[pad + k] != 1 else st for k, (d, st) in
-                           enumerate(zip(v.shape, v.strides))]
+                           enumerate(zip(v.shape, v.strides, strict=True))]
     return View(v.ptr, v.off, shape, tuple(strides), v.elem)
 
 
@@ -87,7 +85,7 @@ class Tiles:
     def addr(self, v: View, idxs):
         b = self.b
         off = v.off
-        for i, st in zip(idxs, v.strides):
+        for i, st in zip(idxs, v.strides, strict=True):
             if st:
                 off = b.add(off, b.mul(i, i64(st)) if st != 1 else i)
         return b.gep(v.ptr, [off])
@@ -273,7 +271,6 @@ class Tiles:
     def matmul(self, out: View, a: View, bv: View, ct, dtype: str, scratch) -> None:
         """out = a @ b for tiles of rank >= 2 with equal batch axes; scratch(n, elem) gives a contiguous
         temporary View of n elements (for operands BLAS cannot read in place)."""
-        b = self.b
         batch = a.shape[:-2]
         m, k = a.shape[-2:]
         n = bv.shape[-1]
@@ -301,7 +298,7 @@ class Tiles:
 
     def _off(self, v: View, bidx):
         off = v.off
-        for i, st in zip(bidx, v.strides):
+        for i, st in zip(bidx, v.strides[:len(bidx)], strict=True):
             if st:
                 off = self.b.add(off, self.b.mul(i, i64(st)))
         return off
@@ -371,5 +368,4 @@ def _red(kind: str) -> str:
     return {"rowmax": "max", "max": "max", "rowmin": "min", "min": "min"}.get(kind, "add")
 
 
-__all__ = ["View", "Tiles", "contiguous_strides", "elem_of", "broadcast_shapes", "broadcast_view", "F32P", "F64P",
-           "I1"]
+__all__ = ["View", "Tiles", "contiguous_strides", "elem_of", "broadcast_shapes", "broadcast_view"]
