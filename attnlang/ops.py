@@ -78,6 +78,19 @@ def ops_needed(op: str, unit: Unit) -> tuple[str, ...]:
     return (op,)
 
 
+def vector_cost(op: str, unit: Unit, elements):
+    """(cycles, energy in pJ) of a vector operation over `elements` on `unit`: each unit op it needs, by the
+    formulas of attnlang/cost.py. Scalars for the interpreter and the JIT, arrays for the analytical model."""
+    from . import cost
+
+    cycles = energy = 0.0
+    for step in ops_needed(op, unit):
+        c = unit.ops[step]
+        cycles = cycles + cost.vector_cycles(elements, unit.lanes, c.cycles)
+        energy = energy + cost.vector_energy_pj(elements, c.energy_pj)
+    return cycles, energy
+
+
 def bind(op: str, hw: Hardware, unit_name: str | None = None) -> Binding | str:
     """The unit that runs op: the named one, else the first matrix unit for
     matmul and the first vector unit for the rest. A str is the reason it cannot."""

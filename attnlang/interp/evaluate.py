@@ -156,11 +156,7 @@ def _matmul(eng, e, a, b, dtype, dest, charge, unit):
 def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
     op = ops.ELEMENTWISE_FUNCS.get(op, op)
     u, inst = eng.unit_for(op, e, unit)
-    cycles, energy = 0.0, 0.0
-    for step in ops.ops_needed(op, u):
-        c = u.ops[step]
-        cycles += cost.vector_cycles(elements, u.lanes, c.cycles)
-        energy += cost.vector_energy_pj(elements, c.energy_pj)
+    cycles, energy = ops.vector_cost(op, u, elements)
     eng.m.c.vector_ops += elements
     return _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy)
 

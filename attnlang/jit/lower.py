@@ -894,11 +894,7 @@ class Lowering:
         """interp.evaluate._vector with the numbers: compute(values) per element, or emit(out) for the rest."""
         op = ops.ELEMENTWISE_FUNCS.get(op, op)
         u, inst = self.unit_for(op, e, unit)
-        cycles, energy = 0.0, 0.0
-        for step in ops.ops_needed(op, u):
-            c = u.ops[step]
-            cycles += cost.vector_cycles(elements, u.lanes, c.cycles)
-            energy += cost.vector_energy_pj(elements, c.energy_pj)
+        cycles, energy = ops.vector_cost(op, u, elements)
         self.fn.fadd(self.L.f["vops"], f64(elements))
         out = self.result_view(tuple(out_shape), dtype, hint, operands)
         ct = F64 if any(isinstance(o, Val) and o.dtype == "f64" for o in operands) or dtype == "f64" else F32

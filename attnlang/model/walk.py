@@ -290,11 +290,7 @@ class Walker:
     def vector(self, op: str, e, operands: list, shape: tuple, dtype: str, dest, charge, unit, elements):
         op = ops.ELEMENTWISE_FUNCS.get(op, op)
         u, inst = self.unit_for(op, e, unit)
-        cycles, energy = 0, 0
-        for step in ops.ops_needed(op, u):
-            c = u.ops[step]
-            cycles = cycles + cost.vector_cycles(elements, u.lanes, c.cycles)
-            energy = energy + cost.vector_energy_pj(elements, c.energy_pj)
+        cycles, energy = ops.vector_cost(op, u, elements)
         f = self.f
         f.vops = f.vops + elements
         return self.issue(u, inst, e, operands, shape, dtype, dest, charge, cycles, energy)
