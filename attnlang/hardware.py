@@ -115,6 +115,12 @@ class Hardware:
                 return out + list(reversed(up_dst[:i]))
         return up_src + list(reversed(up_dst))
 
+    def transfer_route(self, src: str, dst: str) -> tuple[list[Memory], float, float]:
+        """(the memories crossed, bytes per cycle, latency in cycles) of a transfer from src to dst: it moves
+        at the narrowest bandwidth on the path and pays every memory's latency (cost.transfer_cycles)."""
+        mems = self.transfer_path(src, dst)
+        return mems, min(m.bandwidth_bytes_per_cycle for m in mems), sum(m.latency_cycles for m in mems)
+
     def root_memory(self) -> Memory:
         """The outermost memory (where kernel inputs and outputs live)."""
         roots = [m for m in self.memories.values() if m.parent is None]

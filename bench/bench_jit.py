@@ -31,25 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_interp import best_of, numpy_attention  # noqa: E402  (bench/ is on the path of a bench script)
+
 from attnlang.api import run  # noqa: E402
 from attnlang.jit import native  # noqa: E402
 
 FLASH = ROOT / "examples" / "flash.attn"
-
-
-def numpy_attention(q, k, v):
-    s = q @ k.T / np.float32(np.sqrt(q.shape[1]))
-    s = np.exp(s - s.max(axis=1, keepdims=True))
-    return (s / s.sum(axis=1, keepdims=True)) @ v
-
-
-def best(repeat: int, fn):
-    out, value = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        out = min(out, time.perf_counter() - t0)
-    return out, value
 
 
 def jit_run(defines, inputs):
@@ -76,7 +63,7 @@ def main() -> None:
     from_disk = jit_run(defines, inputs)
     runs = [jit_run(defines, inputs).jit["run_seconds"] for _ in range(args.repeat)]
     q, k, v = (inputs[x] for x in "QKV")
-    np_s, ref = best(max(args.repeat, 3), lambda: numpy_attention(q, k, v))
+    np_s, ref = best_of(max(args.repeat, 3), lambda: numpy_attention(q, k, v))
     err = float(np.max(np.abs(first.outputs["O"] - ref)))
     print(f"flash N={n} d={d} Br=Bc=64: jit run {min(runs) * 1e3:.1f} ms, NumPy {np_s * 1e3:.1f} ms, "
           f"ratio {min(runs) / np_s:.2f}x (goal <= 2x); compile {first.jit['compile_seconds']:.2f} s, "

@@ -106,10 +106,6 @@ class Machine:
             self.events.append(Event(label, track, start, end, 0.0, energy_pj, span.line))
         return start, end
 
-    def path(self, src: str, dst: str) -> list[Memory]:
-        """The memories a transfer from src to dst crosses (Hardware.transfer_path)."""
-        return self.hw.transfer_path(src, dst)
-
     def transfer(self, src: str, dst: str, nbytes: float, ready: float, label: str, span: Span) -> tuple[float, float]:
         """A DMA transfer: occupies the ports of every memory on the path.
 
@@ -117,11 +113,9 @@ class Machine:
         program order: a transfer whose data is ready early goes into the
         earliest gap on every port of its path that is long enough.
         """
-        mems = self.hw.transfer_path(src, dst)
         if src == dst or nbytes <= 0:
             return ready, ready
-        bw = min(m.bandwidth_bytes_per_cycle for m in mems)
-        latency = sum(m.latency_cycles for m in mems)
+        mems, bw, latency = self.hw.transfer_route(src, dst)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
         ports = [self.ports[m.name] for m in mems]
         start = ready

@@ -344,9 +344,7 @@ class Lowering:
         if src == dst or nbytes <= 0:
             return ready, ready
         fn, b = self.fn, self.b
-        mems = self.hw.transfer_path(src, dst)
-        bw = min(m.bandwidth_bytes_per_cycle for m in mems)
-        latency = sum(m.latency_cycles for m in mems)
+        mems, bw, latency = self.hw.transfer_route(src, dst)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
         ports = [self.runtime.timeline(m.name) for m in mems]
         rt = self.runtime

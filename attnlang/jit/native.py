@@ -67,25 +67,19 @@ def _register_symbols() -> None:
     """libc/libm functions the compiled code calls, and BLAS where NumPy ships one."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
     libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
-    for lib, names in ((libc, ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")),
-                       (libm, ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf", "floor",
-                               "floorf"))):
-        for name in names:
-            try:
-                addr = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-            except AttributeError:
-                continue
-            _SYMBOLS[name] = addr
-            llvm.add_symbol(name, addr)
+    wanted = [(libc, name, name) for name in ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")]
+    wanted += [(libm, name, name) for name in ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf",
+                                               "floor", "floorf")]
     blas = _find_blas()
     if blas is not None:
-        for mine, theirs in (("attn_sgemm", "scipy_cblas_sgemm64_"), ("attn_dgemm", "scipy_cblas_dgemm64_")):
-            try:
-                addr = ctypes.cast(getattr(blas, theirs), ctypes.c_void_p).value
-            except AttributeError:
-                continue
-            _SYMBOLS[mine] = addr
-            llvm.add_symbol(mine, addr)
+        wanted += [(blas, "attn_sgemm", "scipy_cblas_sgemm64_"), (blas, "attn_dgemm", "scipy_cblas_dgemm64_")]
+    for lib, mine, theirs in wanted:
+        try:
+            addr = ctypes.cast(getattr(lib, theirs), ctypes.c_void_p).value
+        except AttributeError:
+            continue
+        _SYMBOLS[mine] = addr
+        llvm.add_symbol(mine, addr)
 
 
 def _find_blas():

@@ -13,7 +13,6 @@ import numpy as np
 
 from .. import cost, ops
 from ..hardware import Hardware
-from ..interp.machine import Machine
 from ..interp.values import promote
 from ..syntax import ast
 from .frame import Frame
@@ -42,7 +41,6 @@ class Walker:
         self.outer: set[str] = set()  # names from outside the innermost loop's iteration
         self.invalid: list[tuple[str, ast.Expr, object]] = []  # (reason, where, mask)
         self._paths: dict = {}
-        self._machine = Machine(hw)
         self._vec = hw.default_unit("vector")
         self.depth = _max_pipeline(kernel, env)  # how far back any write looks in a name's history
 
@@ -219,9 +217,7 @@ class Walker:
     def _path(self, src: str, dst: str):
         got = self._paths.get((src, dst))
         if got is None:
-            mems = self._machine.path(src, dst)
-            bw = min(m.bandwidth_bytes_per_cycle for m in mems)
-            latency = sum(m.latency_cycles for m in mems)
+            mems, bw, latency = self.hw.transfer_route(src, dst)
             got = self._paths[(src, dst)] = (tuple(("port", m.name) for m in mems), bw, latency)
         return got
 
