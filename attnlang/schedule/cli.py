@@ -168,6 +168,8 @@ def _report(kernel: str, hardware: str, pr: RingProblem, ks, proof, d) -> dict:
 
         out.update({
             "optimum": proof.optimum, "unsat_below": proof.unsat_proof is not None,
+            "proof_checked": bool(proof.proof_check and proof.proof_check.refuted),
+            "proof_check": proof.proof_check.reason if proof.proof_check else None,
             "kernel_is_optimal": proof.kernel_is_optimal, "solver": SOLVER, "seconds": proof.seconds,
             "solves": [{"steps": s.steps, "sat": s.sat, "seconds": s.seconds, "variables": s.variables,
                         "clauses": s.clauses, "kernel_placement": s.with_kernel, "proof_lines": s.proof_lines}
@@ -197,6 +199,9 @@ def text_report(path: str, r: dict) -> str:
     if "optimum" in r:
         below = "UNSAT" if r["unsat_below"] else "not proven"
         lines.append(f"  optimum (SAT)      {r['optimum']:>6,} steps; {r['optimum'] - 1:,} steps: {below}")
+        if r["unsat_below"]:
+            verdict = "checked" if r["proof_checked"] else "REJECTED"
+            lines.append(f"  DRUP proof {verdict}: {r['proof_check']}")
         if r["kernel_is_optimal"]:
             lines.append("  the kernel's schedule is optimal")
         else:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from . import drup as drup_check
 from .ring import KernelSchedule, RingProblem, lower_bound
 
 SOLVER = "cadical153"
@@ -55,6 +56,7 @@ class Proof:
     schedule: dict = field(default_factory=dict)   # a shortest schedule: op name -> (pe, step)
     unsat_cnf: list[list[int]] | None = None       # the formula at optimum - 1 ...
     unsat_proof: list[str] | None = None           # ... and the solver's DRUP refutation of it
+    proof_check: drup_check.Check | None = None    # ... checked by drup.py
 
     @property
     def kernel_is_optimal(self) -> bool:
@@ -251,4 +253,5 @@ def prove(pr: RingProblem, kernel: KernelSchedule) -> Proof:
     result.optimum, result.schedule = hi, best
     if below is not None and lo == hi - 1:
         result.unsat_cnf, result.unsat_proof = below
+        result.proof_check = drup_check.check(*below)
     return result

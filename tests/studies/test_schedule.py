@@ -111,6 +111,7 @@ def test_optimum_proven(sat, n, m, scheme, optimum, kernel):
     answers = {s.steps: s.sat for s in proof.solves if not s.with_kernel}
     assert answers[optimum - 1] is False, "no UNSAT answer one step below the optimum"
     assert proof.unsat_proof is not None
+    assert proof.proof_check.refuted, proof.proof_check.reason
     assert proof.kernel_is_optimal == (kernel == optimum)
 
 
@@ -135,6 +136,7 @@ def test_cli_prove_text_and_proof_files(sat, attn_main, tmp_path):
                                  "--prove", "--proof", prefix)
     assert status == 0, err
     assert "optimum (SAT)          18 steps; 17 steps: UNSAT" in out
+    assert "DRUP proof checked:" in out
     assert "the kernel's schedule is optimal" in out
     with Solver(name="glucose4", bootstrap_with=CNF(from_file=str(prefix) + ".cnf").clauses) as s:
         assert s.solve() is False                            # another solver agrees: 17 steps is UNSAT
@@ -194,3 +196,26 @@ def test_a_kernel_that_skips_the_ring_is_E1501(attn_main, tmp_path):
     assert status == 1
     assert "error[E1501]: kernel 'local_only' does not do the work of the ring schedule (full, n = 8, m = 4): " \
            "a run gives its PEs 8, 8, 8, 8 units of MAC work, the ring schedule 32, 32, 32, 32" in err
+
+
+def test_drup_checker_accepts_a_real_refutation_and_rejects_a_bad_one(sat):
+    """The checker of the UNSAT answers, on a formula that needs a long proof: pigeonhole, 7 pigeons in 6
+    holes, refuted by CaDiCaL. A lemma that does not follow, a truncated proof and a satisfiable formula
+    are all rejected."""
+    from pysat.examples.genhard import PHP
+    from pysat.solvers import Solver
+
+    from attnlang.schedule.drup import check
+
+    php = PHP(6).clauses
+    with Solver(name="cadical153", bootstrap_with=php, with_proof=True) as s:
+        assert s.solve() is False
+        proof = s.get_proof()
+    good = check(php, proof)
+    assert good.refuted and good.lemmas > 100, good
+    lemma = next(i for i, line in enumerate(proof) if not line.startswith("d"))
+    assert not check(php, proof[:lemma] + ["1 0"] + proof[lemma + 1:]).refuted    # x1 alone does not follow
+    assert not check(php, proof[:lemma] + ["7 0"] + proof[lemma + 1:]).refuted
+    assert not check(php, proof[: len(proof) // 2]).refuted                        # no conflict at the end
+    assert not check(php[1:], proof).refuted                                       # one pigeon less: SAT
+    assert not check([[1, 2], [-1, 2], [1, -2]], ["2 0", "0"]).refuted            # satisfiable: x1 = x2 = 1
