@@ -15,7 +15,8 @@ rescaling are vector-unit work, free here: every unit of MAC work is counted, no
 Who runs what (the ring schedule's rule: row work is owned by the PE that owns the query row):
 
 - full:      every D(i, j) and W(i, j) on owner(i).
-- causal:    the same for j <= i; rows owned in the kernel's folded order (PE p: p + 2mt, 2m-1-p + 2mt).
+- causal:    the same for j <= i; rows owned folded as the kernel owns them (PE p: chunk p of the first
+             half of the rows, chunk m-1-p of the second).
 - symmetric: Q = K, so s(i, j) = s(j, i): one D per pair i <= j, on owner(i) or owner(j). W(i, j) on
              owner(i), or on owner(j) where v_j lives, folded into a partial softmax state that must
              then reach owner(i) by the end, one hop per step (what the kernel does).
@@ -66,7 +67,9 @@ def owned_rows(n: int, m: int, scheme: str, p: int) -> list[int]:
     b = n // m
     if scheme != "causal":
         return list(range(p * b, (p + 1) * b))
-    return [p + 2 * m * (r // 2) + (r % 2) * (2 * m - 1 - 2 * p) for r in range(b)]
+    first, second = (b + 1) // 2, b // 2              # chunk p of the first half, chunk m-1-p of the second
+    return list(range(p * first, (p + 1) * first)) + \
+        list(range(m * first + (m - 1 - p) * second, m * first + (m - p) * second))
 
 
 def problem(n: int, m: int, scheme: str) -> RingProblem:
@@ -182,16 +185,24 @@ def _program(pr: RingProblem, p: int) -> list[tuple]:
     if pr.scheme == "symmetric":
         return _symmetric_program(pr, p)
     m, mine = pr.m, owned_rows(pr.n, pr.m, pr.scheme, p)
-    prog: list[tuple] = []
+
+    def keys(s):
+        return owned_rows(pr.n, m, pr.scheme, (p - s) % m)
+
+    def pairs(s):
+        return [(i, j) for i in mine for j in keys(s) if pr.scheme == "full" or j <= i]
+
+    # each step's dot products go before the previous step's weighted sums (the kernel's pipelining)
+    prog: list[tuple] = [("op", f"D({i},{j})") for i, j in pairs(0)]
+    if m > 1:
+        prog += [("send", f"kv {j}") for j in keys(0)]
     for s in range(m):
-        c = (p - s) % m
-        keys = owned_rows(pr.n, m, pr.scheme, c)
-        if s > 0:
-            prog += [("wait", f"kv {j}") for j in keys]
         if s < m - 1:
-            prog += [("send", f"kv {j}") for j in keys]
-        pairs = [(i, j) for i in mine for j in keys if pr.scheme == "full" or j <= i]
-        prog += [("op", f"D({i},{j})") for i, j in pairs] + [("op", f"W({i},{j})") for i, j in pairs]
+            prog += [("wait", f"kv {j}") for j in keys(s + 1)]
+            if s < m - 2:
+                prog += [("send", f"kv {j}") for j in keys(s + 1)]
+            prog += [("op", f"D({i},{j})") for i, j in pairs(s + 1)]
+        prog += [("op", f"W({i},{j})") for i, j in pairs(s)]
     return prog
 
 
@@ -214,6 +225,10 @@ def _symmetric_program(pr: RingProblem, p: int) -> list[tuple]:
     mine = block(p)
     prog: list[tuple] = [("send", f"kv {j}") for j in mine] + [("send", f"part {p}")] if m > 1 else []
     prog += [("op", f"D({i},{j})") for i in mine for j in mine if i <= j]
+    # The kernel issues each pair's dot products before the previous pair's weighted sums, to hide the
+    # vector unit's softmax between them. A unit here has no such latency, and in that order the partial
+    # states would only leave a step later: the same units on the same PEs are timed in the order
+    # scores, then sums.
     for s in range(1, (m + 1) // 2):                       # the pairs {p, p - s} at ring distance s
         y = (p - s) % m
         prog += [("wait", f"kv {j}") for j in block(y)] + dots(mine, block(y))

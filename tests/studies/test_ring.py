@@ -77,18 +77,29 @@ def test_m_fold_speedup():
     assert one / eight >= 0.9 * 8
 
 
-CAUSAL_MEASURED = {16: 0.417, 32: 0.459, 64: 0.480}  # (n-1)/(2n): 0.469, 0.484, 0.492
-
-
 @pytest.mark.parametrize("n", [16, 32, 64])
 def test_causal_saves_half(request, n):
     saved = 1 - _cycles(n, "causal") / _cycles(n, "full")
     target = (n - 1) / (2 * n)
-    if n < 64:
+    if n == 16:
         request.node.add_marker(pytest.mark.xfail(
-            strict=False, reason=f"measured {CAUSAL_MEASURED[n]:.3f} against {target:.3f}: per-step softmax latency "
-                                 "on the vector unit stalls the MAC between the score and weighted-sum phases"))
+            strict=True, reason="measured 0.432 against 0.469: the last PE starts its work at cycle 46 in causal "
+                                "and 23 in full. Folded rows are two chunks a PE, so 6 row loads a PE to full's 3, "
+                                "one DRAM cycle each, and the port serves the PEs one after another. Without that "
+                                "start the saving is 0.454 (docs/studies.md)"))
     assert abs(saved - target) <= 0.02, (saved, target)
+
+
+@pytest.mark.parametrize("n,m", [(16, 4), (32, 8), (24, 4), (12, 1)])
+def test_causal_skips_every_future_key_and_balances_the_triangle(n, m):
+    """n(n+1)/2 dot products and as many weighted-sum updates of length d, shared evenly by the PEs."""
+    r = run(RING, defines={"n": n, "m": m, "scheme": "causal"}, trace=True, check=False)
+    assert r.counters["macs"] == n * (n + 1) * 16
+    busy = {}
+    for e in r.events:
+        if e.name == "matmul":
+            busy[e.track] = busy.get(e.track, 0) + e.end - e.start
+    assert len(busy) == m and len(set(busy.values())) == 1, busy
 
 
 @pytest.mark.parametrize("n", [16, 32, 64])

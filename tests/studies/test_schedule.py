@@ -59,15 +59,13 @@ def sat():
 
 
 def owner_of(n: int, m: int, scheme: str) -> list[int]:
-    """Who owns vector i: blocks of n/m, or for causal the folded order p + 2mt, 2m-1-p + 2mt."""
+    """Who owns vector i: blocks of n/m, or for causal folded halves: PE p owns chunk p of the first
+    half (ceil(b/2) rows a chunk) and chunk m-1-p of the second (floor(b/2) rows a chunk)."""
     b = n // m
     if scheme != "causal":
         return [i // b for i in range(n)]
-    out = [0] * n
-    for p in range(m):
-        for r in range(b):
-            out[p + 2 * m * (r // 2) + (r % 2) * (2 * m - 1 - 2 * p)] = p
-    return out
+    first = (b + 1) // 2
+    return [i // first if i < m * first else m - 1 - (i - m * first) // (b - first) for i in range(n)]
 
 
 def assert_valid(n: int, m: int, scheme: str, steps: int, placed: dict) -> None:
