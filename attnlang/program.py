@@ -94,9 +94,25 @@ def _stdlib_text(module: str) -> tuple[str, str] | None:
     return node.read_text(encoding="utf-8"), f"<stdlib>/{'/'.join(parts)}.attn"
 
 
+#: The standard library's modules, parsed once per process: (name, text) -> (module, syntax diagnostics).
+#: The AST is immutable, so every program that uses a module shares its nodes.
+_STDLIB_PARSED: dict[tuple[str, str], tuple[ast.Module, tuple[Diagnostic, ...]]] = {}
+
+
+def _parse_module(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
+    if not file.startswith("<stdlib>/"):
+        return parse(text, file)
+    key = (file, text)
+    if key not in _STDLIB_PARSED:
+        module, diags = parse(text, file)
+        _STDLIB_PARSED[key] = (module, tuple(diags))
+    module, diags = _STDLIB_PARSED[key]
+    return module, list(diags)
+
+
 def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root: bool) -> None:
     prog.sources.add(file, text)
-    module, diags = parse(text, file)
+    module, diags = _parse_module(text, file)
     prog.modules[file] = module
     prog.diagnostics += diags
     stack = stack + [file]

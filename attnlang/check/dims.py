@@ -11,6 +11,7 @@ the capacity rule and explore evaluate many parameter choices at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -119,12 +120,16 @@ class Dim:
 
     def names(self) -> set[str]:
         """Every static name the dim depends on (inside opaque atoms too)."""
+        return set(self._names)
+
+    @cached_property
+    def _names(self) -> frozenset[str]:  # dims are immutable: worked out once (the checker asks often)
         from ..static import free_names
 
         out = {a for m, _ in self.terms for a in m if a not in dict(self.opaque)}
         for _, e in self.opaque:
             out |= free_names(e)
-        return out
+        return frozenset(out)
 
     def eval(self, env: Mapping):
         """The value with env's names (scalars or arrays); Unknown if a name is missing."""

@@ -122,13 +122,13 @@ class Occupancy:
     def release_dead(self, bid: int) -> None:
         b = self.bufs[bid]
         freed = b.alive & (b.refs <= 0)
-        if freed.any():
+        if _any(freed):
             self.occ[b.memory] = self.occ[b.memory] - np.where(freed, b.amount, 0.0)
             b.alive = b.alive & ~freed
 
     def bind(self, name: str, binding: dict[int, np.ndarray]) -> None:
         old = self.names.get(name, {})
-        new = {b: m & ~self.G for b, m in old.items() if (m & ~self.G).any()}
+        new = {b: m & ~self.G for b, m in old.items() if _any(m & ~self.G)}
         for b, m in binding.items():
             m = m & self.G
             new[b] = new.get(b, np.zeros(self.n, dtype=bool)) | m
@@ -141,7 +141,7 @@ class Occupancy:
     def drop(self, binding: dict[int, np.ndarray], mask: np.ndarray) -> None:
         for b, m in binding.items():
             dec = m & mask
-            if dec.any():
+            if _any(dec):
                 self.bufs[b].refs = self.bufs[b].refs - dec
                 self.release_dead(b)
 
@@ -232,7 +232,7 @@ class Occupancy:
                 freed = buf.alive & m & self.G
                 self.occ[buf.memory] = self.occ[buf.memory] - np.where(freed, buf.amount, 0.0)
                 buf.alive = buf.alive & ~freed
-            self.names[n.id] = {b: m & ~self.G for b, m in binding.items() if (m & ~self.G).any()}
+            self.names[n.id] = {b: m & ~self.G for b, m in binding.items() if _any(m & ~self.G)}
 
     def s_if(self, s: ast.If) -> None:
         saved = self.G
@@ -242,14 +242,14 @@ class Occupancy:
             c = None
         for body, mask in ((s.then, c), (s.orelse, None if c is None else ~c)):
             self.G = saved if mask is None else saved & mask
-            if self.G.any():
+            if _any(self.G):
                 self.block(body)
         self.G = saved
 
     def iteration(self, body, var: str | None, value, k, need_mask: np.ndarray, width=1) -> None:
         saved = self.G
         self.G = saved & need_mask
-        if self.G.any():
+        if _any(self.G):
             if var is not None:
                 self.env[var] = value
             present = {name: self.present(name) for name in self.names}
@@ -259,8 +259,8 @@ class Occupancy:
             self.loops.pop()
             for name, binding in list(self.names.items()):
                 created = self.present(name) & ~present.get(name, np.zeros(self.n, dtype=bool)) & self.G
-                if created.any():
-                    self.names[name] = {b: m & ~created for b, m in binding.items() if (m & ~created).any()}
+                if _any(created):
+                    self.names[name] = {b: m & ~created for b, m in binding.items() if _any(m & ~created)}
                     self.drop(binding, created)
         self.G = saved
 
@@ -345,6 +345,11 @@ class Occupancy:
         ast.Assign: s_assign, ast.Load: s_new, ast.Recv: s_new, ast.Store: s_use, ast.Send: s_use,
         ast.Discard: s_discard, ast.If: s_if, ast.For: s_for, ast.Process: s_process,
     }
+
+
+def _any(mask: np.ndarray) -> bool:
+    """mask.any(), without its Python-level wrapper (the walk asks tens of thousands of times)."""
+    return np.count_nonzero(mask) > 0
 
 
 def _label(b: Buf) -> str:

@@ -10,7 +10,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..diagnostics import Diagnostic, Span, error
-from . import ast
+from . import ast, lalr
 from .build import SyntaxProblem, ToAst
 
 #: Files larger than this are refused rather than parsed for a long time.
@@ -84,6 +84,11 @@ def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic
         if deep is not None:
             diags.append(deep)
             continue
+        try:
+            items.extend(lalr.run(grammar(), chunk, ToAst(file, line_offset)))
+            continue
+        except lalr.NotHere:
+            pass  # a syntax error or a problem in the text: Lark's own road says what it is
         try:
             tree = grammar().parse(chunk)
             items.extend(ToAst(file, line_offset).transform(tree))
