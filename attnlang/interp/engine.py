@@ -66,11 +66,14 @@ class Engine:
 
     # ---------------------------------------------------------- statements
     def run_block(self, body: tuple):
-        """A generator: it yields when a send or receive blocks (see streams.py)."""
+        """A generator: it yields when a send or receive blocks (see streams.py), and, while several
+        processes run, after each transfer it issues (Scheduler.TURN)."""
         for s in body:
             r = self._STMTS[type(s)](self, s)
             if r is not None:
                 yield from r
+            if self.sched.concurrent and type(s) in _TRANSFERS:
+                yield self.sched.turn()
 
     def _skip(self, s) -> None:  # params, dims, where: already bound before the run
         pass
@@ -286,6 +289,7 @@ class Engine:
                 raise _fail("E1033", f"hardware '{self.hw.name}' has no unit '{s.unit.name}'", s.unit.span)
             child.proc_unit = (s.unit.name, uidx)
             self.sched.spawn(name, child.run_block(s.body))
+        self.sched.concurrent = True
         return None
 
     def bind_received(self, name: str, data, dtype: str, ready: float, span: Span) -> None:
@@ -373,6 +377,8 @@ class Engine:
         return b
 
 
+
+_TRANSFERS = (ast.Load, ast.Store)
 
 Engine._STMTS = {
     ast.Assign: Engine.exec_assign, ast.Load: Engine.exec_load, ast.Store: Engine.exec_store,

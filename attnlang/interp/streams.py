@@ -157,11 +157,24 @@ def exec_recv(eng, s: ast.Recv):
 
 
 class Scheduler:
-    """Runs processes until they all finish; a round with no progress is a deadlock."""
+    """Runs processes until they all finish; a round with no progress is a deadlock.
+
+    A process runs until it blocks or, while several run (`concurrent`), until it has issued a
+    transfer: the memory ports take transfers in the order they are issued, so transfers that
+    processes issue at the same simulated time take the port in turn, one from each process, rather
+    than all of one process's before the next one's first (a round-robin arbiter).
+    """
+
+    TURN = "turn"  # what a process yields when it gives up its turn without blocking
 
     def __init__(self) -> None:
         self.procs: list[tuple[str, object]] = []
         self.progress = 0
+        self.concurrent = False
+
+    def turn(self) -> str:
+        self.progress += 1
+        return self.TURN
 
     def spawn(self, name: str, gen) -> None:
         self.procs.append((name, gen))

@@ -223,8 +223,9 @@ def _symmetric_program(pr: RingProblem, p: int) -> list[tuple]:
                [("op", f"W({j},{i})", f"part {y}") for j in keys for i in rows]
 
     mine = block(p)
-    prog: list[tuple] = [("send", f"kv {j}") for j in mine] + [("send", f"part {p}")] if m > 1 else []
-    prog += [("op", f"D({i},{j})") for i in mine for j in mine if i <= j]
+    prog: list[tuple] = [("op", f"D({i},{j})") for i in mine for j in mine if i <= j]
+    if m > 1:
+        prog += [("send", f"kv {j}") for j in mine] + [("send", f"part {p}")]
     # The kernel issues each pair's dot products before the previous pair's weighted sums, to hide the
     # vector unit's softmax between them. A unit here has no such latency, and in that order the partial
     # states would only leave a step later: the same units on the same PEs are timed in the order

@@ -78,15 +78,9 @@ def test_m_fold_speedup():
 
 
 @pytest.mark.parametrize("n", [16, 32, 64])
-def test_causal_saves_half(request, n):
+def test_causal_saves_half(n):
     saved = 1 - _cycles(n, "causal") / _cycles(n, "full")
     target = (n - 1) / (2 * n)
-    if n == 16:
-        request.node.add_marker(pytest.mark.xfail(
-            strict=True, reason="measured 0.432 against 0.469: the last PE starts its work at cycle 46 in causal "
-                                "and 23 in full. Folded rows are two chunks a PE, so 6 row loads a PE to full's 3, "
-                                "one DRAM cycle each, and the port serves the PEs one after another. Without that "
-                                "start the saving is 0.454 (docs/studies.md)"))
     assert abs(saved - target) <= 0.02, (saved, target)
 
 
