@@ -72,7 +72,7 @@ class Engine:
             r = self._STMTS[type(s)](self, s)
             if r is not None:
                 yield from r
-            if self.sched.concurrent and type(s) in _TRANSFERS:
+            if self.sched is not None and self.sched.concurrent and type(s) in _TRANSFERS:
                 yield self.sched.turn()
 
     def _skip(self, s) -> None:  # params, dims, where: already bound before the run
