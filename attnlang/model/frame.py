@@ -9,8 +9,11 @@ every phantom, how early its block needs it (`need_*`) and how it leaves it
 (`free`, `last_read`, new bindings). `Frame.place` then puts a finished
 frame into another at the earliest start its needs allow, shifting every time
 in it: a loop body, an iteration, or a whole loop become one rigid step of
-the enclosing schedule (docs/explore.md, "How the model works"). Every time
-is a float or an array over candidates (attnlang/model/times.py).
+the enclosing schedule (docs/explore.md, "How the model works"). In a loop
+body, a load that needs nothing the body makes is prefetched: done before the
+body starts, as the interpreter issues it during the iteration before
+(`Frame._prefetch`). Every time is a float or an array over candidates
+(attnlang/model/times.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class Frame:
         self.hist: dict[str, list[Buf]] = {}
         self.free: dict[tuple, object] = {}  # resource -> end of its last operation here
         self.first: dict[tuple, object] = {}  # resource -> start of its first operation here
+        self.post: dict[tuple, object] = {}  # port -> start of its first transfer here not prefetched
+        self.pcum: dict[tuple, object] = {}  # port -> cycles of the transfers prefetched here
+        self.pneed: dict[tuple, object] = {}  # port -> when it must be free for them to arrive in time
         self.store_end: dict[str, object] = {}
         self.need_store: dict[str, object] = {}
         self.phantoms: list[Buf] = []
@@ -44,6 +50,8 @@ class Frame:
         self.peak: dict[str, object] = {}
         self.temps: list[Buf] = []
         self.pending: list[Buf] = []
+        #: a loop body's frame: a load that needs nothing made in it is prefetched (see schedule)
+        self.body = False
 
     # ---------------------------------------------------------- building
     @classmethod
@@ -55,6 +63,7 @@ class Frame:
         that a later iteration's write waits for an earlier one's reads.
         """
         f = cls()
+        f.body = True
         seen: dict[int, Buf] = {}
 
         def ph(b: Buf, pos: tuple) -> Buf:
@@ -90,6 +99,12 @@ class Frame:
         too (kind: its ready, its last read, or a store's end), for the
         candidates in mask.
         """
+        if result is not None and self.body:
+            pf = _prefetchable(waits)
+            if pf is True:
+                return self._prefetch(resources, cycles, waits, result)
+            if pf is not False:
+                return self._mixed(resources, cycles, waits, result, pf)
         start = 0.0
         for value, _p, _k, _m in waits:
             if value is not None:
@@ -108,6 +123,8 @@ class Frame:
             if r not in free:
                 self.first[r] = start
             free[r] = end
+            if r[0] == "port" and r not in self.post:
+                self.post[r] = start
         if result is not None:
             # A load need not start before its value is first read: what it waits for from outside
             # is needed only that late (settled by touch, or at the end of the frame).
@@ -130,14 +147,90 @@ class Frame:
         self.end = mx(self.end, end)
         return start, end
 
+    def _prefetch(self, resources: tuple, cycles, waits: list, result: "Buf") -> tuple:
+        """A load in a loop body that needs nothing the body makes: ready when the body starts.
+
+        In the interpreter such a load is issued as soon as its port and its destination copy are
+        free, which in a loop's steady state is during the iteration before: the next iteration's
+        operations find its value there. So it goes before the body's start, ahead of the transfers
+        the body has on its ports so far (pcum counts them). Where the body has no iteration before
+        (placed first, or as a @parallel iteration) they run back to back from when the port is
+        free, each in time for its first read: pneed, settled by touch.
+        """
+        first, free = self.first, self.free
+        head = 0.0
+        for r in resources:
+            head = mn(head, first.get(r))
+        start = head - cycles
+        end = head
+        for r in resources:
+            self.pbusy[r] = add(self.pbusy.get(r), cycles)
+            lead = self.lead.get(r)
+            old = first.get(r)
+            # it joins the first run of back-to-back transfers when it ends where that run begins
+            self.lead[r] = end if lead is None else _join(lead, old, end)
+            first[r] = start
+            if r not in free:
+                free[r] = end
+            self.pcum[r] = add(self.pcum.get(r), cycles)
+        # What it waits for from outside is needed no earlier than the latest start that still
+        # delivers it in time, with every transfer issued here so far behind it (it went ahead of
+        # them); settled at its first read (touch), as is when the port must be free for it.
+        late = [(p, kind, mask) for _v, p, kind, mask in waits if p is not None]
+        result.pending = (late, start, resources[0], 0.0, (self.pcum[resources[0]], resources, None))
+        self.pending.append(result)
+        return start, end
+
+    def _mixed(self, resources: tuple, cycles, waits: list, result: "Buf", pf) -> tuple:
+        """A load prefetched for the candidates in pf, scheduled as any operation for the others."""
+        first, free = self.first, self.free
+        start_n = 0.0
+        for value, _p, _k, _m in waits:
+            if value is not None:
+                start_n = mx(start_n, value)
+        head = 0.0
+        for r in resources:
+            start_n = mx(start_n, free.get(r))
+            head = mn(head, first.get(r))
+        end_n = start_n + cycles
+        start, end = np.where(pf, head - cycles, start_n), np.where(pf, head, end_n)
+        for r in resources:
+            old_first, old_free, lead = first.get(r), free.get(r), self.lead.get(r)
+            if lead is None:
+                self.lead[r] = end
+            else:
+                self.lead[r] = np.where(pf, _join(lead, old_first, head), _extend(lead, start_n, end_n))
+            first[r] = start if old_first is None else np.where(pf, start, old_first)
+            free[r] = end if old_free is None else np.where(pf, old_free, end_n)
+            if r not in self.post:
+                self.post[r] = np.where(pf, INF, start_n)
+            self.pcum[r] = add(self.pcum.get(r), np.where(pf, cycles, 0.0))
+            self.pbusy[r] = add(self.pbusy.get(r), cycles)
+        port = resources[0]
+        late = [(p, kind, mask) for _v, p, kind, mask in waits if p is not None]
+        result.pending = (late, start, port, np.where(pf, 0.0, self.pbusy[port] - cycles),
+                          (self.pcum[port], resources, pf))
+        self.pending.append(result)
+        self.end = mx(self.end, end)
+        return start, end
+
     def touch(self, buf: "Buf", start) -> None:
         """buf is first read by an operation starting at start: settle the needs of its load.
 
         A load need not start before the latest start that still delivers its value in time, given
         the transfers queued behind it on its port; what it waits for from outside is needed only then.
         """
-        late, load_start, port, before = buf.pending
+        late, load_start, port, before, *pre = buf.pending
         buf.pending = None
+        if pre:
+            # Prefetched: before the body's first iteration, the transfers prefetched up to this one
+            # run back to back on its ports from when they are free, and this one is read at start.
+            cum, resources, only = pre[0]
+            at = (self.end if start is None else start) - cum
+            if only is not None:  # prefetched for these candidates only
+                at = np.where(only, at, INF)
+            for r in resources:
+                self.pneed[r] = mn(self.pneed.get(r), at)
         # The latest start that still delivers it in time: before its read, after it, the port also
         # carries what was queued behind it.
         off = load_start if start is None else mx(load_start, start - (self.pbusy[port] - before))
@@ -189,24 +282,54 @@ class Frame:
         for r in b.first:
             moved[r] = lanes.res(r) if lanes is not None else r
         if at is None:
-            s = self._earliest(b, res, moved)
+            s = self._earliest(b, res, moved, lanes is None)
         else:
             s = at
         # Updates.
+        pre = self.body and lanes is None
         for r, last in b.free.items():
             r2 = moved[r]
+            if r[0] == "port":
+                bfirst, blead = _port_span(b, r, pre)
             if r2 not in free:
-                self.first[r2] = s + b.first[r]
+                self.first[r2] = s + (bfirst if r[0] == "port" else b.first[r])
                 free[r2] = s + last
                 if r[0] == "port":
-                    self.lead[r2] = s + b.lead[r]
+                    self.lead[r2] = s + blead
+                    if r in b.post:
+                        self.post[r2] = s + b.post[r]
             elif r[0] == "port":  # b may have slid into idle time before this frame's last transfer
-                self.lead[r2] = _extend(self.lead[r2], s + b.first[r], s + b.lead[r])
+                self.lead[r2] = _extend(self.lead[r2], s + bfirst, s + blead)
+                self.first[r2] = mn(self.first[r2], s + bfirst)
+                if r in b.post:
+                    self.post[r2] = mn(self.post.get(r2), s + b.post[r])
                 # The port cannot do all its work faster than back to back.
                 free[r2] = mx(mx(free[r2], s + last), add(self.first[r2], add(self.pbusy.get(r2), b.pbusy[r])))
                 self.end = mx(self.end, free[r2])
             else:
                 free[r2] = s + last
+        if b.pcum:
+            if self.body and lanes is None:
+                # b's prefetched transfers queue behind this frame's when they are needed before it
+                # starts; when they are not, they are transfers during it like the others.
+                for r, need in b.pneed.items():
+                    r2 = moved[r]
+                    at = s + need - self.pcum.get(r2, 0.0)
+                    before = at < 0
+                    if type(before) is bool:
+                        if before:
+                            self.pneed[r2] = mn(self.pneed.get(r2), at)
+                            self.pcum[r2] = add(self.pcum.get(r2), b.pcum[r])
+                        else:
+                            self.post[r2] = mn(self.post.get(r2), s + need)
+                        continue
+                    self.pneed[r2] = mn(self.pneed.get(r2), np.where(before, at, INF))
+                    self.pcum[r2] = add(self.pcum.get(r2, 0.0), np.where(before, b.pcum[r], 0.0))
+                    self.post[r2] = mn(self.post.get(r2), np.where(before, INF, s + need))
+            else:  # here they are transfers like the others
+                for r, need in b.pneed.items():
+                    r2 = moved[r]
+                    self.post[r2] = mn(self.post.get(r2), s + need)
         fix: dict = {}  # released buffers that differ in size from the phantoms b was built with
         for p, q in zip(b.phantoms, res, strict=True):
             if q is None:
@@ -250,14 +373,27 @@ class Frame:
             self.occ[m] = self.occ.get(m, 0) + d
         return s
 
-    def _earliest(self, b: "Frame", res: list, moved: dict):
-        """The earliest start of b here; records what this frame needs from outside through b."""
+    def _earliest(self, b: "Frame", res: list, moved: dict, serial: bool = True):
+        """The earliest start of b here; records what this frame needs from outside through b.
+
+        serial: b follows what this frame issued before it (not one of several @parallel iterations).
+        In a loop body, b's prefetched transfers then join the body's own (they are done before the
+        body starts, see schedule), and only its other transfers queue on the ports here.
+        """
         fold = Fold(0.0)
         free = self.free
+        pre = self.body and serial
         for r, off in b.first.items():
             r2 = moved[r]
+            if r[0] == "port" and r in b.pneed:
+                # b's prefetched transfers: here they run from when the port is free, in order
+                off = mn(b.pneed[r], b.post.get(r)) if not pre else b.post.get(r)
+                if off is None:
+                    continue
             v = free.get(r2)
             if v is None:
+                if not self.body:  # nothing here starts before the kernel does (b's prefetches)
+                    fold.take(-off)
                 continue
             if r[0] == "port":
                 # DMA fills a port's idle stretches in ready order: b's first transfer waits for the
@@ -338,6 +474,49 @@ def _port_wait(f: Frame, r2, b: Frame, r):
     if isinstance(congested, np.ndarray):
         return np.where(congested, fluid, lead)
     return fluid if congested else lead
+
+
+def _prefetchable(waits: list):
+    """Whether a load waits for nothing made in this frame: True, False, or per candidate."""
+    pf = True
+    for value, _p, kind, _m in waits:
+        if kind == "s":
+            return False
+        if value is None:
+            continue
+        if isinstance(value, np.ndarray):
+            m = value == -INF  # a copy another candidate's @pipeline depth reaches back to
+            if not m.any():
+                return False
+            pf = m if pf is True else pf & m
+        elif value != -INF:
+            return False
+    if pf is not True and pf.all():
+        return True
+    return pf
+
+
+def _port_span(b: Frame, r, pre: bool) -> tuple:
+    """The start of b's first transfer on port r and the end of its first run of back-to-back ones.
+
+    pre: b is placed in a loop body after what the body issued, where its prefetched transfers
+    join the body's (before its start). Elsewhere they run back to back from when the port is free,
+    finishing in time for their reads (pneed, pcum).
+    """
+    need = b.pneed.get(r)
+    if pre or need is None:
+        return b.first[r], b.lead[r]
+    lead = mx(b.lead[r], need + b.pcum[r])
+    if isinstance(need, np.ndarray):  # INF where nothing is prefetched
+        lead = np.where(need == INF, b.lead[r], lead)
+    return mn(need, b.post.get(r)), lead
+
+
+def _join(lead, old_first, end):
+    """The end of a port's first busy run after a transfer ending at end goes before it."""
+    if type(lead) is float and type(old_first) is float and type(end) is float:
+        return lead if old_first <= end else end
+    return np.where(old_first <= end, lead, end)
 
 
 def _extend(lead, start, end):

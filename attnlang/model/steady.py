@@ -58,6 +58,8 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     out.phantoms = b.phantoms  # the same outside world, the same needs
     out.need_store = b.need_store
     out.first = b.first
+    out.post = b.post
+    out.pcum, out.pneed = b.pcum, b.pneed
     out.free = {r: last + v for r, v in b.free.items()}
     # A port the loop keeps busy back to back stays in its first run to the end.
     # A port the loop keeps busy back to back stays in its first run to the end; otherwise the first
@@ -108,7 +110,9 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         got = shifts.get(q)
         if got is None:
             back = trips - 1 - q
-            got = shifts[q] = Later(lambda: (back if scalar_trips else np.maximum(back, 0)) * ii)
+            # A candidate with fewer iterations has no such copy from this loop: its copy is from
+            # before the loop, long free (what the iterations placed one by one would find there).
+            got = shifts[q] = Later(lambda: back * ii if scalar_trips else np.where(back >= 0, back * ii, -INF))
         return got
 
     for n, lst in b.hist.items():
