@@ -113,18 +113,16 @@ def _check(rec, it, axis: int, dim, base: str, env: Mapping, prog) -> list[Diagn
 def _violations(rec, it, axis, dim, base, env, pts, n, names, prog) -> list[Diagnostic]:
     penv = {**env, **pts}
     try:
-        size = np.broadcast_to(np.asarray(dim.eval(penv)), (n,))
-        lo = np.broadcast_to(np.asarray(veval(it.lo, penv)), (n,)) if _has(it, "lo") else np.zeros(n)
-        hi = np.broadcast_to(np.asarray(veval(it.hi, penv)), (n,)) if _has(it, "hi") else size
-        idx = None if isinstance(it, ast.Slice) else np.broadcast_to(np.asarray(veval(it, penv)), (n,))
+        size = _along(dim.eval(penv), n)
+        lo = _along(veval(it.lo, penv), n) if _has(it, "lo") else np.zeros(n)
+        hi = _along(veval(it.hi, penv), n) if _has(it, "hi") else size
+        idx = None if isinstance(it, ast.Slice) else _along(veval(it, penv), n)
         live = _guard_mask(rec.guards, penv, n)
         bad_lo, bad_hi = live & (lo < 0), live & (hi > size)
         reversed_ = live & (lo > hi) & ~bad_lo & ~bad_hi
         bad_idx = live & ((idx >= size) | (idx < -size)) if idx is not None else None
     except (Unknown, TypeError, ValueError):
         return []
-    text = scope.text_of(prog, it)
-    extent = f"axis {axis} ({_named(str(dim), size[0])})" if np.all(size == size[0]) else f"axis {axis}"
     if bad_idx is not None:
         checks = [("E0607", bad_idx, "index {t} of {b} is {v}{w}, outside {e}", idx)]
     else:
@@ -133,11 +131,19 @@ def _violations(rec, it, axis, dim, base, env, pts, n, names, prog) -> list[Diag
                   ("E0605", reversed_, "slice {t} of {b} is reversed{w}: it starts at {v}, after its end at {h}",
                    lo)]
     for code, bad, message, vals in checks:
-        if np.any(bad):
+        if np.count_nonzero(bad):  # the message's parts only when it is needed (most slices are fine)
             k = int(np.argmax(bad))
+            text = scope.text_of(prog, it)
+            extent = f"axis {axis} ({_named(str(dim), size[0])})" if np.all(size == size[0]) else f"axis {axis}"
             return [error(code, message.format(t=text, b=base, v=_num(vals[k]), w=_where(pts, k, names), e=extent,
                                                h=_num(hi[k])), it.span)]
     return []
+
+
+def _along(x, n: int, dtype=None) -> np.ndarray:
+    """np.broadcast_to(np.asarray(x, dtype), (n,)), at a fraction of its cost (a copy, not a view)."""
+    a = np.asarray(x, dtype=dtype)
+    return a if a.shape == (n,) else np.full(n, a)
 
 
 def _has(it, part: str) -> bool:
@@ -148,7 +154,7 @@ def _guard_mask(guards, penv, n: int) -> np.ndarray:
     live = np.ones(n, dtype=bool)
     for cond, taken in guards:
         try:
-            c = np.broadcast_to(np.asarray(veval(cond, penv), dtype=bool), (n,))
+            c = _along(veval(cond, penv), n, bool)
         except (Unknown, TypeError, ValueError):
             continue
         live &= c if taken else ~c
@@ -197,14 +203,14 @@ def _divides(rec, it: ast.Slice, env: Mapping, divided: set[int], prog) -> Diagn
         try:
             pts, n = points(needed_loops(rec.loops[:i], names), env)
             penv = {**env, **pts}
-            lo, hi, step = (np.broadcast_to(np.asarray(veval(e, penv)), (max(n, 1),))
+            lo, hi, step = (_along(veval(e, penv), max(n, 1))
                             for e in (loop.lo, loop.hi, loop.step))
         except (Unknown, TooBig, TypeError, ValueError):
             continue
-        if n == 0 or np.any(step <= 0):
+        if n == 0 or np.count_nonzero(step <= 0):
             continue
         bad = (hi - lo) % step != 0
-        if not np.any(bad):
+        if not np.count_nonzero(bad):
             continue
         divided.add(id(it))
         if id(loop) in divided:

@@ -86,7 +86,11 @@ def fmt_bytes(nbytes: float) -> str:
 def check_capacity(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
     """Memories whose peak occupancy exceeds their capacity (E08xx)."""
     env = scope.full_env(kernel, env)
-    occ = _walk(kernel, env, hw, 1, explain=True)
+    occ = _walk(kernel, env, hw, 1)
+    if not any(mem.capacity_bytes is not None and float(occ.peak[name][0]) > mem.capacity_bytes
+               for name, mem in hw.memories.items()):
+        return []
+    occ = _walk(kernel, env, hw, 1, explain=True)  # again, noting what each memory holds at its peak
     f = scope.facts(kernel)
     diags: list[Diagnostic] = []
     for name, mem in hw.memories.items():

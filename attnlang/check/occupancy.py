@@ -7,11 +7,23 @@ assigned again, it is discarded, or the loop body or process that first
 assigned it ends; a view (a name, a slice, `.T`) shares its base's buffer;
 the intermediate results of a statement are freed at its end.
 
-Every quantity is a NumPy array with one entry per candidate, and every
-statement runs under a mask of the candidates for which it runs, so one walk
-evaluates a whole sweep of params. A loop is walked for its first and second
-iterations (the second sees what the first leaves behind, which is the
-steady state) and, when sizes or conditions depend on its index, its last.
+Every quantity has one entry per candidate, and every statement runs under
+a mask of the candidates for which it runs, so one walk evaluates a whole
+sweep of params. A loop is walked for its first and second iterations (the
+second sees what the first leaves behind, which is the steady state) and,
+when sizes or conditions depend on its index, its last.
+
+The walk is written once, over `self.xp`, one of two backends with the same
+few operations: `Arrays` (NumPy arrays, for explore's sweeps) and `One`
+(plain Python numbers and bools, for a single candidate: the checker,
+`feasible`, `peak_bytes`), which gives the same IEEE results without
+NumPy's per-call overhead on 1-element arrays. Static values (bounds,
+conditions, @pipeline depths) are evaluated over arrays by `veval` either
+way, so both backends see the same values; `xp.num`, `xp.bytes` and
+`xp.mask` bring them into the bookkeeping. Sizes, the most frequent, are
+evaluated with Python numbers for one candidate when a dim is a plain
+polynomial in names (`self.scalars`), which gives veval's values there.
+`run` hands out arrays of n entries whichever backend walked.
 """
 
 from __future__ import annotations
@@ -30,12 +42,112 @@ from .dims import Unknown, dim_of, show, veval
 from .types import Analysis, Ty, elem_bytes
 
 
+class Arrays:
+    """The bookkeeping's operations over NumPy arrays, one entry per candidate."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def full(self, value) -> np.ndarray:
+        return np.full(self.n, value)
+
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+
+    @staticmethod
+    def any(mask) -> bool:
+        """mask.any(), without its Python-level wrapper (the walk asks tens of thousands of times)."""
+        return np.count_nonzero(mask) > 0
+
+    @staticmethod
+    def not_(mask):
+        return ~mask
+
+    @staticmethod
+    def copy(mask):
+        return mask.copy()
+
+    @staticmethod
+    def num(value):
+        """A static number (a scalar, or an array over the candidates) as a quantity here."""
+        return value
+
+    @staticmethod
+    def bytes(value):
+        """A size in bytes, as a float quantity."""
+        return np.asarray(value, dtype=float)
+
+    def mask(self, value) -> np.ndarray:
+        """A static condition as a mask over the candidates."""
+        return np.broadcast_to(np.asarray(value, dtype=bool), (self.n,))
+
+    @staticmethod
+    def first(value):
+        """The first candidate's entry (the checker's walk has one candidate)."""
+        return value[0]
+
+    @staticmethod
+    def array(value) -> np.ndarray:
+        """A quantity as an array over the candidates (what the walk hands out)."""
+        return value
+
+
+class One:
+    """The same operations for a single candidate, on plain Python numbers and bools."""
+
+    n = 1
+
+    @staticmethod
+    def full(value):
+        return value
+
+    @staticmethod
+    def where(cond, a, b):
+        return a if cond else b
+
+    @staticmethod
+    def maximum(a, b):
+        return b if b > a or b != b else a  # as np.maximum: a NaN wins
+
+    any = staticmethod(bool)
+
+    @staticmethod
+    def not_(mask: bool) -> bool:
+        return not mask
+
+    @staticmethod
+    def copy(mask):
+        return mask
+
+    @staticmethod
+    def num(value):
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[0]
+        return value.item() if isinstance(value, np.generic) else value
+
+    @staticmethod
+    def bytes(value) -> float:
+        return float(One.num(value))
+
+    @staticmethod
+    def mask(value) -> bool:
+        return bool(np.asarray(value, dtype=bool).reshape(-1)[0])
+
+    @staticmethod
+    def first(value):
+        return value
+
+    @staticmethod
+    def array(value) -> np.ndarray:
+        return np.array([value], dtype=float)
+
+
 @dataclass
 class Buf:
     memory: str
-    amount: np.ndarray  # bytes charged, per candidate (0 where it was not allocated)
-    refs: np.ndarray
-    alive: np.ndarray
+    amount: object  # bytes charged, per candidate (0 where it was not allocated): an xp quantity
+    refs: object
+    alive: object
     label: object  # a str, or the expression whose result it holds (printed only when reported)
     ty: Ty | None
     charge: object
@@ -55,18 +167,21 @@ class Occupancy:
     def __init__(self, kernel: ast.Kernel, env: Mapping, hw: Hardware, analysis: Analysis, n: int,
                  explain: bool = False):
         self.k, self.hw, self.a, self.n, self.explain = kernel, hw, analysis, n, explain
+        self.xp = xp = One if n == 1 else Arrays(n)
         self.env = {k: (np.broadcast_to(np.asarray(v), (n,)) if not isinstance(v, str) else v)
                     for k, v in env.items()}
-        self.G = np.ones(n, dtype=bool)
-        self.names: dict[str, dict[int, np.ndarray]] = {}
+        # With one candidate, env's values as Python numbers, for sizes (see size()).
+        self.scalars = {k: One.num(v) for k, v in self.env.items()} if xp is One else None
+        self.G = xp.full(True)  # the candidates for which the statement being walked runs
+        self.names: dict[str, dict[int, object]] = {}  # name -> buffer -> the candidates it holds it for
         self.bufs: list[Buf] = []
-        self.occ = {m: np.zeros(n) for m in hw.memories}
-        self.peak = {m: np.zeros(n) for m in hw.memories}
+        self.occ = {m: xp.full(0.0) for m in hw.memories}
+        self.peak = {m: xp.full(0.0) for m in hw.memories}
         # Process peaks are reserved as if every process peaked at once (an upper bound); `solo` is the
         # peak without those reservations, which some interleaving of the processes reaches.
-        self.reserved = {m: np.zeros(n) for m in hw.memories}
-        self.solo = {m: np.zeros(n) for m in hw.memories}
-        self.local: dict[str, np.ndarray] | None = None  # the peak of the process being walked
+        self.reserved = {m: xp.full(0.0) for m in hw.memories}
+        self.solo = {m: xp.full(0.0) for m in hw.memories}
+        self.local: dict[str, object] | None = None  # the peak of the process being walked
         self.temps: list[int] = []
         self.loops: list[tuple[object, dict[str, np.ndarray]]] = []
         self.snaps: dict[str, Snapshot] = {}
@@ -76,6 +191,7 @@ class Occupancy:
 
     # ---------------------------------------------------------- buffers
     def run(self) -> dict[str, np.ndarray]:
+        """Walk the kernel; occ, peak, reserved and solo are then arrays of n entries (either backend)."""
         root = scope.root_memory(self.hw)
         for t in self.k.inputs + self.k.outputs:
             ty = Ty(tuple(dim_of(d) for d in t.dims), t.dtype, root)
@@ -83,65 +199,92 @@ class Occupancy:
             self.alloc(ty, 1, f"{t.name}, a kernel {'input' if t in self.k.inputs else 'output'}", refs=1)
         self.temps = []
         self.block(self.k.body)
+        for per in (self.occ, self.peak, self.reserved, self.solo):
+            for m in per:
+                per[m] = self.xp.array(per[m])
         return self.peak
 
     def size(self, ty: Ty):
+        scalars = self.scalars
+        if scalars is not None and not any(d.opaque for d in ty.shape):
+            # A polynomial in names: Python numbers give NumPy's values (bar int64 wrap-around, checked).
+            total = elem_bytes(ty.dtype)
+            for d in ty.shape:
+                total = total * d.eval(scalars)
+            if not isinstance(total, int) or -_WRAP < total < _WRAP:
+                return total
         total = elem_bytes(ty.dtype)
         for d in ty.shape:
             total = total * d.eval(self.env)
         return total
 
-    def alloc(self, ty: Ty | None, charge, label, refs: int = 0) -> dict[int, np.ndarray] | None:
+    def set_static(self, name: str, value) -> None:
+        """Give a static name (a loop index) a value in env, an array over the candidates; None removes it."""
+        if value is None:
+            self.env.pop(name, None)
+        else:
+            self.env[name] = value
+        if self.scalars is not None:
+            if value is None:
+                self.scalars.pop(name, None)
+            else:
+                self.scalars[name] = One.num(value)
+
+    def alloc(self, ty: Ty | None, charge, label, refs: int = 0) -> dict[int, object] | None:
         if ty is None or not ty.tensor or ty.memory not in self.occ:
             return None
         try:
             nbytes = self.size(ty)
         except (Unknown, TypeError, ValueError):
             return None
-        amount = np.where(self.G, np.asarray(nbytes, dtype=float) * charge, 0.0)
+        xp = self.xp
+        amount = xp.where(self.G, xp.bytes(nbytes) * charge, 0.0)
         if self.explain:
             self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
         self.occ[ty.memory] = self.occ[ty.memory] + amount
         bid = len(self.bufs)
-        self.bufs.append(Buf(ty.memory, amount, np.where(self.G, refs, 0), self.G.copy(), label, ty, charge))
+        self.bufs.append(Buf(ty.memory, amount, xp.where(self.G, refs, 0), xp.copy(self.G), label, ty, charge))
         self.temps.append(bid)
         self.note_peak(ty.memory)
-        return {bid: self.G.copy()}
+        return {bid: xp.copy(self.G)}
 
     def note_peak(self, memory: str) -> None:
-        cur = self.occ[memory]
-        if self.explain and cur[0] > self.peak[memory][0]:
-            live = [(_label(b), b.ty, float(b.amount[0]), b.charge) for b in self.bufs
-                    if b.memory == memory and b.alive[0] and b.amount[0] > 0]
-            self.snaps[memory] = Snapshot(float(cur[0]), self.stmt, live)
-        self.peak[memory] = np.maximum(self.peak[memory], cur)
-        self.solo[memory] = np.maximum(self.solo[memory], cur - self.reserved[memory])
+        xp, cur = self.xp, self.occ[memory]
+        first = xp.first
+        if self.explain and first(cur) > first(self.peak[memory]):
+            live = [(_label(b), b.ty, float(first(b.amount)), b.charge) for b in self.bufs
+                    if b.memory == memory and first(b.alive) and first(b.amount) > 0]
+            self.snaps[memory] = Snapshot(float(first(cur)), self.stmt, live)
+        self.peak[memory] = xp.maximum(self.peak[memory], cur)
+        self.solo[memory] = xp.maximum(self.solo[memory], cur - self.reserved[memory])
         if self.local is not None:
-            self.local[memory] = np.maximum(self.local[memory], cur)
+            self.local[memory] = xp.maximum(self.local[memory], cur)
 
     def release_dead(self, bid: int) -> None:
-        b = self.bufs[bid]
+        xp, b = self.xp, self.bufs[bid]
         freed = b.alive & (b.refs <= 0)
-        if _any(freed):
-            self.occ[b.memory] = self.occ[b.memory] - np.where(freed, b.amount, 0.0)
-            b.alive = b.alive & ~freed
+        if xp.any(freed):
+            self.occ[b.memory] = self.occ[b.memory] - xp.where(freed, b.amount, 0.0)
+            b.alive = b.alive & xp.not_(freed)
 
-    def bind(self, name: str, binding: dict[int, np.ndarray]) -> None:
+    def bind(self, name: str, binding: dict[int, object]) -> None:
+        xp = self.xp
         old = self.names.get(name, {})
-        new = {b: m & ~self.G for b, m in old.items() if _any(m & ~self.G)}
+        out = xp.not_(self.G)
+        new = {b: m & out for b, m in old.items() if xp.any(m & out)}
         for b, m in binding.items():
             m = m & self.G
-            new[b] = new.get(b, np.zeros(self.n, dtype=bool)) | m
+            new[b] = new.get(b, xp.full(False)) | m
             self.bufs[b].refs = self.bufs[b].refs + m
             if name not in self.bufs[b].names:
                 self.bufs[b].names.append(name)
         self.names[name] = new
         self.drop(old, self.G)
 
-    def drop(self, binding: dict[int, np.ndarray], mask: np.ndarray) -> None:
+    def drop(self, binding: dict[int, object], mask) -> None:
         for b, m in binding.items():
             dec = m & mask
-            if _any(dec):
+            if self.xp.any(dec):
                 self.bufs[b].refs = self.bufs[b].refs - dec
                 self.release_dead(b)
 
@@ -150,10 +293,10 @@ class Occupancy:
             self.release_dead(b)
         self.temps = []
 
-    def present(self, name: str) -> np.ndarray:
-        out = np.zeros(self.n, dtype=bool)
+    def present(self, name: str):
+        out = self.xp.full(False)
         for m in self.names.get(name, {}).values():
-            out |= m
+            out = out | m
         return out
 
     def charge(self, name: str):
@@ -163,10 +306,10 @@ class Occupancy:
             return 1
         k, present, copies = self.loops[-1]
         p = present.get(name)
-        return (k if p is None else np.where(p, 1, k)) * copies
+        return (k if p is None else self.xp.where(p, 1, k)) * copies
 
     # ---------------------------------------------------------- expressions
-    def value(self, e, charge) -> dict[int, np.ndarray] | None:
+    def value(self, e, charge) -> dict[int, object] | None:
         """The buffers e's value lives in (allocating what its operations produce), or None for a number."""
         if isinstance(e, ast.Name):
             return {b: m & self.G for b, m in self.names.get(e.id, {}).items()} or None
@@ -225,42 +368,45 @@ class Occupancy:
         self.end_statement()
 
     def s_discard(self, s: ast.Discard) -> None:
+        xp, out = self.xp, self.xp.not_(self.G)
         for n in s.names:
             binding = self.names.get(n.id, {})
             for b, m in binding.items():
                 buf = self.bufs[b]
                 freed = buf.alive & m & self.G
-                self.occ[buf.memory] = self.occ[buf.memory] - np.where(freed, buf.amount, 0.0)
-                buf.alive = buf.alive & ~freed
-            self.names[n.id] = {b: m & ~self.G for b, m in binding.items() if _any(m & ~self.G)}
+                self.occ[buf.memory] = self.occ[buf.memory] - xp.where(freed, buf.amount, 0.0)
+                buf.alive = buf.alive & xp.not_(freed)
+            self.names[n.id] = {b: m & out for b, m in binding.items() if xp.any(m & out)}
 
     def s_if(self, s: ast.If) -> None:
-        saved = self.G
+        xp, saved = self.xp, self.G
         try:
-            c = np.broadcast_to(np.asarray(veval(s.cond, self.env), dtype=bool), (self.n,))
+            c = xp.mask(veval(s.cond, self.env))
         except (Unknown, TypeError, ValueError):
             c = None
-        for body, mask in ((s.then, c), (s.orelse, None if c is None else ~c)):
+        for body, mask in ((s.then, c), (s.orelse, None if c is None else xp.not_(c))):
             self.G = saved if mask is None else saved & mask
-            if _any(self.G):
+            if xp.any(self.G):
                 self.block(body)
         self.G = saved
 
-    def iteration(self, body, var: str | None, value, k, need_mask: np.ndarray, width=1) -> None:
-        saved = self.G
+    def iteration(self, body, var: str | None, value, k, need_mask, width=1) -> None:
+        """Walk body once, for the candidates in need_mask, with var (an env array) at value."""
+        xp, saved = self.xp, self.G
         self.G = saved & need_mask
-        if _any(self.G):
+        if xp.any(self.G):
             if var is not None:
-                self.env[var] = value
+                self.set_static(var, value)
             present = {name: self.present(name) for name in self.names}
             copies = (self.loops[-1][2] if self.loops else 1) * width
             self.loops.append((k, present, copies))
             self.block(body)
             self.loops.pop()
             for name, binding in list(self.names.items()):
-                created = self.present(name) & ~present.get(name, np.zeros(self.n, dtype=bool)) & self.G
-                if _any(created):
-                    self.names[name] = {b: m & ~created for b, m in binding.items() if _any(m & ~created)}
+                created = self.present(name) & xp.not_(present.get(name, xp.full(False))) & self.G
+                if xp.any(created):
+                    kept = xp.not_(created)
+                    self.names[name] = {b: m & kept for b, m in binding.items() if xp.any(m & kept)}
                     self.drop(binding, created)
         self.G = saved
 
@@ -271,21 +417,19 @@ class Occupancy:
             step = veval(s.step, self.env) if s.step is not None else 1
             trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)), 0)
         except (Unknown, TypeError, ValueError):
-            self.env.pop(s.var, None)
-            self.iteration(s.body, None, None, 1, np.ones(self.n, dtype=bool))
+            self.set_static(s.var, None)
+            self.iteration(s.body, None, None, 1, self.xp.full(True))
             return
+        xp = self.xp
         k = scope.pipeline_depth(s, self.env)
-        k = 1 if k is None else k
-        width = self._parallel_width(s, trips)
+        k = 1 if k is None else xp.num(k)
+        width = xp.num(self._parallel_width(s, trips))
         instances = [(lo, trips >= 1), (lo + step, trips >= 2)]
         if self.depends(s):
             instances.append((lo + (trips - 1) * step, trips >= 3))
         for value, need in instances:
-            self.iteration(s.body, s.var, np.broadcast_to(np.asarray(value), (self.n,)), k, need, width)
-        if saved is None:
-            self.env.pop(s.var, None)
-        else:
-            self.env[s.var] = saved
+            self.iteration(s.body, s.var, np.broadcast_to(np.asarray(value), (self.n,)), k, xp.mask(need), width)
+        self.set_static(s.var, saved)
 
     def _parallel_width(self, s: ast.For, trips):
         """Iterations of a @parallel(U) loop that run at once: min(|U|, trips) (1 without it)."""
@@ -299,45 +443,56 @@ class Occupancy:
 
     def depends(self, s: ast.For) -> bool:
         """Whether a loop body's sizes, conditions or inner bounds depend on its index."""
-        memo = self.a.memo.setdefault("depends", {})
-        if id(s) not in memo:
-            names: set[str] = set()
-            for t in scope.walk(s.body):
+        return s.var in self.names_in(s.body)
+
+    def names_in(self, body) -> set[str]:
+        """The names a body's sizes, conditions and inner loop bounds depend on (nested bodies included);
+        worked out once per statement and kept with the analysis, which nested loops share."""
+        memo = self.a.memo.setdefault("names_in", {})
+        out: set[str] = set()
+        for t in body:
+            names = memo.get(id(t))
+            if names is None:
+                names = set()
                 if isinstance(t, ast.If):
-                    names |= free_names(t.cond)
+                    names |= free_names(t.cond) | self.names_in(t.then) | self.names_in(t.orelse)
                 elif isinstance(t, ast.For):
-                    names |= free_names(t.lo) | free_names(t.hi) | free_names(t.step)
+                    names |= free_names(t.lo) | free_names(t.hi) | free_names(t.step) | self.names_in(t.body)
+                elif isinstance(t, ast.Process):
+                    names |= self.names_in(t.body)
                 for e in scope.exprs_of(t):
                     for x in scope.subexprs(e):
                         ty = self.a.types.get(id(x))
-                        if ty is not None and ty.tensor:
-                            names |= set().union(*(d.names() for d in ty.shape)) if ty.shape else set()
-            memo[id(s)] = s.var in names
-        return memo[id(s)]
+                        if ty is not None and ty.tensor and ty.shape:
+                            for d in ty.shape:
+                                names |= d.names()
+                memo[id(t)] = names
+            out |= names
+        return out
 
     def s_process(self, s: ast.Process) -> None:
         """A process runs beside the rest: its peak stays reserved (an upper bound on their overlap)."""
-        base = {m: v.copy() for m, v in self.occ.items()}
-        outer_local, self.local = self.local, {m: v.copy() for m, v in self.occ.items()}
+        xp = self.xp
+        base = {m: xp.copy(v) for m, v in self.occ.items()}
+        outer_local, self.local = self.local, {m: xp.copy(v) for m, v in self.occ.items()}
         count, lo = 1, None
         if s.var is not None:
             try:
                 lo, hi = veval(s.lo, self.env), veval(s.hi, self.env)
-                count = np.maximum(0, np.asarray(hi) - lo)
+                count = xp.num(np.maximum(0, np.asarray(hi) - lo))
             except (Unknown, TypeError, ValueError):
                 lo = None
         saved_unit, self.process_unit = self.process_unit, s.unit.name
         self.iteration(s.body, s.var if lo is not None else None,
-                       None if lo is None else np.broadcast_to(np.asarray(lo), (self.n,)), 1,
-                       np.ones(self.n, dtype=bool))
+                       None if lo is None else np.broadcast_to(np.asarray(lo), (self.n,)), 1, xp.full(True))
         self.process_unit = saved_unit
         peak, self.local = self.local, outer_local
         for m in self.occ:
-            delta = np.maximum(0.0, peak[m] - base[m]) * count
-            if np.any(delta > 0):
-                self.occ[m] = self.occ[m] + np.where(self.G, delta, 0.0)
-                self.reserved[m] = self.reserved[m] + np.where(self.G, delta, 0.0)
-                self.bufs.append(Buf(m, np.where(self.G, delta, 0.0), np.ones(self.n), self.G.copy(),
+            delta = xp.maximum(0.0, peak[m] - base[m]) * count
+            if xp.any(delta > 0):
+                self.occ[m] = self.occ[m] + xp.where(self.G, delta, 0.0)
+                self.reserved[m] = self.reserved[m] + xp.where(self.G, delta, 0.0)
+                self.bufs.append(Buf(m, xp.where(self.G, delta, 0.0), xp.full(1.0), xp.copy(self.G),
                                      f"process {s.name} at its peak", None, count))
                 self.note_peak(m)
 
@@ -347,9 +502,7 @@ class Occupancy:
     }
 
 
-def _any(mask: np.ndarray) -> bool:
-    """mask.any(), without its Python-level wrapper (the walk asks tens of thousands of times)."""
-    return np.count_nonzero(mask) > 0
+_WRAP = 2**63  # NumPy's int64 wraps around there; Python's ints do not
 
 
 def _label(b: Buf) -> str:

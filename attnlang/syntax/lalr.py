@@ -15,10 +15,18 @@ spans from its first child with a position to its last, where a child
 passed through a `?rule` spans what that rule consumed (the parentheses of
 `(a + b)` belong to it).
 
-Only the good road is fast: on any syntax error, any problem a `ToAst`
-method raises, or a grammar with options this module does not know, `run`
-raises `NotHere` and the caller parses with Lark, whose messages and order
-of reporting stay the one source of diagnostics.
+Tokens come from `_Lexer`: Lark's basic lexer as one loop over the
+scanner Lark compiled (one regex with a named group per terminal), with
+keywords told from names by a dict instead of Lark's per-token callback,
+and the same positions. It is built from Lark's lexer, so the grammar stays
+the one definition of the tokens, and `tests/syntax/test_lalr.py` compares
+the two token by token.
+
+Only the good road is fast: on any syntax error (an unexpected character
+included), any problem a `ToAst` method raises, or a grammar with options
+this module does not know, `run` raises `NotHere` and the caller parses with
+Lark, whose messages and order of reporting stay the one source of
+diagnostics.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from lark import Lark, Token
+from lark.lexer import UnlessCallback
 
 from .build import ToAst
 
@@ -64,7 +73,7 @@ class _Tables:
         table = parser.parser.parser._parse_table
         (start,) = opts.start
         self.start, self.end = table.start_states[start], table.end_states[start]
-        self.lexer = parser.parser.lexer
+        self.lexer = _Lexer(parser.parser.lexer)
         rules: dict = {}
         self.reductions: list[tuple] = []
         self.states: dict[int, dict[str, tuple[int, object]]] = {}
@@ -82,6 +91,57 @@ class _Tables:
                 else:  # a nonterminal: where to go after reducing to it
                     gotos[symbol] = arg
             self.states[state], self.gotos[state] = acts, gotos
+
+
+class _Lexer:
+    """Lark's BasicLexer (lexer="basic"), as one loop: the same tokens, types and positions."""
+
+    def __init__(self, lexer):
+        scanner = lexer.scanner  # builds lexer.callback too
+        if len(scanner._mres) != 1 or lexer.user_callbacks or lexer.use_bytes:
+            raise NotHere("lexer options")
+        self.match = scanner._mres[0].match
+        self.ignore = lexer.ignore_types
+        self.newlines = lexer.newline_types
+        # A terminal whose matches may be keywords (NAME): Lark's UnlessCallback full-matches the
+        # keywords' literal strings, in order; a dict of the strings says the same.
+        self.keywords: dict[str, dict[str, str]] = {}
+        for type_, callback in lexer.callback.items():
+            if not isinstance(callback, UnlessCallback) or type_ in self.ignore:
+                raise NotHere("lexer callbacks")
+            words: dict[str, str] = {}
+            for term in callback.scanner.terminals:
+                if term.pattern.type != "str" or term.pattern.flags:
+                    raise NotHere("keyword options")
+                words.setdefault(term.pattern.value, term.name)
+            self.keywords[type_] = words
+        self.token = getattr(Token, "_future_new", Token)  # Token() less its keyword-argument checks
+
+    def tokens(self, text: str) -> list:
+        """Every token of text but the ignored ones; NotHere where Lark's lexer raises."""
+        match, ignore, newlines, keywords, token = self.match, self.ignore, self.newlines, self.keywords, self.token
+        out = []
+        pos, line, line_start, size = 0, 1, 0, len(text)
+        while pos < size:
+            m = match(text, pos)
+            if m is None:
+                raise NotHere("unexpected character")
+            value, type_, end = m.group(), m.lastgroup, m.end()
+            if end == pos:  # Lark refuses empty terminals; never loop on one
+                raise NotHere("empty token")
+            start_line, column = line, pos - line_start + 1
+            if type_ in newlines:
+                count = value.count("\n")
+                if count:
+                    line += count
+                    line_start = pos + value.rindex("\n") + 1
+            if type_ not in ignore:
+                words = keywords.get(type_)
+                if words is not None:
+                    type_ = words.get(value, type_)
+                out.append(token(type_, value, pos, start_line, column, line, end - line_start + 1, end))
+            pos = end
+        return out
 
 
 def _reduction(rule) -> tuple:
@@ -140,7 +200,7 @@ def _parse(t: _Tables, text: str, builder: ToAst):
     ends: list = []
     depths: list = []  # per value: how deep Lark's tree below it would be
     token = None
-    tokens = t.lexer.lex(t.lexer.make_lexer_state(text), None)
+    tokens = iter(t.lexer.tokens(text))
     while True:
         nxt = next(tokens, None)
         if nxt is not None:

@@ -97,3 +97,31 @@ def test_peak_matches_the_interpreter():
         hw, _ = hardware_for(prog, k, env)
         measured = run(str(path), defines=defines, check=False).memories
         assert peak_bytes(prog, k, env, hw) == {m: v["peak_bytes"] for m, v in measured.items()}
+
+
+def test_one_candidate_walk_equals_the_array_walk():
+    """The checker's walk (one candidate, plain Python numbers) gives the array walk's numbers exactly,
+    on every kernel of the examples and the standard library, at its defaults."""
+    from attnlang.check import scope
+    from attnlang.check.capacity import _walk
+    from attnlang.check.occupancy import Arrays, One
+
+    root = Path(__file__).resolve().parents[2]
+    walked = 0
+    for path in sorted([*root.glob("examples/*.attn"), *root.glob("attnlang/stdlib/**/*.attn"),
+                        *root.glob("tests/check/programs/E08*.attn")]):
+        prog = load(str(path))
+        for k in prog.kernels.values():
+            env, _ = bind(k)
+            hw, _ = hardware_for(prog, k, env)
+            if hw is None:
+                continue
+            env = scope.full_env(k, env)
+            one = _walk(k, env, hw, 1, explain=True)
+            two = _walk(k, {n: v if isinstance(v, str) else np.array([v, v]) for n, v in env.items()}, hw, 2)
+            assert one.xp is One and isinstance(two.xp, Arrays)
+            for m in hw.memories:
+                for a, b in ((one.peak[m], two.peak[m]), (one.solo[m], two.solo[m])):
+                    assert a.shape == (1,) and b.tolist() == [a[0], a[0]], (path.name, k.name, m)
+            walked += 1
+    assert walked > 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lark.exceptions import UnexpectedCharacters
 
 from attnlang.syntax import lalr
 from attnlang.syntax.build import ToAst
@@ -42,3 +43,39 @@ def test_steps_aside_for_lark(text: str):
     except lalr.NotHere:
         return
     assert lalr.run(grammar(), text, ToAst("t.attn")) == _lark(text, "t.attn", 0)
+
+
+def _lark_tokens(text: str) -> list:
+    lexer = grammar().parser.lexer
+    return list(lexer.lex(lexer.make_lexer_state(text), None))
+
+
+def _fields(tokens) -> list:
+    return [(t.type, t.value, t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos) for t in tokens]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_same_tokens_as_lark(path: Path):
+    text = path.read_text(encoding="utf-8")
+    assert _fields(lalr._tables(grammar()).lexer.tokens(text)) == _fields(_lark_tokens(text))
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "# only a comment",
+    "kernel k() -> () {\n  # a comment\n\n\t x = 1e-3 + 2.5 * y_2 // 3 ** 2\r\n  use \"a\\b.attn\"\n}",
+    "memory m { capacity 512 KiB; bandwidth 1.5 GiB/s }\nunit u : matrix { size 32 x 32 }\n",
+    "for i in 0 .. N by Br @pipeline(2) @parallel(pe) { if a <= b and not c { x += 1 } }",
+    "kernels kernel_x in_ or_ and1 notx",  # names that begin with keywords
+    "\f\n\n   \n",
+])
+def test_same_tokens_as_lark_on_snippets(text: str):
+    assert _fields(lalr._tables(grammar()).lexer.tokens(text)) == _fields(_lark_tokens(text))
+
+
+@pytest.mark.parametrize("text", ["x = 1 $ 2", "x = 'a'", "x = \"no end\n"])
+def test_unexpected_characters_step_aside_for_lark(text: str):
+    with pytest.raises(lalr.NotHere):
+        lalr._tables(grammar()).lexer.tokens(text)
+    with pytest.raises(UnexpectedCharacters):
+        _lark_tokens(text)
