@@ -18,7 +18,7 @@ from ..diagnostics import AttnError, UsageError, error
 from ..program import Program, load
 from ..syntax import ast
 from .heap import keep_heap
-from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, kernel_space
+from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, has_processes, kernel_space
 
 OBJECTIVES = ("latency", "energy", "edp")
 
@@ -53,6 +53,8 @@ class Exploration:
     points: tuple | None = None
     #: the params that take more than one value, in declaration order
     varying: list[str] = field(default_factory=list)
+    #: of the evaluated candidates, those costed by simulation (kernels with processes and channels)
+    simulated: int = 0
 
     @property
     def rate(self) -> float:
@@ -61,7 +63,8 @@ class Exploration:
     def to_json(self) -> dict:
         return {
             "candidates": self.candidates, "feasible": self.feasible, "evaluated": self.evaluated,
-            "seconds": self.seconds, "minimize": self.minimize, "kernels": self.kernels,
+            "simulated": self.simulated, "seconds": self.seconds, "minimize": self.minimize,
+            "kernels": self.kernels,
             "best": self.best.to_json() if self.best else None,
             "top": [c.to_json() for c in self.top], "pareto": [c.to_json() for c in self.pareto],
             "pruned": [{"constraint": s.what, "removed": s.removed} for s in self.pruned if s.removed],
@@ -197,6 +200,7 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
     stages = _merge_stages(skipped, parts)
     feasible = sum(len(p.index) for p in parts)
     evaluated = sum(p.considered for p in parts)
+    simulated = sum(p.considered for p in parts if has_processes(sps[p.kernel].kernel))
     if total == 0:
         raise AttnError(error("E1403", "the space is empty", sps[0].kernel.name_span))
     if feasible == 0:
@@ -206,7 +210,8 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
     return Exploration(total, feasible, evaluated, seconds, minimize, best, top_list, pareto, stages, notes,
                        [sp.kernel.name for sp in sps], points,
                        list(dict.fromkeys(a.name for sp in sps for a in sorted(sp.split + sp.grid,
-                                                                               key=lambda a: sp.order.index(a.name)))))
+                                                                               key=lambda a: sp.order.index(a.name)))),
+                       simulated)
 
 
 def _merge_stages(skipped: list[Stage], parts: list[Part]) -> list[Stage]:

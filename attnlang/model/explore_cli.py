@@ -110,7 +110,11 @@ def text_report(ex, path: str, validated: list | None = None) -> str:
     removed = [f"{s.what} removed {s.removed:,}" for s in ex.pruned if s.removed]
     out.append(f"  {ex.candidates:,} candidates" + (f"; {'; '.join(removed)}" if removed else "")
                + f"; {ex.feasible:,} feasible")
-    out.append(f"  {ex.evaluated:,} evaluated by the model in {ex.seconds:.3f} s ({ex.rate:,.0f} candidates/s)")
+    modeled = ex.evaluated - ex.simulated
+    how = ("by simulation" if not modeled else f"{modeled:,} by the model, {ex.simulated:,} by simulation") \
+        if ex.simulated else "by the model"
+    rate = f"{ex.rate:,.0f}" if ex.rate >= 10 else f"{ex.rate:.2g}"
+    out.append(f"  {ex.evaluated:,} evaluated {how} in {ex.seconds:.3f} s ({rate} candidates/s)")
     for note in ex.notes:
         out.append(f"  note: {note}")
     out.append("")

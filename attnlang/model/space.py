@@ -163,6 +163,8 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
         if not isinstance(d, ast.Param) or d.name in defines:
             continue
         values = _domain(d, {**syms, **env})
+        if values is None and d.default is not None and free_names(d.default):
+            continue  # derived from other dims and params (B = n // m): it follows them
         if values is None:
             notes.append(f"param {d.name} of kernel '{kernel.name}' has no domain; it is fixed at its default "
                          f"{env.get(d.name)}")
@@ -179,6 +181,9 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
     hw = hardware_for_env(prog, kernel, fixed)
     split = split_params(kernel, varying)
     order = list(signature_dims(kernel)) + [d.name for d in decls if d.name not in signature_dims(kernel)]
+    if has_processes(kernel):
+        notes.append(f"kernel '{kernel.name}' has processes and channels, which the analytical model does not "
+                     "cover: each of its candidates is simulated (attn run), exact but one at a time")
     return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split],
                        [a for a in axes if a.name not in split], order, prog, notes)
 
@@ -253,6 +258,8 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
     considered = int(np.count_nonzero(alive))
     if considered == 0:
         return Part(kernel_index, combo_index, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), 0, stages)
+    if has_processes(space.kernel):
+        return _simulate(space, kernel_index, combo_index, points[np.flatnonzero(alive)], considered, stages)
     est = _walk(space.hw, space.kernel, env)
 
     def flat(a) -> np.ndarray:
@@ -287,6 +294,48 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
         order = np.argsort(index, kind="stable")
         index, cycles, energy = index[order], cycles[order], energy[order]
     return Part(kernel_index, combo_index, index, cycles, energy, considered, stages)
+
+
+def has_processes(kernel: ast.Kernel) -> bool:
+    """Does the kernel run processes or use channels (which only the interpreter costs)?"""
+    def walk(body) -> bool:
+        for st in body:
+            if isinstance(st, (ast.Process, ast.Send, ast.Recv, ast.ChannelDecl)):
+                return True
+            if any(walk(b) for b in (getattr(st, "body", None), getattr(st, "then", None),
+                                     getattr(st, "orelse", None)) if b):
+                return True
+        return False
+    return walk(kernel.body)
+
+
+def _simulate(space: KernelSpace, kernel_index: int, combo_index: int, index: np.ndarray, considered: int,
+              stages: list[Stage]) -> Part:
+    """Cost the candidates (flat grid indices, increasing) one at a time with the interpreter.
+
+    A candidate whose run stops with an error (a strict memory overflowing, a deadlock, ...) is
+    pruned, in a stage named after the error's code, at the first such candidate's statement."""
+    from ..api import run
+
+    combo = space.combos()[combo_index]
+    keep, cycles, energy = [], [], []
+    failed: dict[str, Stage] = {}
+    for flat in index:
+        grid_index = tuple(int(x) for x in np.unravel_index(int(flat), space.shape)) if space.grid else ()
+        try:
+            r = run(space.prog, space.kernel.name, space.defines(combo, grid_index), check=False)
+        except AttnError as exc:
+            d = exc.diagnostics[0]
+            what = f"the simulation stops with error {d.code} ({d.message})" if len(index) == 1 else \
+                f"the simulation stops with error {d.code}"
+            stage = failed.setdefault(what, Stage(what, d.span))
+            stage.removed += 1
+            continue
+        keep.append(int(flat))
+        cycles.append(float(r.cycles))
+        energy.append(float(r.energy_pj))
+    return Part(kernel_index, combo_index, np.array(keep, dtype=np.int64), np.array(cycles), np.array(energy),
+                considered, stages + list(failed.values()))
 
 
 def _where_stages(space: KernelSpace, combo: tuple) -> list[Stage]:

@@ -158,3 +158,39 @@ def test_progress_goes_to_stderr(capsys):
     assert capsys.readouterr().err == ""
     p(50, 100, 1.5)
     assert "50 of 100 candidates (50%)" in capsys.readouterr().err
+
+
+def test_processes_and_channels_are_costed_by_simulation(attn_main, repo_root):
+    """The ring kernel has processes and channels: explore simulates each candidate (exact), says so, and
+    its best is what `attn run` gives for that candidate."""
+    from attnlang.api import run
+
+    ring = str(repo_root / "examples" / "ring_attention.attn")
+    status, out, err = attn_main("explore", ring, "-D", "n=16", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert (r["candidates"], r["evaluated"], r["simulated"], r["feasible"]) == (3, 3, 3, 3)
+    assert any("simulated" in n for n in r["notes"])
+    by_scheme = {c["defines"]["scheme"]: c["cycles"] for c in r["top"]}
+    assert set(by_scheme) == {"full", "symmetric", "causal"}
+    for scheme, cycles in by_scheme.items():
+        assert cycles == run(ring, defines={"n": 16, "scheme": scheme}).cycles
+    assert r["best"]["defines"]["scheme"] == "causal"
+    status, out, err = attn_main("explore", ring, "-D", "n=16")
+    assert "3 evaluated by simulation" in out
+
+
+def test_a_candidate_whose_simulation_deadlocks_is_pruned(attn_main, repo_root, tmp_path):
+    """The naive stream graph deadlocks when its bypass channel is shallower than a row (N)."""
+    text = (repo_root / "examples" / "stream_sdpa_naive.attn").read_text()
+    assert "dim N = 128, d = 16" in text and "param depth = N + 2" in text
+    path = tmp_path / "naive.attn"
+    path.write_text(text.replace("dim N = 128, d = 16", "dim N = 16, d = 16")
+                    .replace("param depth = N + 2", "param depth in {8, N + 2} = N + 2"))
+    status, out, err = attn_main("explore", str(path), "--json")
+    assert status == 0, err + out
+    r = json.loads(out)
+    assert (r["candidates"], r["feasible"], r["simulated"]) == (2, 1, 2)
+    assert r["best"]["defines"]["depth"] == 18
+    assert len(r["pruned"]) == 1 and r["pruned"][0]["removed"] == 1
+    assert r["pruned"][0]["constraint"].startswith("the simulation stops with error E1032")
