@@ -26,6 +26,7 @@ from .. import cost
 from ..diagnostics import AttnError, has_errors
 from ..hardware import Hardware
 from ..program import Program, bind, hardware_for, signature_dims, static_decls, symbols
+from ..static import free_names
 from ..syntax import ast
 from .statics import aeval, model_error, scalar, split_params
 from .walk import Walker, _elements
@@ -72,7 +73,29 @@ def kernel_env(prog: Program, kernel: ast.Kernel, params: Mapping) -> dict:
             raise model_error(f"dimension {name} of kernel '{kernel.name}' has no value: give it", kernel.name_span)
     for s in symbols(kernel):
         env.setdefault(s, s)
+    derive(derived_params(kernel, set(params)), env)
     return env
+
+
+_CONSTANTS = {"inf", "True", "False"}
+
+
+def derived_params(kernel: ast.Kernel, given: set[str]) -> list[ast.Param]:
+    """The params worked out from others (`param B = n // m`: no domain, a default that names something),
+    in declaration order, except those given a value."""
+    return [d for d in static_decls(kernel) if isinstance(d, ast.Param) and d.domain is None
+            and d.domain_range is None and d.default is not None and free_names(d.default) - _CONSTANTS
+            and d.name not in given]
+
+
+def derive(params: list[ast.Param], env: dict) -> None:
+    """Work the derived params out again from env, which may hold arrays over candidates: `bind` gave them
+    their values at the other params' defaults. One that names something env lacks is taken out of env."""
+    for d in params:
+        if free_names(d.default) - _CONSTANTS <= env.keys() - {d.name}:
+            env[d.name] = aeval(d.default, env)
+        else:
+            env.pop(d.name, None)
 
 
 def param_names(kernel: ast.Kernel) -> set[str]:

@@ -27,7 +27,7 @@ from ..hardware import Hardware
 from ..program import Program, bind, signature_dims, static_decls, symbols
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
-from .analytic import Estimate, _walk, hardware_for_env
+from .analytic import Estimate, _walk, derive, derived_params, hardware_for_env
 from .layout import Layout
 from .layout import build as build_layout
 from .statics import aeval, split_params, where_conds
@@ -56,6 +56,8 @@ class KernelSpace:
     order: list[str]  # every dim and param, in declaration order (for `defines`)
     prog: Program | None = None
     notes: list[str] = field(default_factory=list)
+    #: params worked out from others (`param B = n // m`), again for every candidate
+    derived: list[ast.Param] = field(default_factory=list)
     _combos: list | None = field(default=None, repr=False)
     _constraints: list | None = field(default=None, repr=False)
     _layout: Layout | None = field(default=None, repr=False)
@@ -101,8 +103,10 @@ class KernelSpace:
         """The grid as the model walks it: only candidates that pass `where` on grid params (layout.py)."""
         got = self._layout
         if got is None:
-            got = self._layout = build_layout(self.grid, [c for c, _, _ in self.constraints],
-                                              {a.name for a in self.split}, self._base({}))
+            # a constraint that names a param derived from a grid param is left to evaluate_combo
+            later = {a.name for a in self.split} | {d.name for d in self.derived}
+            got = self._layout = build_layout(self.grid, [c for c, _, _ in self.constraints], later,
+                                              self._base({}))
         return got
 
     def _base(self, values: dict) -> dict:
@@ -112,6 +116,7 @@ class KernelSpace:
         env.update(values)
         for s in self._symbols:
             env.setdefault(s, s)
+        derive(self.derived, env)
         return env
 
     def env(self, combo: tuple, chunk: slice | None = None) -> dict:
@@ -119,6 +124,7 @@ class KernelSpace:
         the layout (sliced along its chunk axis)."""
         env = self._base({a.name: v for a, v in zip(self.split, combo, strict=True)})
         env.update(self.layout.arrays(chunk))
+        derive(self.derived, env)
         return env
 
     def grid_env(self, combo: tuple) -> dict:
@@ -129,6 +135,7 @@ class KernelSpace:
             shape = [1] * m
             shape[i] = len(a.values)
             env[a.name] = a.array().reshape(shape)
+        derive(self.derived, env)
         return env
 
     def defines(self, combo: tuple, index: tuple) -> dict:
@@ -136,6 +143,9 @@ class KernelSpace:
         values = dict(self.fixed)
         values.update({a.name: v for a, v in zip(self.split, combo, strict=True)})
         values.update({a.name: a.values[i] for a, i in zip(self.grid, index, strict=True)})
+        if self.derived:
+            env = self._base(values)
+            values.update({d.name: env[d.name] for d in self.derived})
         return {n: _plain(values[n]) for n in self.order if n in values}
 
 
@@ -179,13 +189,24 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
     varying = {a.name for a in axes}
     fixed = {k: v for k, v in env.items() if k not in varying}
     hw = hardware_for_env(prog, kernel, fixed)
-    split = split_params(kernel, varying)
+    derived = derived_params(kernel, set(defines))
+    # a derived param that chooses an `if` branch (or a unit, or a loop's shape) splits what it is made of
+    made_of = {d.name: free_names(d.default) for d in derived}
+    split: set[str] = set()
+    stack = list(split_params(kernel, varying | made_of.keys()))
+    while stack:
+        name = stack.pop()
+        if name in made_of:
+            stack += made_of.pop(name)
+        else:
+            split.add(name)
+    split &= varying
     order = list(signature_dims(kernel)) + [d.name for d in decls if d.name not in signature_dims(kernel)]
     if has_processes(kernel):
         notes.append(f"kernel '{kernel.name}' has processes and channels, which the analytical model does not "
                      "cover: each of its candidates is simulated (attn run), exact but one at a time")
     return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split],
-                       [a for a in axes if a.name not in split], order, prog, notes)
+                       [a for a in axes if a.name not in split], order, prog, notes, derived)
 
 
 def _domain(p: ast.Param, env: dict) -> list | None:

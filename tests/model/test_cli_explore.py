@@ -194,3 +194,18 @@ def test_a_candidate_whose_simulation_deadlocks_is_pruned(attn_main, repo_root, 
     assert r["best"]["defines"]["depth"] == 18
     assert len(r["pruned"]) == 1 and r["pruned"][0]["removed"] == 1
     assert r["pruned"][0]["constraint"].startswith("the simulation stops with error E1032")
+
+
+def test_derived_params_follow_the_candidate(attn_main, repo_root, tmp_path):
+    """A param worked out from a varying one (Bc = 2 * Br here) takes each candidate's value: in the
+    model's costs (equal to the interpreter's where the model is exact, as on flash) and in the defines."""
+    text = (repo_root / "examples" / "flash.attn").read_text()
+    assert "  param Bc in {16, 32, 64, 128} = 64\n" in text
+    path = tmp_path / "derived.attn"
+    path.write_text(text.replace("  param Bc in {16, 32, 64, 128} = 64\n", "  param Bc = 2 * Br\n"))
+    status, out, err = attn_main("explore", str(path), "-D", "N=256", "--json", "--top", "4", "--validate", "4")
+    assert status == 0, err + out
+    r = json.loads(out)
+    assert r["candidates"] == 4 and len(r["top"]) == r["feasible"] >= 3      # Br = 128, Bc = 256 may not fit
+    assert all(c["defines"]["Bc"] == 2 * c["defines"]["Br"] for c in r["top"])
+    assert all(abs(v["error"]) < 0.01 and v["verified"] for v in r["validated"]), r["validated"]
