@@ -3,9 +3,10 @@
 A `Dim` is a polynomial with integer coefficients over atoms: names (`Br`,
 `d`, `i`) and opaque sub-expressions (`N // Br`, kept as written). Slice
 extents simplify as written (`i : i+Br` has extent `Br`), and messages print
-dimensions the way the user wrote them. `veval` evaluates a static
-expression where every name may be a NumPy array of candidates, which is how
-the capacity rule and explore evaluate many parameter choices at once.
+dimensions the way the user wrote them. `veval` is the evaluator of
+`attnlang.static` with the checker's policy (Unknown for anything it cannot
+decide): every name may be a NumPy array of candidates, which is how the
+capacity rule and explore evaluate many parameter choices at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..static import evaluator
 from ..syntax import ast
 
 
@@ -140,7 +142,7 @@ class Dim:
             for a in mono:
                 if a in opaque:
                     v = v * veval(opaque[a], env)
-                elif a in env:
+                elif env.get(a) is not None:  # a loop index with no known value is None
                     v = v * env[a]
                 else:
                     raise Unknown(a)
@@ -210,89 +212,17 @@ def value_of(d: Dim, env: Mapping):
     return None if isinstance(v, np.ndarray) else v
 
 
-# ---------------------------------------------------------------- evaluation over arrays
+# ---------------------------------------------------------------- evaluation
 
-_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "//": np.floor_divide,
-          "%": np.mod, "**": np.power}
-_CMP = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-        ">=": np.greater_equal}
-_FUNCS = {"sqrt": np.sqrt, "abs": np.abs, "log": np.log, "exp": np.exp}
+def _unknown(e, message: str) -> Unknown:
+    return Unknown(show(e))
 
 
-def veval(e, env: Mapping):
-    """Evaluate a static expression; names may be NumPy arrays (one entry per candidate)."""
-    if isinstance(e, ast.Num):
-        return e.value
-    if isinstance(e, ast.QuantityLit):
-        return e.quantity.value
-    if isinstance(e, ast.Name):
-        if e.id in env:
-            return env[e.id]
-        if e.id == "inf":
-            return np.inf
-        if e.id in ("True", "False"):
-            return e.id == "True"
-        raise Unknown(e.id)
-    if isinstance(e, ast.Unary):
-        v = veval(e.operand, env)
-        if e.op == "not":
-            return np.logical_not(v)
-        if _is_symbol(v):
-            raise Unknown(show(e))
-        return -v if e.op == "-" else v
-    if isinstance(e, ast.Binary):
-        return _binary(e, env)
-    if isinstance(e, ast.Call) and e.func in ("min", "max") and e.args:
-        vals = [veval(a, env) for a in e.args]
-        if any(_is_symbol(v) for v in vals):
-            raise Unknown(show(e))
-        fn = np.minimum if e.func == "min" else np.maximum
-        out = vals[0]
-        for v in vals[1:]:
-            out = fn(out, v)
-        return out
-    if isinstance(e, ast.Call) and e.func in _FUNCS and len(e.args) == 1:
-        v = veval(e.args[0], env)
-        if _is_symbol(v):
-            raise Unknown(show(e))
-        with np.errstate(all="ignore"):
-            return _FUNCS[e.func](v)
-    raise Unknown(show(e))
+veval = evaluator(_unknown)
+veval.__doc__ = """Evaluate a static expression; names may be NumPy arrays (one entry per candidate).
 
-
-def _binary(e: ast.Binary, env: Mapping):
-    a = veval(e.left, env)
-    if e.op in ("and", "or"):
-        b = veval(e.right, env)
-        return np.logical_and(a, b) if e.op == "and" else np.logical_or(a, b)
-    b = veval(e.right, env)
-    if e.op in _CMP:
-        if (_is_symbol(a) or _is_symbol(b)) and e.op not in ("==", "!="):
-            raise Unknown(show(e))
-        if _is_symbol(a) != _is_symbol(b):  # a symbol is never equal to a number
-            shape = np.broadcast(np.asarray(a), np.asarray(b)).shape
-            return np.full(shape, e.op == "!=") if shape else e.op == "!="
-        try:
-            return _CMP[e.op](a, b)
-        except TypeError:
-            raise Unknown(show(e)) from None
-    if e.op not in _ARITH or _is_symbol(a) or _is_symbol(b):
-        raise Unknown(show(e))
-    if e.op in ("/", "//", "%") and np.any(np.asarray(b) == 0):
-        if not isinstance(b, np.ndarray):
-            raise Unknown(show(e))
-    try:
-        with np.errstate(all="ignore"):
-            out = _ARITH[e.op](a, b)
-    except (TypeError, OverflowError, ValueError):
-        raise Unknown(show(e)) from None
-    if e.op == "/" and not isinstance(out, np.ndarray) and float(out).is_integer() and abs(out) < 2**62:
-        out = int(out)
-    return out
-
-
-def _is_symbol(v) -> bool:
-    return isinstance(v, str) or (isinstance(v, np.ndarray) and v.dtype.kind in "USO")
+Raises Unknown for anything it cannot decide: a name with no value, a tensor, a bad operation.
+"""
 
 
 def try_int(e, env: Mapping) -> int | None:

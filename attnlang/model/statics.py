@@ -1,9 +1,9 @@
 """Static values over arrays of candidates, and what in a kernel depends on what.
 
-`aeval` is `attnlang.static.static_eval` with NumPy arrays allowed wherever a
-number or a symbol may be: a param's value is one array entry per candidate
-(or an open-grid array whose broadcast is the candidate set), so one
-evaluation answers for every candidate.
+`aeval` is the evaluator of `attnlang.static` with the model's policy (E1401
+errors, integral float arrays made integer): a param's value may be one array
+entry per candidate (or an open-grid array whose broadcast is the candidate
+set), so one evaluation answers for every candidate.
 
 The structural analysis says which loops are *regular* (every iteration costs
 the same: nothing that decides a cost — an `if`, a nested loop's trip count, a
@@ -14,22 +14,13 @@ be single values while the model runs (`split_params`): those that choose an
 
 from __future__ import annotations
 
-import math
-import operator
 from dataclasses import fields, is_dataclass
-from typing import Mapping
 
 import numpy as np
 
 from ..diagnostics import AttnError, Span, error
-from ..static import free_names
+from ..static import evaluator, free_names
 from ..syntax import ast
-
-_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "//": np.floor_divide,
-          "%": np.mod, "**": np.power}
-_COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-            ">=": np.greater_equal}
-_FUNCS = {"sqrt": np.sqrt, "abs": np.abs, "log": np.log, "exp": np.exp}
 
 
 def model_error(message: str, span: Span, *notes: str) -> AttnError:
@@ -37,91 +28,12 @@ def model_error(message: str, span: Span, *notes: str) -> AttnError:
     return AttnError(error("E1401", message, span, *notes))
 
 
-def _tidy(x):
-    """Keep integral results integral (128 / 2 is 64, not 64.0), as static_eval does."""
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind == "f" and x.size and np.all(np.mod(x, 1) == 0) and np.all(np.abs(x) < 2**62):
-            return x.astype(np.int64)
-        return x
-    if isinstance(x, (float, np.floating)) and float(x).is_integer() and abs(x) < 2**62:
-        return int(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
+def _model_error(e: ast.Expr, message: str) -> AttnError:
+    return model_error(message, e.span)
 
 
-def aeval(expr: ast.Expr, env: Mapping):
-    """A static expression's value: a Python number, bool or symbol, or an array of them."""
-    t = type(expr)
-    if t is ast.Name:
-        v = env.get(expr.id, _MISSING)
-        if v is not _MISSING:
-            return v
-        if expr.id == "inf":
-            return math.inf
-        if expr.id in ("True", "False"):
-            return expr.id == "True"
-        raise model_error(f"'{expr.id}' has no value here", expr.span)
-    if t is ast.Num:
-        return int(expr.value) if expr.is_int else expr.value
-    if t is ast.Binary:
-        op = expr.op
-        left = aeval(expr.left, env)
-        right = aeval(expr.right, env)
-        if op in _COMPARE:
-            if not isinstance(left, np.ndarray) and not isinstance(right, np.ndarray):
-                return bool(_COMPARE[op](left, right)) if not (isinstance(left, str) or isinstance(right, str)) \
-                    else (left == right if op == "==" else left != right)
-            return _COMPARE[op](left, right)
-        if op == "and":
-            return np.logical_and(left, right) if _arr(left, right) else bool(left) and bool(right)
-        if op == "or":
-            return np.logical_or(left, right) if _arr(left, right) else bool(left) or bool(right)
-        if op in _ARITH:
-            if isinstance(left, str) or isinstance(right, str):
-                raise model_error(f"'{op}' needs numbers, not '{left}' and '{right}'", expr.span)
-            if not _arr(left, right):
-                if op in ("/", "//", "%") and right == 0:
-                    raise model_error("division by zero", expr.span)
-                return _tidy(_PY[op](left, right))
-            with np.errstate(all="ignore"):
-                return _tidy(_ARITH[op](left, right))
-        raise model_error(f"'{op}' is a tensor operation, not a static one", expr.span)
-    if t is ast.Unary:
-        v = aeval(expr.operand, env)
-        if expr.op == "not":
-            return np.logical_not(v) if isinstance(v, np.ndarray) else not v
-        if isinstance(v, str):
-            raise model_error(f"cannot negate the symbol '{v}'", expr.span)
-        return -v if expr.op == "-" else v
-    if t is ast.QuantityLit:
-        return _tidy(expr.quantity.value)
-    if t is ast.Call and expr.func in ("min", "max", *_FUNCS):
-        args = [aeval(a, env) for a in expr.args]
-        if not args:
-            raise model_error(f"{expr.func}() needs numbers", expr.span)
-        if expr.func in ("min", "max"):
-            if not _arr(*args):
-                return _tidy((min if expr.func == "min" else max)(*args))
-            f = np.minimum if expr.func == "min" else np.maximum
-            out = args[0]
-            for a in args[1:]:
-                out = f(out, a)
-            return out
-        with np.errstate(all="ignore"):
-            return _tidy(_FUNCS[expr.func](args[0]))
-    raise model_error("this needs a value known before the kernel runs", expr.span)
-
-
-_MISSING = object()
-
-
-def _arr(*xs) -> bool:
-    return any(isinstance(x, np.ndarray) for x in xs)
-
-
-_PY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
-       "%": operator.mod, "**": operator.pow}
+aeval = evaluator(_model_error, tidy_arrays=True)
+aeval.__doc__ = """A static expression's value: a Python number, bool or symbol, or an array of them."""
 
 
 def scalar(v):
