@@ -12,15 +12,19 @@ in it: a loop body, an iteration, or a whole loop become one rigid step of
 the enclosing schedule (docs/explore.md, "How the model works"). In a loop
 body, a load that needs nothing the body makes is prefetched: done before the
 body starts, as the interpreter issues it during the iteration before
-(`Frame._prefetch`). Every time is a float or an array over candidates
-(attnlang/model/times.py).
+(`Frame._prefetch`). Inside a `@parallel` body frames also list their
+transfers (`Xfers`), and each @parallel iteration's transfers go one by one
+into the ports' idle stretches the iterations before it leave (`Frame._fill`).
+Every time is a float or an array over candidates (attnlang/model/times.py).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
-from .times import HISTORY, INF, AVal, Buf, Fold, Lane, add, mn, mx
+from .times import HISTORY, INF, AVal, Buf, Fold, Lane, Xfers, add, mn, mx
 
 
 class Frame:
@@ -52,6 +56,13 @@ class Frame:
         self.pending: list[Buf] = []
         #: a loop body's frame: a load that needs nothing made in it is prefetched (see schedule)
         self.body = False
+        #: inside a @parallel body: this frame's transfers, [start, cycles, ports, first read] rows and
+        #: Xfers from frames placed in it (see xfers); None elsewhere, or where a frame placed in it
+        #: holds its port work only as a summary
+        self.xrows: list | None = None
+        #: the ports' busy intervals, per candidate, after @parallel iterations placed transfer by
+        #: transfer (place); None when some of the port work here is known only as a summary
+        self.tl: "_Timeline | None" = None
 
     # ---------------------------------------------------------- building
     @classmethod
@@ -99,6 +110,24 @@ class Frame:
         too (kind: its ready, its last read, or a store's end), for the
         candidates in mask.
         """
+        if resources[0][0] == "port":
+            self.tl = None
+            if self.xrows is not None:
+                start, end = self._schedule(resources, cycles, waits, result)
+                ready, refs = -INF, None
+                for value, p, kind, mask in waits:
+                    if value is not None:
+                        ready = mx(ready, value)
+                    if p is not None and kind != "s":
+                        refs = (refs or []) + [(p, kind, mask)]
+                row = [start, cycles, resources, None if result is not None else INF, ready, refs]
+                self.xrows.append(row)
+                if result is not None:
+                    result.xrow = row
+                return start, end
+        return self._schedule(resources, cycles, waits, result)
+
+    def _schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None) -> tuple:
         if result is not None and self.body:
             pf = _prefetchable(waits)
             if pf is True:
@@ -243,12 +272,45 @@ class Frame:
             else:
                 self.need_store[p] = mn(self.need_store.get(p), o)
 
+    def read_at(self, buf: "Buf", start) -> None:
+        """buf, loaded here inside a @parallel body, is first read by an operation starting at start."""
+        row = buf.xrow
+        buf.xrow = None
+        if row[3] is None:
+            row[3] = start
+
     def settle(self) -> None:
         """Loads never read here need what they waited for when they started."""
         for b in self.pending:
             if b.pending is not None:
                 self.touch(b, None)
         self.pending = []
+        if self.xrows is not None:
+            for row in self.xrows:
+                if type(row) is list and row[3] is None:
+                    row[3] = INF
+
+    def xfers(self) -> "Xfers | None":
+        """This frame's transfers as one Xfers (None when it does not list them)."""
+        rows = self.xrows
+        if rows is None:
+            return None
+        if len(rows) == 1 and type(rows[0]) is Xfers:
+            return rows[0]
+        parts, run = [], []
+        for r in rows:
+            if type(r) is list:
+                run.append(r)
+                continue
+            if run:
+                parts.append(Xfers.of_rows(run))
+                run = []
+            parts.append(r)
+        if run:
+            parts.append(Xfers.of_rows(run))
+        x = Xfers.concat(parts)
+        self.xrows = [x]
+        return x
 
     def count(self, table: dict, key: str, value) -> None:
         table[key] = add(table.get(key), value)
@@ -281,10 +343,30 @@ class Frame:
         moved = {}
         for r in b.first:
             moved[r] = lanes.res(r) if lanes is not None else r
+        fill = None
+        if lanes is not None and at is None and self.xrows is None and (
+                self.tl is not None or not any(r[0] == "port" for r in free)):
+            fill = b.xfers()
+            if fill is not None and not fill.ports:
+                fill = None
         if at is None:
-            s = self._earliest(b, res, moved, lanes is None)
+            s = self._earliest(b, res, moved, lanes is None, None if fill is None else fill.over)
         else:
             s = at
+        if fill is not None:
+            # One @parallel iteration, transfer by transfer into the ports' idle stretches (_fill); the
+            # rest of it slips by as much as its transfers make it wait.
+            slip, last = self._fill(b, fill, s, res)
+            s = s + slip
+            self.end = mx(self.end, last)
+        elif any(r[0] == "port" for r in b.free):
+            self.tl = None
+        if self.xrows is not None:
+            bx = b.xfers()
+            if lanes is not None or (bx is None and any(r[0] == "port" for r in b.free)):
+                self.xrows = None  # a nested @parallel loop, or port work known only as a summary
+            elif bx is not None and bx.ports:
+                self.xrows.append(_placed(bx, s, b.phantoms, res))
         # Updates.
         pre = self.body and lanes is None
         for r, last in b.free.items():
@@ -330,6 +412,8 @@ class Frame:
                 for r, need in b.pneed.items():
                     r2 = moved[r]
                     self.post[r2] = mn(self.post.get(r2), s + need)
+        if fill is not None:
+            self.tl.summary(self)
         fix: dict = {}  # released buffers that differ in size from the phantoms b was built with
         for p, q in zip(b.phantoms, res, strict=True):
             if q is None:
@@ -373,16 +457,21 @@ class Frame:
             self.occ[m] = self.occ.get(m, 0) + d
         return s
 
-    def _earliest(self, b: "Frame", res: list, moved: dict, serial: bool = True):
+    def _earliest(self, b: "Frame", res: list, moved: dict, serial: bool = True, over=None):
         """The earliest start of b here; records what this frame needs from outside through b.
 
         serial: b follows what this frame issued before it (not one of several @parallel iterations).
         In a loop body, b's prefetched transfers then join the body's own (they are done before the
         body starts, see schedule), and only its other transfers queue on the ports here.
+        over: b's transfers go into the ports' idle stretches one by one (_fill), except for these
+        candidates (Xfers.over): the ports bound the start of those only.
         """
         fold = Fold(0.0)
         free = self.free
         pre = self.body and serial
+        ports = fold
+        if over is not None:
+            ports = Fold(-INF) if np.any(over) else None
         for r, off in b.first.items():
             r2 = moved[r]
             if r[0] == "port" and r in b.pneed:
@@ -392,13 +481,16 @@ class Frame:
                     continue
             v = free.get(r2)
             if v is None:
-                if not self.body:  # nothing here starts before the kernel does (b's prefetches)
+                if not self.body and r[0] != "port":  # nothing here starts before the kernel does
                     fold.take(-off)
+                elif not self.body and ports is not None:  # (b's prefetches)
+                    ports.take(-off)
                 continue
             if r[0] == "port":
                 # DMA fills a port's idle stretches in ready order: b's first transfer waits for the
                 # first run of back-to-back transfers issued before it, then takes the idle time after.
-                fold.take(_port_wait(self, r2, b, r) - off)
+                if ports is not None:
+                    ports.take(_port_wait(self, r2, b, r) - off)
             else:
                 fold.take(v - off)
         for p, q in zip(b.phantoms, res, strict=True):
@@ -413,9 +505,13 @@ class Frame:
             if v is not None:
                 fold.take(v - off)
         s = fold.value
+        if ports is not None and ports is not fold and ports.value is not None:
+            s = np.where(over, np.maximum(s, ports.value), s)
         for p, q in zip(b.phantoms, res, strict=True):
             if q is not None and q.pending is not None and p.need_ready is not None:
                 self.touch(q, s + p.need_ready)
+            if q is not None and q.xrow is not None and p.need_ready is not None:
+                self.read_at(q, s + p.need_ready)
             if q is not None and q.pos is not None:
                 if p.need_ready is not None:
                     q.need_ready = mn(q.need_ready, s + p.need_ready)
@@ -425,6 +521,62 @@ class Frame:
             if x not in self.store_end:
                 self.need_store[x] = mn(self.need_store.get(x), s + off)
         return s
+
+    def _fill(self, b: "Frame", x: Xfers, s, res: list):
+        """Put b's transfers (x, b placed at s as a @parallel iteration) into the ports' idle stretches.
+
+        The interpreter issues an iteration's transfers after those of the iterations before it, each
+        in the earliest idle stretch long enough on every port of its path, from when what it waits for
+        is ready. Here each goes there from its ready time in b plus the slip so far; the slip starts at
+        0 and, whenever a transfer ends after its first read plus the slip, grows by the difference: the
+        iteration's work after that read waits for it. Returns the slip and the end of the last
+        transfer (0 and -INF for the candidates left to the ports' summaries: Xfers.over, or no idle
+        stretches known here).
+        """
+        x = _placed(x, s, b.phantoms, res, keep=False)
+        shape = np.broadcast_shapes(x.shape, np.shape(s), np.shape(b.end))
+        if self.tl is None:
+            self.tl = _Timeline(shape)
+        else:
+            self.tl.grow(shape)
+        shape = self.tl.shape
+        n, k = self.tl.n, len(x.ports)
+
+        def flat(a):
+            return np.broadcast_to(a, shape + (k,)).reshape(n, k)
+
+        start, read = flat(x.start), flat(x.read)
+        ready = flat(x.ready)
+        # Nothing is issued before b's first transfer: its prefetches, which run back to back from the
+        # latest start that has each in time for its first read (pneed), or its first other one (post).
+        first = None
+        for r in b.first:
+            if r[0] == "port":
+                first = mn(first, mn(b.pneed.get(r), b.post.get(r)))
+        if first is None:
+            first = np.min(start, axis=1, initial=INF)
+        else:
+            first = np.broadcast_to(s + first, shape).reshape(n)
+        if not self.body:  # nothing starts before the kernel does
+            first = np.maximum(first, 0.0)
+        ready = np.maximum(ready, first[:, None])
+        cycles = flat(x.cycles)
+        over = np.broadcast_to(x.over, shape).reshape(n) | ~self.tl.valid
+        slip, last = np.zeros(n), np.full(n, -INF)
+        kinds: dict = {}
+        which = [kinds.setdefault(p, len(kinds)) for p in x.ports]
+        for c in range(n):
+            if over[c]:
+                continue
+            busy = self.tl.busy[c]
+            per = [[busy.setdefault(r, ([], [])) for r in ports] for ports in kinds]
+            lists = [per[w] for w in which]
+            d, end = _fill_one(start[c].tolist(), cycles[c].tolist(), ready[c].tolist(), read[c].tolist(), lists)
+            slip[c], last[c] = d, end
+        self.tl.valid &= ~over
+        if shape == ():
+            return float(slip[0]), float(last[0])
+        return slip.reshape(shape), last.reshape(shape)
 
     def add_counters(self, b: "Frame", times=1) -> None:
         """Add b's energy, traffic and busy time, `times` over (an array or a number)."""
@@ -438,6 +590,147 @@ class Frame:
 
 
 _NONE = object()
+
+
+def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True) -> Xfers:
+    """x, a placed frame's transfers, in the frame it is placed in at s (res: its phantoms' buffers there).
+
+    What they wait for from outside becomes the time the buffer there gives, and, where that buffer is
+    itself outside (a phantom there; keep), a ref to it.
+    """
+    a = np.asarray(s, dtype=np.float64)[..., None]
+    ready = x.ready + a
+    if not x.refs:
+        return x.shifted(s, ready, {})
+    index = {id(p): i for i, p in enumerate(phantoms)}
+    refs, ups = {}, []
+    for c, lst in x.refs.items():
+        for p, kind, mask in lst:
+            i = index.get(id(p))
+            q = res[i] if i is not None else None
+            if q is None:
+                continue
+            t = q.ready if kind == "r" else q.last_read
+            if t is not None:
+                ups.append((c, t if mask is None else np.where(mask, t, -INF)))
+            if keep and q.pos is not None:
+                refs.setdefault(c, []).append((q, kind, mask))
+    if ups:
+        shape = np.broadcast_shapes(ready.shape[:-1], *[np.shape(t) for _, t in ups])
+        ready = np.array(np.broadcast_to(ready, shape + ready.shape[-1:]))
+        for c, t in ups:
+            np.maximum(ready[..., c], t, out=ready[..., c])
+    return x.shifted(s, ready, refs)
+
+
+def _fit(starts: list, ends: list, t: float, c: float) -> tuple:
+    """The earliest t' >= t with [t', t' + c) clear of the busy intervals (sorted, disjoint); its index."""
+    i = bisect_right(ends, t)
+    n = len(starts)
+    while i < n and starts[i] < t + c:
+        if ends[i] > t:
+            t = ends[i]
+        i += 1
+    return t, i
+
+
+def _reserve(starts: list, ends: list, i: int, a: float, b: float) -> None:
+    """Mark [a, b) busy; i: where it goes (from _fit). Touching intervals merge."""
+    if i > 0 and ends[i - 1] >= a:
+        if i < len(starts) and starts[i] <= b:
+            ends[i - 1] = ends[i]
+            del starts[i], ends[i]
+        else:
+            ends[i - 1] = b
+    elif i < len(starts) and starts[i] <= b:
+        starts[i] = a
+    else:
+        starts.insert(i, a)
+        ends.insert(i, b)
+
+
+def _fill_one(start: list, cycles: list, ready: list, read: list, lists: list) -> tuple:
+    """Frame._fill for one candidate: its slip and the end of its last transfer.
+
+    Transfers go in program order. A time t of the iteration's own schedule (a transfer's ready time)
+    moves by the slip of the reads before it: those are what it waits for.
+    """
+    slip, last = 0.0, -INF
+    reads, slips = [], []  # the reads so far (running max) and the slip after each
+    top = -INF
+    for k in range(len(start)):
+        if start[k] == INF:
+            continue
+        c = cycles[k]
+        j = bisect_right(reads, ready[k])
+        t = ready[k] + (slips[j - 1] if j else 0.0)
+        ports = lists[k]
+        if len(ports) == 1:
+            st, en = ports[0]
+            t, i = _fit(st, en, t, c)
+            _reserve(st, en, i, t, t + c)
+        else:
+            moved = True
+            while moved:
+                moved = False
+                for st, en in ports:
+                    t2, _ = _fit(st, en, t, c)
+                    if t2 != t:
+                        t, moved = t2, True
+            for st, en in ports:
+                _reserve(st, en, _fit(st, en, t, c)[1], t, t + c)
+        e = t + c
+        if e > last:
+            last = e
+        r = read[k]
+        if r != INF:
+            if e - r > slip:
+                slip = e - r
+            if r > top:
+                top = r
+            reads.append(top)
+            slips.append(slip)
+    return slip, last
+
+
+class _Timeline:
+    """The busy intervals of a frame's ports, per candidate, from @parallel iterations placed by _fill."""
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+        self.n = int(np.prod(shape, dtype=np.int64))
+        self.busy = [{} for _ in range(self.n)]  # per candidate: port -> (starts, ends)
+        self.valid = np.ones(self.n, dtype=bool)  # False: some port work known only as a summary
+
+    def grow(self, shape: tuple) -> None:
+        shape = np.broadcast_shapes(self.shape, shape)
+        if shape == self.shape:
+            return
+        idx = np.broadcast_to(np.arange(self.n).reshape(self.shape), shape).reshape(-1)
+        self.busy = [{r: (list(a), list(b)) for r, (a, b) in self.busy[i].items()} for i in idx.tolist()]
+        self.valid = self.valid[idx]
+        self.shape, self.n = shape, len(idx)
+
+    def summary(self, f: Frame) -> None:
+        """Set f's first use, first back-to-back run, last use of each port from the intervals."""
+        ports = {r for d in self.busy for r in d}
+        use = self.valid
+        for r in ports:
+            first, lead, free = np.full(self.n, INF), np.full(self.n, INF), np.full(self.n, -INF)
+            for c, d in enumerate(self.busy):
+                got = d.get(r)
+                if got and got[0]:
+                    first[c], lead[c], free[c] = got[0][0], got[1][0], got[1][-1]
+            if self.shape == ():
+                if not use[0]:
+                    continue
+                vals = (float(first[0]), float(lead[0]), float(free[0]))
+            else:
+                vals = tuple(np.where(use, v, np.broadcast_to(old if old is not None else v, self.shape).reshape(-1))
+                             .reshape(self.shape) for v, old in ((first, f.first.get(r)), (lead, f.lead.get(r)),
+                                                                 (free, f.free.get(r))))
+            f.first[r], f.lead[r], f.free[r] = vals
+            f.post[r] = vals[0]
 
 
 def _resolve(f: Frame, positions: list, lanes: Lane | None = None) -> Buf | None:

@@ -72,6 +72,21 @@ def run_loop(w, s: ast.For) -> None:
             raise model_error("a @parallel loop needs the same trip count for every candidate", s.span)
         lanes = _lanes(w, s, int(n))
     count = scalar(trips)
+    if (lanes is None and shape.pipeline is None and count is not None and count <= ENUMERATE
+            and len(s.body) == 1 and isinstance(s.body[0], ast.For) and loop_shape(s.body[0]).parallel):
+        # Its body is one @parallel loop: its iterations go straight here, one after another, so that
+        # those of the next iteration fill the ports' idle stretches those of this one leave (Frame.place).
+        saved = env.get(s.var, _MISSING)
+        try:
+            for t in range(count):
+                env[s.var] = lo + t * step
+                run_loop(w, s.body[0])
+        finally:
+            if saved is _MISSING:
+                env.pop(s.var, None)
+            else:
+                env[s.var] = saved
+        return
     if shape.regular:
         if count is not None and count == 0:
             return
@@ -113,6 +128,8 @@ def _body(w, s: ast.For, value, pipeline, lanes) -> Frame:
     if lanes:
         w.lane, w.slot, w.copies = LANE, w.slot + (lanes.marker,), w.copies * lanes.width
     f = Frame.mirror(w.f, {w.key(n): w.depth for n in loop_shape(s).assigned})
+    if w.lane is not None:  # inside a @parallel body: list the transfers (Frame.place fills ports with them)
+        f.xrows = []
     w.f, w.pipeline, w.outer = f, pipeline, set(f.names)
     w.env[s.var] = value
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .frame import Frame, final_at
-from .times import INF, AVal, Buf, Fold, Later, add, mx
+from .times import INF, XCAP, AVal, Buf, Fold, Later, Xfers, add, mx
 
 
 def steady_interval(b: Frame, depth: int):
@@ -134,6 +134,9 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
             q += 1
         out.hist[n] = entries[-depth:]
     out.add_counters(b, trips)
+    x = b.xfers()
+    if x is not None:
+        out.xrows = [_repeat_xfers(b, x, trips, ii, depth, swap)]
     # Occupancy: the first iteration releases the values it was given; the later ones release
     # those of the iteration before, which may differ in size (pipeline copies).
     steady = dict(b.occ)
@@ -153,3 +156,80 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
             second = None
         out.peak[m] = mx(pk, second)
     return out
+
+
+def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict) -> Xfers:
+    """The transfers of `trips` iterations of b (iteration t at t * ii), from b's list x.
+
+    What a transfer waits for from outside b (the copy it overwrites, a value it reads) is, for iteration
+    t, the buffer an earlier iteration left there, as in steady_interval; for the first iterations it is
+    still outside the loop (a ref to the loop's phantom). A candidate with more than XCAP transfers is
+    marked over and its list cut short.
+    """
+    k = len(x.ports)
+    over = x.over | (np.isfinite(x.start).sum(axis=-1) * trips > XCAP)
+    tk = int(np.max(np.where(over, 1, trips)))
+    t = np.arange(tk, dtype=np.float64)
+    step = np.asarray(ii, dtype=np.float64)[..., None]
+    shift = (t * step)[..., :, None]
+    valid = t[:, None] < np.asarray(trips)[..., None, None]
+    start = np.where(valid, x.start[..., None, :] + shift, INF)
+    read = np.where(valid, x.read[..., None, :] + shift, INF)
+    ready = x.ready[..., None, :] + shift
+    refs: dict = {}
+    ups = []
+    def walk(c, kind, mask, chain, pos):
+        """Iteration t waits for what iteration t - back left (back: the chain's length when it ends at
+        a buffer b makes), or, for t < back, for the loop's phantom chain[t]."""
+        while len(chain) <= depth + 1:
+            y = final_at(b, pos)
+            if y is None:
+                break
+            if y.pos is None:
+                back = len(chain)
+                tm = y.ready if kind == "r" else y.last_read
+                if tm is not None and back < tk:
+                    tm = np.asarray(tm, dtype=np.float64)
+                    v = np.where(t >= back, (t - back) * step + tm[..., None], -INF)
+                    m = mask
+                    if isinstance(tm, np.ndarray) and tm.ndim and pos[0] == "hist" and pos[2] > 1:
+                        # A candidate whose inner loop ran fewer iterations has there a copy from
+                        # before it: the phantom one place further in (steady.repeat's history).
+                        short = tm == -INF
+                        if short.any():
+                            ph = _phantom_at(b, ("hist", pos[1], pos[2] - 1))
+                            if ph is not None:
+                                walk(c, kind, short if mask is None else short & mask, chain + [ph], ph.pos[0])
+                                m = ~short if mask is None else ~short & mask
+                    if m is not None:
+                        v = np.where(np.asarray(m)[..., None], v, -INF)
+                    ups.append((c, v))
+                break
+            chain = chain + [y]
+            pos = y.pos[0]
+        for q in range(min(len(chain), tk)):
+            ph = chain[q]
+            refs.setdefault(q * k + c, []).append((swap.get(id(ph), ph), kind, mask))
+
+    for c, lst in x.refs.items():
+        for p, kind, mask in lst:
+            walk(c, kind, mask, [p], p.pos[0])
+    shape = np.broadcast_shapes(start.shape, read.shape, ready.shape, x.cycles[..., None, :].shape,
+                                *[np.shape(v)[:-1] + (tk, k) for _, v in ups])
+    if ups:
+        ready = np.array(np.broadcast_to(ready, shape))
+        for c, v in ups:
+            np.maximum(ready[..., c], v, out=ready[..., c])
+    flat = shape[:-2] + (tk * k,)
+
+    def f(a):
+        return np.broadcast_to(a, shape).reshape(flat)
+
+    return Xfers(f(start), f(x.cycles[..., None, :]), f(read), f(ready), x.ports * tk, refs, over)
+
+
+def _phantom_at(b: Frame, pos: tuple):
+    for p in b.phantoms:
+        if pos in p.pos:
+            return p
+    return None

@@ -33,8 +33,6 @@ class Lane:
         if type(k) is tuple and self.marker in k[1]:
             return (k[0], tuple(self.n % self.width if x is self.marker else x for x in k[1]))
         return k
-#: How many past values of a name the interpreter remembers (Engine.history).
-HISTORY = 16
 
 
 def mx(a, b):
@@ -112,7 +110,7 @@ class Buf:
     """
 
     __slots__ = ("memory", "nbytes", "_ready", "_lr", "_base", "_shift", "refs", "live", "pos", "need_ready",
-                 "need_lr", "pending")
+                 "need_lr", "pending", "xrow")
 
     def __init__(self, memory: str, nbytes, ready, last_read=None):
         self.memory = memory
@@ -127,6 +125,7 @@ class Buf:
         self.need_ready = None
         self.need_lr = None
         self.pending = None  # a load's needs from outside, settled at its first read (Frame.touch)
+        self.xrow = None  # its transfer's entry in a @parallel body's list, until its first read (Frame.read_at)
 
     @classmethod
     def shifted(cls, base: "Buf", shift) -> "Buf":
@@ -135,6 +134,7 @@ class Buf:
         b._ready = b._lr = _LAZY
         b.refs, b.live, b.pos, b.need_ready, b.need_lr = base.refs, base.live, None, None, None
         b.pending = None
+        b.xrow = None
         return b
 
     @property
@@ -197,3 +197,72 @@ class AVal:
 
 #: A time a shifted buffer has not worked out yet.
 _LAZY = object()
+
+
+#: The most transfers a frame inside a @parallel body lists for one candidate (Xfers); a candidate with more
+#: (a long loop of small tiles) shares its ports as a summary instead (frame._port_wait).
+XCAP = 4096
+
+
+class Xfers:
+    """The transfers of a frame inside a @parallel body, for every candidate: one column per transfer.
+
+    start, cycles, read, ready: arrays of shape (candidates..., K), relative to the frame's start: each
+    transfer's start, its cycles, the start of the first operation that reads what it loaded (INF: none,
+    as for a store) and when what it waits for is ready (its source, the copy it overwrites; -INF: nothing
+    known). A candidate with fewer transfers (loops with fewer iterations) has INF starts in the columns
+    it lacks. ports: each column's ports. refs: column -> [(phantom, 'r'|'l', mask)], what a transfer
+    also waits for from outside the frame, resolved when the frame is placed (Frame.place) or repeated
+    (steady.repeat). over: the candidates (a bool array, or a bool) with more than XCAP transfers, whose
+    lists are cut short.
+    """
+
+    __slots__ = ("start", "cycles", "read", "ready", "ports", "refs", "over")
+
+    def __init__(self, start, cycles, read, ready, ports: list, refs: dict, over=False):
+        self.start, self.cycles, self.read, self.ready = start, cycles, read, ready
+        self.ports, self.refs, self.over = ports, refs, over
+
+    @property
+    def shape(self) -> tuple:
+        return np.broadcast_shapes(*[np.shape(a)[:-1] for a in (self.start, self.cycles, self.read, self.ready)],
+                                   np.shape(self.over))
+
+    @classmethod
+    def of_rows(cls, rows: list) -> "Xfers":
+        """From [start, cycles, ports, read, ready, refs] rows (floats or arrays over candidates)."""
+        shape = np.broadcast_shapes(*[np.shape(x) for r in rows for x in (r[0], r[1], r[3], r[4])])
+
+        def col(i):
+            return np.stack([np.broadcast_to(np.asarray(r[i], dtype=np.float64), shape) for r in rows], axis=-1)
+
+        refs = {k: r[5] for k, r in enumerate(rows) if r[5]}
+        return cls(col(0), col(1), col(3), col(4), [r[2] for r in rows], refs)
+
+    @classmethod
+    def concat(cls, parts: list) -> "Xfers":
+        if not parts:
+            e = np.zeros(0)
+            return cls(e, e, e, e, [], {})
+        if len(parts) == 1:
+            return parts[0]
+        shape = np.broadcast_shapes(*[p.shape for p in parts], *[np.shape(p.over) for p in parts])
+
+        def cat(attr):
+            return np.concatenate([np.broadcast_to(getattr(p, attr), shape + getattr(p, attr).shape[-1:])
+                                   for p in parts], axis=-1)
+
+        over, refs, k = False, {}, 0
+        for p in parts:
+            over = over | p.over
+            for c, r in p.refs.items():
+                refs[k + c] = r
+            k += len(p.ports)
+        return cls(cat("start"), cat("cycles"), cat("read"), cat("ready"), [r for p in parts for r in p.ports],
+                   refs, over)
+
+    def shifted(self, s, ready=None, refs=None) -> "Xfers":
+        """The same transfers in a frame where this one starts at s (ready, refs: resolved there)."""
+        a = np.asarray(s, dtype=np.float64)[..., None]
+        return Xfers(self.start + a, self.cycles, self.read + a, self.ready + a if ready is None else ready,
+                     self.ports, self.refs if refs is None else refs, self.over)

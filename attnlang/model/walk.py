@@ -167,6 +167,8 @@ class Walker:
         if src is not None:
             if src.pending is not None:
                 f.touch(src, start)
+            if src.xrow is not None:
+                f.read_at(src, start)
             src.last_read = mx(src.last_read, end)
         buf.ready = buf.last_read = end
         f.allocate(buf, self._charge(s.target.name))
@@ -186,6 +188,8 @@ class Walker:
                                         [(b.ready, b if b.pos is not None else None, "r", None)])
             if b.pending is not None:
                 self.f.touch(b, start)
+            if b.xrow is not None:
+                self.f.read_at(b, start)
             b.last_read = mx(b.last_read, end)
             f = self.f
             f.store_end[s.tensor] = mx(f.store_end.get(s.tensor), end)
@@ -264,6 +268,8 @@ class Walker:
         for o in operands:
             if o.buf.pending is not None:
                 f.touch(o.buf, start)
+            if o.buf.xrow is not None:
+                f.read_at(o.buf, start)
         f.count(f.busy, u.name, cycles)
         f.count(f.energy, u.name, energy)
         for o in operands:

@@ -5,7 +5,7 @@ at several parameter points per example, at small N. Energy, traffic and
 peak occupancy do not depend on timing, so the model gets them exactly; the
 cycles are where it approximates (docs/explore.md says how, and how well).
 
-OUTLIERS are the worst points of a sweep over mha
+OUTLIERS are the points of a sweep over mha still beyond 10%
 (docs/explore.md, "How close it is"): the cycles miss the 10% there, and the
 test says by how much, so that a change to the model that closes the gap (or
 widens it) shows.
@@ -28,11 +28,15 @@ POINTS = {
              dict(N=512, Br=32, Bc=64)],
     "naive": [dict(N=256, T=64), dict(N=256, T=16), dict(N=256, T=128), dict(N=512, T=32)],
     "flash_causal": [dict(N=256, B=64), dict(N=256, B=16), dict(N=512, B=32)],
-    # Heads on four cores share one DRAM port, which the interpreter fills gap by gap; the model
-    # approximates that contention (docs/explore.md, "How close it is"; misses in OUTLIERS).
-    "mha": [dict(N=256), dict(N=128, B=1, H=4, Br=32, Bc=64), dict(N=128, B=1, H=2, Br=32, Bc=64),
+    # Heads on four cores share one DRAM port, which the interpreter fills gap by gap; the model puts
+    # each head's transfers into the gaps the heads before it leave (docs/explore.md, "How close it is").
+    "mha": [dict(N=256), dict(N=128, B=1, H=2, Br=32, Bc=64),
             dict(N=256, B=1, H=4, Br=128, Bc=16), dict(N=256, B=2, H=3, Br=16, Bc=16),
-            dict(N=256, B=1, H=3, Br=128, Bc=32), dict(N=128, B=2, H=4, Br=32, Bc=16)],
+            dict(N=256, B=1, H=3, Br=128, Bc=32), dict(N=128, B=2, H=4, Br=32, Bc=16),
+            dict(N=256, B=1, H=4, Br=16, Bc=16), dict(N=256, B=1, H=2, Br=16, Bc=128),
+            dict(N=256, B=2, H=4, Br=16, Bc=16), dict(N=256, B=2, H=2, Br=16, Bc=128),
+            dict(N=128, B=2, H=3, Br=32, Bc=128), dict(N=256, B=1, H=3, Br=16, Bc=64),
+            dict(N=128, B=1, H=4, Br=64, Bc=128), dict(N=256, B=2, H=4, Br=64, Bc=64)],
     # Row blocks of 4 to 16 queries: the loads of block i+1 are prefetched during block i (the model's
     # loop bodies take loads that need nothing made in them as done before the body starts).
     "mas_attention": [dict(N=256), dict(N=256, Br=64, Bc=128), dict(N=512, Br=16, Bc=64),
@@ -55,14 +59,11 @@ CASES = [(name, d) for name, pts in POINTS.items() for d in pts]
 
 #: (example, point, the model's cycles error there): known misses of the 10% target.
 OUTLIERS = [
-    # Four heads on four cores share the DRAM port; the interpreter fits each transfer into the
-    # earliest gap long enough, the model decides between "after the first burst" and "after all the
-    # work before it" (frame._port_wait) and here picks the latter wrongly.
-    ("mha", dict(N=256, B=1, H=4, Br=16, Bc=16), +0.483),
-    ("mha", dict(N=256, B=1, H=2, Br=16, Bc=128), +0.353),
-    # ... and here the former: the third head's 16 KiB loads find no gap long enough until the
-    # first two are done.
-    ("mha", dict(N=128, B=1, H=3, Br=32, Bc=128), -0.271),
+    # Three and four heads with 32-row blocks: the model's head runs a block's first QK^T later than the
+    # interpreter does (its iterations are rigid steps; the vector unit sets their interval), so its
+    # loads look to have more slack than they do and the heads slip less behind each other.
+    ("mha", dict(N=128, B=1, H=3, Br=32, Bc=128), -0.116),
+    ("mha", dict(N=128, B=1, H=4, Br=32, Bc=64), -0.102),
 ]
 
 
@@ -101,3 +102,18 @@ def test_known_outliers(repo_root, name, defines, error):
     assert abs(got - error) < 0.01, f"cycles error {got:+.1%}, recorded {error:+.1%}: update OUTLIERS and the docs"
     assert _close(float(est.energy_pj), sim.energy_pj, EXACT)
     assert _close(float(est.read_bytes["dram"]), sim.memories["dram"]["read_bytes"], EXACT)
+
+
+def test_mha_grid_equals_one_candidate_at_a_time(repo_root):
+    """The heads' transfers go into the port's gaps per candidate: a grid of tiles (loops of different
+    trip counts, padded) costs each candidate as it costs alone."""
+    import numpy as np
+
+    prog = load_program(str(repo_root / "examples" / "mha.attn"))
+    kernel = prog.kernel(None)
+    tiles = np.array([16, 32, 64, 128])
+    for dims in (dict(N=128, B=1, H=3), dict(N=128, B=2, H=4)):
+        grid = estimate(prog, kernel, {**dims, "Br": tiles[:, None], "Bc": tiles[None, :]})
+        one = [[float(estimate(prog, kernel, {**dims, "Br": int(r), "Bc": int(c)}).cycles) for c in tiles]
+               for r in tiles]
+        assert np.array_equal(grid.cycles, np.array(one))
