@@ -142,8 +142,8 @@ class Dim:
             for a in mono:
                 if a in opaque:
                     v = v * veval(opaque[a], env)
-                elif env.get(a) is not None:  # a loop index with no known value is None
-                    v = v * env[a]
+                elif env.get(a) is not None and not isinstance(env[a], str):  # a loop index with no known
+                    v = v * env[a]                                              # value is None; a symbol, no number
                 else:
                     raise Unknown(a)
             total = total + v

@@ -233,12 +233,12 @@ class Occupancy:
     def alloc(self, ty: Ty | None, charge, label, refs: int = 0) -> dict[int, object] | None:
         if ty is None or not ty.tensor or ty.memory not in self.occ:
             return None
+        xp = self.xp
         try:
             nbytes = self.size(ty)
+            amount = xp.where(self.G, xp.bytes(nbytes) * charge, 0.0)  # a charge that is not a number: E0704
         except (Unknown, TypeError, ValueError):
             return None
-        xp = self.xp
-        amount = xp.where(self.G, xp.bytes(nbytes) * charge, 0.0)
         if self.explain:
             self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
         self.occ[ty.memory] = self.occ[ty.memory] + amount

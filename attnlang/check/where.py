@@ -54,11 +54,22 @@ def check_where(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw
             diags.append(warning("E0955", f"dimension {name} has no value here, so the checks that need it are "
                                           f"skipped: give it with -D {name}=VALUE or 'dim {name} = ...'", span))
     for name, p in f.params.items():
-        if name in env:
+        mixed = mixed_domain(p)
+        if mixed is not None:
+            diags.append(mixed)
+        elif name in env:
             d = _outside(p, env[name], env)
             if d is not None:
                 diags.append(d)
     return diags
+
+
+def mixed_domain(p: ast.Param) -> Diagnostic | None:
+    """A domain of symbols and numbers at once (E0956): a param takes one kind of value."""
+    if not p.domain or len({isinstance(e, ast.Name) for e in p.domain}) == 1:
+        return None
+    return error("E0956", f"param {p.name} takes either symbols or numbers, not both: its domain mixes "
+                          f"{next(e.id for e in p.domain if isinstance(e, ast.Name))!r} with numbers", p.name_span)
 
 
 def _static_order(kernel: ast.Kernel):

@@ -48,6 +48,9 @@ def main(args) -> int:
     if has_errors(prog.diagnostics):
         return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
                             args.json)
+    structural = _structural_errors(prog, args.kernel, defines)
+    if structural:
+        return report_error(AttnError(structural), prog.sources, args.json)
     progress = _Progress()
     try:
         ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress)
@@ -72,6 +75,21 @@ def main(args) -> int:
     else:
         print(text_report(ex, args.file, validated))
     return 0
+
+
+#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
+#: values, names and types, shapes, units, param domains. A program with one of these cannot be explored; the others
+#: (bounds and tile sizes, races, capacity, `where`) can fail at the defaults and hold elsewhere in the space.
+STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0956")
+
+
+def _structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
+    """The checker's errors at the params' defaults that no other candidate can escape."""
+    from ..check import check
+
+    names = kernels or None
+    diags = check(prog, defines, names)
+    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
 
 
 class _Progress:

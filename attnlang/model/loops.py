@@ -29,7 +29,7 @@ import numpy as np
 
 from ..syntax import ast
 from .frame import Frame
-from .statics import aeval, loop_shape, model_error, scalar
+from .statics import aeval, loop_shape, model_error, scalar, whole
 from .steady import repeat, steady_interval
 from .times import LANE, Lane
 
@@ -42,6 +42,9 @@ def run_loop(w, s: ast.For) -> None:
     env = w.env
     lo, hi = aeval(s.lo, env), aeval(s.hi, env)
     step = aeval(s.step, env) if s.step is not None else 1
+    for v, e in ((lo, s.lo), (hi, s.hi), (step, s.step)):
+        if not whole(v):
+            raise model_error("a loop's bounds and step must be whole numbers (attn check says more)", e.span)
     if _any(np.asarray(step) <= 0):
         raise model_error("the loop step must be positive", (s.step or s.hi).span)
     span = hi - lo
@@ -62,7 +65,7 @@ def run_loop(w, s: ast.For) -> None:
     if shape.pipeline is not None:
         a = shape.pipeline
         pipeline = aeval(a.args[0], env) if a.args else 2
-        if _any(np.asarray(pipeline) < 1):
+        if not whole(pipeline) or _any(np.asarray(pipeline) < 1):
             raise model_error("@pipeline needs at least one copy", a.span)
         pipeline = scalar(pipeline) if scalar(pipeline) is not None else pipeline
     lanes = None
@@ -72,6 +75,7 @@ def run_loop(w, s: ast.For) -> None:
             raise model_error("a @parallel loop needs the same trip count for every candidate", s.span)
         lanes = _lanes(w, s, int(n))
     count = scalar(trips)
+    count = None if count is None else int(count)
     if (lanes is None and shape.pipeline is None and count is not None and count <= ENUMERATE
             and len(s.body) == 1 and isinstance(s.body[0], ast.For) and loop_shape(s.body[0]).parallel):
         # Its body is one @parallel loop: its iterations go straight here, one after another, so that

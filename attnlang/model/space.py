@@ -210,6 +210,11 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
 
 
 def _domain(p: ast.Param, env: dict) -> list | None:
+    from ..check.where import mixed_domain
+
+    mixed = mixed_domain(p)
+    if mixed is not None:
+        raise AttnError(mixed)
     try:
         if p.domain is not None:
             out = []

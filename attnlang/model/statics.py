@@ -36,6 +36,14 @@ aeval = evaluator(_model_error, tidy_arrays=True)
 aeval.__doc__ = """A static expression's value: a Python number, bool or symbol, or an array of them."""
 
 
+def whole(v) -> bool:
+    """Is v a whole number, or an array of them (not a symbol, a truth value, inf or nan)?"""
+    if isinstance(v, (str, bool)):
+        return False
+    a = np.asarray(v)
+    return a.dtype.kind in "iu" or (a.dtype.kind == "f" and bool(np.all(np.isfinite(a)) and np.all(a == np.floor(a))))
+
+
 def scalar(v):
     """A Python value when every candidate agrees (a 0-d or constant array), else None."""
     if not isinstance(v, np.ndarray):

@@ -316,10 +316,13 @@ class Walker:
             if isinstance(it, ast.Slice):
                 if it.lo is None and it.hi is None:
                     out.append(shape[axis])
-                elif it.hi is None:
-                    out.append(shape[axis] - aeval(it.lo, self.env))
                 else:
-                    out.append(aeval(size_of(it.lo, it.hi, it.span), self.env))
+                    n = shape[axis] - aeval(it.lo, self.env) if it.hi is None else \
+                        aeval(size_of(it.lo, it.hi, it.span), self.env)
+                    if isinstance(n, (str, bool)) or (isinstance(n, np.ndarray) and n.dtype.kind not in "iuf") \
+                            or not np.all(np.isfinite(n)):
+                        raise model_error("a slice's size must be a finite number (attn check says more)", it.span)
+                    out.append(n)
             axis += 1
         out.extend(shape[axis:])
         return tuple(out)
@@ -342,11 +345,14 @@ class Walker:
 
 
 def _max_pipeline(kernel: ast.Kernel, env) -> int:
-    from .statics import pipeline_annotations
+    from .statics import pipeline_annotations, whole
 
     depth = 1
     for a in pipeline_annotations(kernel):
-        depth = max(depth, int(np.max(aeval(a.args[0], env))) if a.args else 2)
+        copies = aeval(a.args[0], env) if a.args else 2
+        if not whole(copies):
+            raise model_error("@pipeline needs a positive whole number of buffer copies", a.span)
+        depth = max(depth, int(np.max(copies)))
     return depth
 
 

@@ -209,3 +209,21 @@ def test_derived_params_follow_the_candidate(attn_main, repo_root, tmp_path):
     assert r["candidates"] == 4 and len(r["top"]) == r["feasible"] >= 3      # Br = 128, Bc = 256 may not fit
     assert all(c["defines"]["Bc"] == 2 * c["defines"]["Br"] for c in r["top"])
     assert all(abs(v["error"]) < 0.01 and v["verified"] for v in r["validated"]), r["validated"]
+
+
+@pytest.mark.parametrize("example,old,new,code", [
+    # a structural error at the defaults: the checker's diagnostic, before any search
+    ("mmee", "param P  in {1, 2, 3, 4} = 2", "param P  in {1, 2, 3, f164} = 2", "E0956"),
+    ("flash", "q   = load Q[i : i+Br, :] -> sram", "q   = load Q[i : i+Br, :] -> sarm", "E0324"),
+    # errors that depend on the candidate: the model's own, at the statement
+    ("mas_attention", "v = load V[j : j+Bc, :] -> sram", "v = load V[j : j+inf, :] -> sram", "E1401"),
+])
+def test_bad_programs_get_a_diagnostic_not_a_traceback(attn_main, repo_root, tmp_path, example, old, new, code):
+    """Mutations of the examples that once reached the model and crashed it (found by fuzzing explore)."""
+    text = (repo_root / "examples" / f"{example}.attn").read_text()
+    assert old in text
+    path = tmp_path / "bad.attn"
+    path.write_text(text.replace(old, new, 1))
+    status, out, err = attn_main("explore", str(path), "-D", "N=128", "--json")
+    assert status == 1, (status, out, err)
+    assert code in {d["code"] for d in json.loads(out)["error"]}, out
