@@ -78,9 +78,11 @@ def main(args) -> int:
 
 
 #: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
-#: values, names and types, shapes, units, param domains. A program with one of these cannot be explored; the others
-#: (bounds and tile sizes, races, capacity, `where`) can fail at the defaults and hold elsewhere in the space.
-STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0956")
+#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
+#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
+#: defaults and hold elsewhere in the space.
+STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
+              "E0909", "E0956")
 
 
 def _structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
