@@ -12,7 +12,7 @@ from ..static import free_names
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS
 from . import scope
-from .dims import Dim, dim_of, same, show, value_of
+from .dims import Dim, dim_of, same, show, try_value, value_of
 from .types import POISON, STATIC, OpRec, SliceRec, Ty, broadcast, is_one, promote, show_shape
 
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
@@ -216,6 +216,11 @@ class ExprTyper:
             if not any(n in self.vals or n in self.tensor_ty for n in free_names(a.value)):
                 self.report("E0412", "full() fills with a number known before the kernel runs", a.value.span)
             return POISON  # names.py reports the tensor it names
+        for i in a.shape:
+            v = try_value(i, self.env)
+            if v is not None and (isinstance(v, (bool, str)) or not float(v).is_integer() or v < 0):
+                self.report("E0421", f"a shape is whole numbers, not {show(i)} = {v}", i.span)
+                return POISON
         return self.op_result(None, e, [], tuple(dim_of(i) for i in a.shape), a.dtype)
 
     # ---------------------------------------------------------- subscripts and views

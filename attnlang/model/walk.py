@@ -16,7 +16,7 @@ from ..hardware import Hardware
 from ..interp.values import promote
 from ..syntax import ast
 from .frame import Frame
-from .statics import aeval, model_error, scalar, size_of
+from .statics import aeval, model_error, scalar, size_of, whole
 from .times import INF, LANE, AVal, Buf, mx
 
 _ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
@@ -334,6 +334,9 @@ class Walker:
             raise model_error(a, e.span)
         dtype = a.dtype
         shape = tuple(aeval(i, self.env) for i in a.shape)
+        for d, e in zip(shape, a.shape, strict=True):
+            if not whole(d):
+                raise model_error("a shape is whole numbers (attn check says more)", e.span)
         memory = (self._vec.memory if self._vec else None) or self.root
         buf = Buf(memory, cost.tensor_bytes(_elements(shape), dtype), 0.0)
         self.f.allocate(buf, charge)
@@ -345,7 +348,7 @@ class Walker:
 
 
 def _max_pipeline(kernel: ast.Kernel, env) -> int:
-    from .statics import pipeline_annotations, whole
+    from .statics import pipeline_annotations
 
     depth = 1
     for a in pipeline_annotations(kernel):
