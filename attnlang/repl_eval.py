@@ -25,7 +25,7 @@ from .syntax import ast
 #: The synthetic kernel the session's statements belong to (it has no body of its own).
 SESSION_KERNEL = "session"
 
-_NOT_AT_PROMPT = (ast.Send, ast.Recv, ast.Process, ast.ChannelDecl)
+_NOT_AT_PROMPT = ast.STREAM_STATEMENTS
 
 
 @dataclass

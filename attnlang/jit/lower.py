@@ -134,10 +134,10 @@ class Lowering:
     # ================================================================ entry
     def lower(self) -> tuple[str, dict]:
         k = self.k
-        for s in ast.walk_statements(k.body):
-            if isinstance(s, (ast.Process, ast.Send, ast.Recv, ast.ChannelDecl)):
-                raise Unsupported("processes and channels run in the interpreter (the JIT compiles "
-                                  "single-process kernels)", s.span)
+        stream = ast.first_stream_statement(k.body)
+        if stream is not None:
+            raise Unsupported("processes and channels run in the interpreter (the JIT compiles "
+                              "single-process kernels)", stream.span)
         self.inputs = {}
         for t in k.inputs:
             shape = self.input_shapes[t.name]

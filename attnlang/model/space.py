@@ -324,15 +324,7 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
 
 def has_processes(kernel: ast.Kernel) -> bool:
     """Does the kernel run processes or use channels (which only the interpreter costs)?"""
-    def walk(body) -> bool:
-        for st in body:
-            if isinstance(st, (ast.Process, ast.Send, ast.Recv, ast.ChannelDecl)):
-                return True
-            if any(walk(b) for b in (getattr(st, "body", None), getattr(st, "then", None),
-                                     getattr(st, "orelse", None)) if b):
-                return True
-        return False
-    return walk(kernel.body)
+    return ast.first_stream_statement(kernel.body) is not None
 
 
 def _simulate(space: KernelSpace, kernel_index: int, combo_index: int, index: np.ndarray, considered: int,

@@ -385,6 +385,15 @@ def walk_statements(body):
             yield from walk_statements(s.orelse)
 
 
+#: The statements of processes and channels (DESIGN §2): only the interpreter runs them.
+STREAM_STATEMENTS = (Process, Send, Recv, ChannelDecl)
+
+
+def first_stream_statement(body):
+    """The first process or channel statement of a body (nested ones included), or None."""
+    return next((s for s in walk_statements(body) if isinstance(s, STREAM_STATEMENTS)), None)
+
+
 def subexprs(e):
     """e and every expression below it (slices and unit indices included), parents first."""
     stack = [e]
