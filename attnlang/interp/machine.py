@@ -8,13 +8,13 @@ its cost. Memory occupancy is tracked in program order.
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .. import cost
 from ..diagnostics import AttnError, Span, error
 from ..hardware import Hardware, Memory, Unit
+from ..ports import Timeline, place
 
 
 class Buffer:
@@ -74,7 +74,7 @@ class Machine:
         self.limits = limits or Limits()
         self.clock = 0  # LRU counter
         self.live: dict[str, list[Buffer]] = defaultdict(list)
-        self.ports: dict[str, _Timeline] = {name: _Timeline() for name in hw.memories}
+        self.ports: dict[str, Timeline] = {name: Timeline() for name in hw.memories}
         for name in hw.memories:
             self.c.peak[name] = 0.0
             self.c.read_bytes[name] = 0.0
@@ -117,16 +117,8 @@ class Machine:
             return ready, ready
         mems, bw, latency = self.hw.transfer_route(src, dst)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
-        ports = [self.ports[m.name] for m in mems]
-        start = ready
-        while True:
-            fits = [p.earliest(start, cycles) for p in ports]
-            if max(fits) == start:
-                break
-            start = max(fits)
+        start = place([self.ports[m.name] for m in mems], ready, cycles)
         end = start + cycles
-        for p in ports:
-            p.reserve(start, end)
         s, d = self.hw.memories[src], self.hw.memories[dst]
         self.c.read_bytes[src] += nbytes
         self.c.write_bytes[dst] += nbytes
@@ -214,39 +206,6 @@ class Machine:
         self.c.occupancy[mem.name] += buf.nbytes
         self.c.peak[mem.name] = max(self.c.peak[mem.name], self.c.occupancy[mem.name])
         buf.ready = max(buf.ready, end)
-
-
-class _Timeline:
-    """The busy intervals of one memory port, sorted and merged."""
-
-    __slots__ = ("starts", "ends")
-
-    def __init__(self) -> None:
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-
-    def earliest(self, t: float, cycles: float) -> float:
-        """The earliest start >= t of an idle stretch of at least `cycles`."""
-        i = bisect_right(self.starts, t) - 1
-        if i >= 0 and self.ends[i] > t:
-            t = self.ends[i]
-        i += 1
-        while i < len(self.starts) and self.starts[i] < t + cycles:
-            t = max(t, self.ends[i])
-            i += 1
-        return t
-
-    def reserve(self, start: float, end: float) -> None:
-        i = bisect_right(self.starts, start)
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
-        # merge with the neighbours it touches
-        if i + 1 < len(self.starts) and self.starts[i + 1] <= end:
-            self.ends[i] = max(end, self.ends[i + 1])
-            del self.starts[i + 1], self.ends[i + 1]
-        if i > 0 and self.ends[i - 1] >= start:
-            self.ends[i - 1] = max(self.ends[i - 1], self.ends[i])
-            del self.starts[i], self.ends[i]
 
 
 def _kib(nbytes: float) -> str:

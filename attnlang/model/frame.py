@@ -24,6 +24,7 @@ from bisect import bisect_right
 
 import numpy as np
 
+from ..ports import Timeline, place
 from .times import HISTORY, INF, AVal, Buf, Fold, Lane, Xfers, add, mn, mx
 
 
@@ -569,7 +570,7 @@ class Frame:
             if over[c]:
                 continue
             busy = self.tl.busy[c]
-            per = [[busy.setdefault(r, ([], [])) for r in ports] for ports in kinds]
+            per = [[busy.setdefault(r, Timeline()) for r in ports] for ports in kinds]
             lists = [per[w] for w in which]
             d, end = _fill_one(start[c].tolist(), cycles[c].tolist(), ready[c].tolist(), read[c].tolist(), lists)
             slip[c], last[c] = d, end
@@ -623,32 +624,6 @@ def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True) -> Xfers:
     return x.shifted(s, ready, refs)
 
 
-def _fit(starts: list, ends: list, t: float, c: float) -> tuple:
-    """The earliest t' >= t with [t', t' + c) clear of the busy intervals (sorted, disjoint); its index."""
-    i = bisect_right(ends, t)
-    n = len(starts)
-    while i < n and starts[i] < t + c:
-        if ends[i] > t:
-            t = ends[i]
-        i += 1
-    return t, i
-
-
-def _reserve(starts: list, ends: list, i: int, a: float, b: float) -> None:
-    """Mark [a, b) busy; i: where it goes (from _fit). Touching intervals merge."""
-    if i > 0 and ends[i - 1] >= a:
-        if i < len(starts) and starts[i] <= b:
-            ends[i - 1] = ends[i]
-            del starts[i], ends[i]
-        else:
-            ends[i - 1] = b
-    elif i < len(starts) and starts[i] <= b:
-        starts[i] = a
-    else:
-        starts.insert(i, a)
-        ends.insert(i, b)
-
-
 def _fill_one(start: list, cycles: list, ready: list, read: list, lists: list) -> tuple:
     """Frame._fill for one candidate: its slip and the end of its last transfer.
 
@@ -664,21 +639,7 @@ def _fill_one(start: list, cycles: list, ready: list, read: list, lists: list) -
         c = cycles[k]
         j = bisect_right(reads, ready[k])
         t = ready[k] + (slips[j - 1] if j else 0.0)
-        ports = lists[k]
-        if len(ports) == 1:
-            st, en = ports[0]
-            t, i = _fit(st, en, t, c)
-            _reserve(st, en, i, t, t + c)
-        else:
-            moved = True
-            while moved:
-                moved = False
-                for st, en in ports:
-                    t2, _ = _fit(st, en, t, c)
-                    if t2 != t:
-                        t, moved = t2, True
-            for st, en in ports:
-                _reserve(st, en, _fit(st, en, t, c)[1], t, t + c)
+        t = place(lists[k], t, c)
         e = t + c
         if e > last:
             last = e
@@ -699,7 +660,7 @@ class _Timeline:
     def __init__(self, shape: tuple):
         self.shape = shape
         self.n = int(np.prod(shape, dtype=np.int64))
-        self.busy = [{} for _ in range(self.n)]  # per candidate: port -> (starts, ends)
+        self.busy = [{} for _ in range(self.n)]  # per candidate: port -> its Timeline
         self.valid = np.ones(self.n, dtype=bool)  # False: some port work known only as a summary
 
     def grow(self, shape: tuple) -> None:
@@ -707,7 +668,7 @@ class _Timeline:
         if shape == self.shape:
             return
         idx = np.broadcast_to(np.arange(self.n).reshape(self.shape), shape).reshape(-1)
-        self.busy = [{r: (list(a), list(b)) for r, (a, b) in self.busy[i].items()} for i in idx.tolist()]
+        self.busy = [{r: t.copy() for r, t in self.busy[i].items()} for i in idx.tolist()]
         self.valid = self.valid[idx]
         self.shape, self.n = shape, len(idx)
 
@@ -719,8 +680,8 @@ class _Timeline:
             first, lead, free = np.full(self.n, INF), np.full(self.n, INF), np.full(self.n, -INF)
             for c, d in enumerate(self.busy):
                 got = d.get(r)
-                if got and got[0]:
-                    first[c], lead[c], free[c] = got[0][0], got[1][0], got[1][-1]
+                if got and got.starts:
+                    first[c], lead[c], free[c] = got.starts[0], got.ends[0], got.ends[-1]
             if self.shape == ():
                 if not use[0]:
                     continue
