@@ -165,17 +165,21 @@ class Frame:
                 self.pending.append(result)
             waits = ()
         for _v, p, kind, mask in waits:
-            if p is None:
-                continue
-            off = start if mask is None else np.where(mask, start, INF)
-            if kind == "r":
-                p.need_ready = mn(p.need_ready, off)
-            elif kind == "l":
-                p.need_lr = mn(p.need_lr, off)
-            else:
-                self.need_store[p] = mn(self.need_store.get(p), off)
+            if p is not None:
+                self._need(p, kind, mask, start)
         self.end = mx(self.end, end)
         return start, end
+
+    def _need(self, p, kind: str, mask, at) -> None:
+        """This frame needs phantom p (from outside) by `at`, for the candidates in mask: its value ready
+        ('r'), its last read done ('l'), or the stores to it ended (a store's)."""
+        at = at if mask is None else np.where(mask, at, INF)
+        if kind == "r":
+            p.need_ready = mn(p.need_ready, at)
+        elif kind == "l":
+            p.need_lr = mn(p.need_lr, at)
+        else:
+            self.need_store[p] = mn(self.need_store.get(p), at)
 
     def _prefetch(self, resources: tuple, cycles, waits: list, result: "Buf") -> tuple:
         """A load in a loop body that needs nothing the body makes: ready when the body starts.
@@ -265,13 +269,7 @@ class Frame:
         # carries what was queued behind it.
         off = load_start if start is None else mx(load_start, start - (self.pbusy[port] - before))
         for p, kind, mask in late:
-            o = off if mask is None else np.where(mask, off, INF)
-            if kind == "r":
-                p.need_ready = mn(p.need_ready, o)
-            elif kind == "l":
-                p.need_lr = mn(p.need_lr, o)
-            else:
-                self.need_store[p] = mn(self.need_store.get(p), o)
+            self._need(p, kind, mask, off)
 
     def read_at(self, buf: "Buf", start) -> None:
         """buf, loaded here inside a @parallel body, is first read by an operation starting at start."""
