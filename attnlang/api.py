@@ -64,6 +64,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     hw, diags = hardware_for(prog, k, env)
     if hw is None:
         raise AttnError(diags)
+    check_host_memory(k, env)
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
@@ -107,6 +108,56 @@ def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, in
                     raise UsageError(f"--input {name}: dimension {d.id} is {size} here but {out[d.id]} elsewhere")
                 out[d.id] = int(size)
     return out
+
+
+def host_memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_host_memory(k: ast.Kernel, env: dict, limit: int | None = None) -> None:
+    """E1013 when the kernel's inputs and outputs cannot all be held in this machine's memory.
+
+    A run holds every input and output as NumPy arrays (float32, float64 for f64; inputs drawn at
+    random take float64 while they are made), so `-D N=300000` would otherwise end in a MemoryError
+    or the system's out-of-memory killer rather than an answer. The limit is the physical memory.
+    """
+    from .diagnostics import error
+    from .static import StaticError, static_int
+
+    limit = host_memory_bytes() if limit is None else limit
+    if limit is None:
+        return
+    total, largest = 0, None
+    for t in list(k.inputs) + list(k.outputs):
+        try:
+            shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
+        except StaticError:
+            return  # reported where the tensor is made
+        n = 1
+        for s in shape:
+            n *= max(s, 0)
+        held = n * (8 if t.dtype == "f64" else 4) + (n * 8 if t in k.inputs else 0)
+        total += held
+        if largest is None or held > largest[0]:
+            largest = (held, t, shape)
+    if total > limit:
+        held, t, shape = largest
+        raise AttnError(error(
+            "E1013", f"the inputs and outputs need {_size(total)} of host memory to run, more than this machine's "
+                     f"{_size(limit)}", t.span,
+            f"the largest is {t.name}: {t.dtype}[{', '.join(map(str, shape))}], {_size(held)}",
+            "a run holds every tensor's numbers; `attn explore` costs the kernel without them"))
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
 
 
 def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attn: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # a value too large for this machine: the program's sizes, not a bug
+        print("attn: error: out of host memory: the run makes a value larger than this machine can hold "
+              "(try smaller dims; `attn explore` costs a kernel without its numbers)", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in attnlang, not in the user's program

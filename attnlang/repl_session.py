@@ -18,6 +18,7 @@ from typing import TextIO
 
 import numpy as np
 
+from .api import host_memory_bytes
 from .diagnostics import AttnError, Diagnostic, Sources, UsageError, has_errors, render_all
 from .hardware import Hardware, elaborate
 from .program import Program, load_source, read_source
@@ -166,11 +167,14 @@ class Session:
     def execute(self, text: str) -> bool:
         """Run one complete input; False when the session should end."""
         try:
-            return self._execute(text)
+            with np.errstate(all="ignore"):  # -inf, exp overflow and 0/0 are part of the numbers, as in a run
+                return self._execute(text)
         except AttnError as exc:
             self.show_diagnostics(exc.diagnostics)
         except UsageError as exc:
             self.complain(f"error: {exc}")
+        except MemoryError:
+            self.complain("error: out of host memory: that value is larger than this machine can hold")
         except Exception as exc:  # a bug in attnlang: say so, keep the session
             if os.environ.get("ATTN_DEBUG"):
                 traceback.print_exc(file=self.err)
@@ -283,6 +287,10 @@ class Session:
             raise AttnError(exc.diagnostic) from None
         if any(s < 0 for s in shape):
             raise UsageError(f":tensor {name}: a shape cannot be negative: {list(shape)}")
+        limit, n = host_memory_bytes(), int(np.prod(shape, dtype=object))
+        if limit is not None and n * 12 > limit:  # drawn as float64, held as float32
+            raise UsageError(f":tensor {name}: {n:,} elements need more host memory than this machine has "
+                             f"({n * 12 / 2**30:,.1f} GiB against {limit / 2**30:.1f} GiB)")
         work = self.workspace()
         work.declare_tensor(name, self.rng.standard_normal(shape), e.base.id)
         self.tensors[name] = work.engine.tensors[name]

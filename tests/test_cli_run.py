@@ -392,3 +392,30 @@ def test_empty_reductions_are_program_errors(capsys, tmp_path, body, spec, messa
     code, _, err = attn(capsys, "run", str(p))
     assert code == 1
     assert message in err
+
+
+def test_tensors_larger_than_the_machine_are_a_program_error_before_anything_is_made(capsys, tmp_path):
+    """-D N=640000 makes Q and O about 6 TiB as the run holds them: E1013 at the signature, at once,
+    instead of a MemoryError (or the system's out-of-memory killer) while the inputs are drawn."""
+    path = tmp_path / "copy.attn"
+    path.write_text("use hw.cloud\n\nkernel copy(Q: f16[N, N]) -> (O: f16[N, N])\n  on cloud\n  spec O = Q\n{\n"
+                    "  dim N = 128\n  for i in 0 .. N by 64 {\n    for j in 0 .. N by 64 {\n"
+                    "      t = load Q[i : i+64, j : j+64] -> sram\n      store t -> O[i : i+64, j : j+64]\n    }\n  }\n}\n")
+    assert attn(capsys, "run", str(path))[0] == 0
+    code, _, err = attn(capsys, "run", str(path), "-D", "N=640000")
+    assert code == 1
+    assert re.search(r"copy\.attn:3:13: error\[E1013\]: the inputs and outputs need [\d.]+ TiB of host memory", err), err
+    assert "the largest is Q: f16[640000, 640000]" in err
+
+
+def test_host_memory_check_counts_inputs_drawn_as_float64_and_outputs_as_held():
+    from attnlang.api import check_host_memory, load_program
+    from attnlang.diagnostics import AttnError
+
+    k = load_program(FLASH).kernel(None)
+    env = {"N": 64, "d": 16}
+    need = 3 * 64 * 16 * (4 + 8) + 64 * 16 * 4  # Q, K, V drawn as float64 and kept as float32; O as float32
+    check_host_memory(k, env, limit=need)
+    with pytest.raises(AttnError) as exc:
+        check_host_memory(k, env, limit=need - 1)
+    assert exc.value.diagnostics[0].code == "E1013"

@@ -187,3 +187,11 @@ def test_interactive_prompt_continuation_and_history(tmp_path):
         os.close(fd)
     assert status is not None and os.waitstatus_to_exitcode(status) == 0
     assert "2 *\n+21" in (tmp_path / "attnlang" / "history").read_text()
+
+
+def test_a_tensor_larger_than_the_machine_is_refused_and_warnings_stay_quiet():
+    r = repl(":tensor Q f16[100000, 100000]\n:tensor K f32[4, 4]\nk = load K -> sram\nlog(k - 10)\n")
+    assert r.returncode == 0
+    assert "error: :tensor Q: 10,000,000,000 elements need more host memory than this machine has" in r.stderr
+    assert "RuntimeWarning" not in r.stderr and "Traceback" not in r.stderr
+    assert "(16 not finite)" in r.stdout  # log of negative numbers: NaN, as in a run, without a warning
