@@ -7,6 +7,7 @@ anything else to go on. `:run` and `:explore` are the same code paths as
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -102,7 +103,8 @@ def cmd_explore(s, args) -> None:
 
     if s.file is None:
         raise UsageError(":explore works on a loaded file (:load FILE first)")
-    code = cli_main(["explore", s.file, *args])
+    with contextlib.redirect_stdout(s.out), contextlib.redirect_stderr(s.err):  # the session's streams
+        code = cli_main(["explore", s.file, *args])
     if code:
         s.complain(f"(attn explore exited with status {code})")
 

@@ -195,3 +195,17 @@ def test_a_tensor_larger_than_the_machine_is_refused_and_warnings_stay_quiet():
     assert "error: :tensor Q: 10,000,000,000 elements need more host memory than this machine has" in r.stderr
     assert "RuntimeWarning" not in r.stderr and "Traceback" not in r.stderr
     assert "(16 not finite)" in r.stdout  # log of negative numbers: NaN, as in a run, without a warning
+
+
+def test_explore_in_a_session_writes_to_the_sessions_streams():
+    import io
+
+    from attnlang.repl import scripted
+    from attnlang.repl_session import Session
+
+    out, err = io.StringIO(), io.StringIO()
+    scripted(Session(out, err), io.StringIO(f":load {ROOT / 'examples' / 'flash.attn'}\n:explore -D N=64\n"
+                                            ":explore -D zz=1\n"))
+    assert "energy-latency Pareto front" in out.getvalue()
+    assert "-D zz: no kernel declares a dimension or param 'zz'" in err.getvalue()
+    assert "(attn explore exited with status 2)" in err.getvalue()
