@@ -11,7 +11,7 @@ from .times import AVal
 from .walk import _ARITY, _elements
 
 _STATIC_FUNCS = frozenset({"sqrt", "exp", "log", "abs", "max", "min"})
-_NO_DEST = (None, [])
+_NO_DEST = (None, [], 0)
 
 
 def evaluate(w, e, dest, charge, unit):

@@ -14,7 +14,9 @@ body, a load that needs nothing the body makes is prefetched: done before the
 body starts, as the interpreter issues it during the iteration before
 (`Frame._prefetch`). Inside a `@parallel` body frames also list their
 transfers (`Xfers`), and each @parallel iteration's transfers go one by one
-into the ports' idle stretches the iterations before it leave (`Frame._fill`).
+into the ports' idle stretches the iterations before it leave (`Frame._fill`),
+and their times carry the units they depend on, so that a placed frame moves
+each with those units rather than all with its start (`times.Early`).
 Every time is a float or an array over candidates (attnlang/model/times.py).
 """
 
@@ -25,7 +27,7 @@ from bisect import bisect_right
 import numpy as np
 
 from ..ports import Timeline, place
-from .times import HISTORY, INF, AVal, Buf, Fold, Lane, Xfers, add, mn, mx
+from .times import ALL, HISTORY, INF, AVal, Buf, Early, Fold, Lane, Xfers, add, mn, mx, unit_bit
 
 
 class Frame:
@@ -64,6 +66,12 @@ class Frame:
         #: the ports' busy intervals, per candidate, after @parallel iterations placed transfer by
         #: transfer (place); None when some of the port work here is known only as a summary
         self.tl: "_Timeline | None" = None
+        #: inside a @parallel body: each time carries the units it depends on (Buf.mr, Early), so that what
+        #: waits only for some units moves with those when the frame is placed; fm: the masks of the
+        #: resources' free times, om: the last operation's (schedule)
+        self.track = False
+        self.fm: dict[tuple, object] = {}
+        self.om = ALL
 
     # ---------------------------------------------------------- building
     @classmethod
@@ -83,6 +91,7 @@ class Frame:
             if p is None:
                 p = seen[id(b)] = Buf(b.memory, b.nbytes, None, None)
                 p.refs, p.live, p.pos = b.refs, b.live, [pos]
+                p.mr = p.ml = 0  # what comes from outside is data on entering the frame (Early)
                 f.phantoms.append(p)
             else:
                 p.pos.append(pos)
@@ -103,36 +112,45 @@ class Frame:
         return f
 
     # ---------------------------------------------------------- one operation
-    def schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None) -> tuple:
+    def schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL) -> tuple:
         """Start one operation on resources after waits; returns (start, end).
 
         waits: (value, phantom or None, kind 'r'|'l'|'s', mask or None) — a
         time to wait for; with a phantom, this frame needs the outside time
         too (kind: its ready, its last read, or a store's end), for the
-        candidates in mask.
+        candidates in mask. umask: the units the waits' values depend on
+        (Buf.mr); with the resources', the operation's mask is then om.
         """
+        if self.track:
+            om = umask
+            for r in resources:
+                if r in self.free:
+                    om = om | self.fm.get(r, ALL)
+                elif r[0] == "unit":
+                    om = om | unit_bit(r)
+            self.om = om
         if resources[0][0] == "port":
             self.tl = None
             if self.xrows is not None:
-                start, end = self._schedule(resources, cycles, waits, result)
+                start, end = self._schedule(resources, cycles, waits, result, umask)
                 ready, refs = -INF, None
                 for value, p, kind, mask in waits:
                     if value is not None:
                         ready = mx(ready, value)
                     if p is not None and kind != "s":
                         refs = (refs or []) + [(p, kind, mask)]
-                row = [start, cycles, resources, None if result is not None else INF, ready, refs]
+                row = [start, cycles, resources, None if result is not None else INF, ready, refs, ALL, umask]
                 self.xrows.append(row)
                 if result is not None:
                     result.xrow = row
                 return start, end
-        return self._schedule(resources, cycles, waits, result)
+        return self._schedule(resources, cycles, waits, result, umask)
 
-    def _schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None) -> tuple:
+    def _schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL) -> tuple:
         if result is not None and self.body:
             pf = _prefetchable(waits)
             if pf is True:
-                return self._prefetch(resources, cycles, waits, result)
+                return self._prefetch(resources, cycles, waits, result, umask)
             if pf is not False:
                 return self._mixed(resources, cycles, waits, result, pf)
         start = 0.0
@@ -155,6 +173,8 @@ class Frame:
             free[r] = end
             if r[0] == "port" and r not in self.post:
                 self.post[r] = start
+            if self.track:
+                self.fm[r] = self.om
         if result is not None:
             # A load need not start before its value is first read: what it waits for from outside
             # is needed only that late (settled by touch, or at the end of the frame).
@@ -181,7 +201,7 @@ class Frame:
         else:
             self.need_store[p] = mn(self.need_store.get(p), at)
 
-    def _prefetch(self, resources: tuple, cycles, waits: list, result: "Buf") -> tuple:
+    def _prefetch(self, resources: tuple, cycles, waits: list, result: "Buf", umask=ALL) -> tuple:
         """A load in a loop body that needs nothing the body makes: ready when the body starts.
 
         In the interpreter such a load is issued as soon as its port and its destination copy are
@@ -206,7 +226,11 @@ class Frame:
             first[r] = start
             if r not in free:
                 free[r] = end
+                if self.track:
+                    self.fm[r] = umask
             self.pcum[r] = add(self.pcum.get(r), cycles)
+        if self.track:  # done before the body starts: it waits for what it loads from only
+            self.om = umask
         # What it waits for from outside is needed no earlier than the latest start that still
         # delivers it in time, with every transfer issued here so far behind it (it went ahead of
         # them); settled at its first read (touch), as is when the port must be free for it.
@@ -240,6 +264,8 @@ class Frame:
                 self.post[r] = np.where(pf, INF, start_n)
             self.pcum[r] = add(self.pcum.get(r), np.where(pf, cycles, 0.0))
             self.pbusy[r] = add(self.pbusy.get(r), cycles)
+            if self.track:
+                self.fm[r] = self.fm.get(r, 0) | self.om
         port = resources[0]
         late = [(p, kind, mask) for _v, p, kind, mask in waits if p is not None]
         result.pending = (late, start, port, np.where(pf, 0.0, self.pbusy[port] - cycles),
@@ -271,12 +297,14 @@ class Frame:
         for p, kind, mask in late:
             self._need(p, kind, mask, off)
 
-    def read_at(self, buf: "Buf", start) -> None:
-        """buf, loaded here inside a @parallel body, is first read by an operation starting at start."""
+    def read_at(self, buf: "Buf", start, mask=ALL) -> None:
+        """buf, loaded here inside a @parallel body, is first read by an operation starting at start (mask:
+        the units that start depends on, Early)."""
         row = buf.xrow
         buf.xrow = None
         if row[3] is None:
             row[3] = start
+            row[6] = mask
 
     def settle(self) -> None:
         """Loads never read here need what they waited for when they started."""
@@ -348,10 +376,13 @@ class Frame:
             fill = b.xfers()
             if fill is not None and not fill.ports:
                 fill = None
+        early = None  # inside a @parallel body, b's times move with the units they wait for, not all with s
         if at is None:
-            s = self._earliest(b, res, moved, lanes is None, None if fill is None else fill.over)
+            s, early = self._earliest(b, res, moved, lanes is None, None if fill is None else fill.over,
+                                      self.track and b.track and lanes is None)
         else:
             s = at
+        move = early or s
         if fill is not None:
             # One @parallel iteration, transfer by transfer into the ports' idle stretches (_fill); the
             # rest of it slips by as much as its transfers make it wait.
@@ -365,13 +396,16 @@ class Frame:
             if lanes is not None or (bx is None and any(r[0] == "port" for r in b.free)):
                 self.xrows = None  # a nested @parallel loop, or port work known only as a summary
             elif bx is not None and bx.ports:
-                self.xrows.append(_placed(bx, s, b.phantoms, res))
+                self.xrows.append(_placed(bx, s, b.phantoms, res, early=early))
         # Updates.
         pre = self.body and lanes is None
         for r, last in b.free.items():
             r2 = moved[r]
             if r[0] == "port":
                 bfirst, blead = _port_span(b, r, pre)
+            if self.track:
+                m = early.map(b.fm[r]) if early else ALL
+                self.fm[r2] = m if r2 not in free or r[0] != "port" else self.fm.get(r2, ALL) | m
             if r2 not in free:
                 self.first[r2] = s + (bfirst if r[0] == "port" else b.first[r])
                 free[r2] = s + last
@@ -420,9 +454,15 @@ class Frame:
             if q.live and not p.live and q.nbytes is not p.nbytes:
                 fix[q.memory] = add(fix.get(q.memory), p.nbytes - q.nbytes)
             if p.last_read is not None:
-                q.last_read = mx(q.last_read, s + p.last_read)
+                if early:
+                    q.last_read, q.ml = mx(q.last_read, early.shift(p.ml) + p.last_read), q.ml | early.map(p.ml)
+                else:
+                    q.last_read, q.ml = mx(q.last_read, s + p.last_read), ALL
             if p.ready is not None:
-                q.ready = mx(q.ready, s + p.ready)
+                if early:
+                    q.ready, q.mr = mx(q.ready, early.shift(p.mr) + p.ready), q.mr | early.map(p.mr)
+                else:
+                    q.ready, q.mr = mx(q.ready, s + p.ready), ALL
             q.refs = p.refs
             if not p.live:
                 q.live = False
@@ -434,7 +474,7 @@ class Frame:
         def conv(x: Buf) -> Buf | None:
             got = mapped.get(id(x), _NONE)
             if got is _NONE:
-                got = mapped[id(x)] = Buf.shifted(x, s)
+                got = mapped[id(x)] = Buf.shifted(x, move)
             return got
 
         names = {}
@@ -456,7 +496,7 @@ class Frame:
             self.occ[m] = self.occ.get(m, 0) + d
         return s
 
-    def _earliest(self, b: "Frame", res: list, moved: dict, serial: bool = True, over=None):
+    def _earliest(self, b: "Frame", res: list, moved: dict, serial: bool = True, over=None, early=False):
         """The earliest start of b here; records what this frame needs from outside through b.
 
         serial: b follows what this frame issued before it (not one of several @parallel iterations).
@@ -464,8 +504,12 @@ class Frame:
         body starts, see schedule), and only its other transfers queue on the ports here.
         over: b's transfers go into the ports' idle stretches one by one (_fill), except for these
         candidates (Xfers.over): the ports bound the start of those only.
+        Returns the start and, where early, where b's times go (Early; None elsewhere).
         """
         fold = Fold(0.0)
+        # Early: the start each unit of b allows, and what but units b waits for here (and its mask)
+        units, data, dmask = {}, Fold(0.0) if early else None, 0
+        fm = self.fm
         free = self.free
         pre = self.body and serial
         ports = fold
@@ -489,20 +533,35 @@ class Frame:
                 # DMA fills a port's idle stretches in ready order: b's first transfer waits for the
                 # first run of back-to-back transfers issued before it, then takes the idle time after.
                 if ports is not None:
-                    ports.take(_port_wait(self, r2, b, r) - off)
+                    w = _port_wait(self, r2, b, r) - off
+                    ports.take(w)
+                    if early:
+                        data.take(w)
+                        dmask = dmask | fm.get(r2, ALL)
             else:
                 fold.take(v - off)
+                if early:
+                    units[r] = v - off
         for p, q in zip(b.phantoms, res, strict=True):
             if q is None:
                 continue
             if p.need_ready is not None and q.ready is not None:
                 fold.take(q.ready - p.need_ready)
+                if early:
+                    data.take(q.ready - p.need_ready)
+                    dmask = dmask | q.mr
             if p.need_lr is not None and q.last_read is not None:
                 fold.take(q.last_read - p.need_lr)
+                if early:
+                    data.take(q.last_read - p.need_lr)
+                    dmask = dmask | q.ml
         for x, off in b.need_store.items():
             v = self.store_end.get(x)
             if v is not None:
                 fold.take(v - off)
+                if early:
+                    data.take(v - off)
+                    dmask = ALL
         s = fold.value
         if ports is not None and ports is not fold and ports.value is not None:
             s = np.where(over, np.maximum(s, ports.value), s)
@@ -519,7 +578,9 @@ class Frame:
         for x, off in b.need_store.items():
             if x not in self.store_end:
                 self.need_store[x] = mn(self.need_store.get(x), s + off)
-        return s
+        if early:
+            return s, Early(s, data.value, units, dmask, {r: fm.get(r, ALL) for r in units})
+        return s, None
 
     def _fill(self, b: "Frame", x: Xfers, s, res: list):
         """Put b's transfers (x, b placed at s as a @parallel iteration) into the ports' idle stretches.
@@ -591,16 +652,21 @@ class Frame:
 _NONE = object()
 
 
-def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True) -> Xfers:
+def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True, early: Early | None = None) -> Xfers:
     """x, a placed frame's transfers, in the frame it is placed in at s (res: its phantoms' buffers there).
 
     What they wait for from outside becomes the time the buffer there gives, and, where that buffer is
-    itself outside (a phantom there; keep), a ref to it.
+    itself outside (a phantom there; keep), a ref to it. early: a transfer's ready time and its first
+    read move with the units they depend on (Early), not with s.
     """
-    a = np.asarray(s, dtype=np.float64)[..., None]
-    ready = x.ready + a
+    read = rmask = ymask = None
+    if early:
+        ready, read = x.ready + _shifts(early, x.ymask), x.read + _shifts(early, x.rmask)
+        rmask, ymask = [early.map(m) for m in x.rmask], [early.map(m) for m in x.ymask]
+    else:
+        ready = x.ready + np.asarray(s, dtype=np.float64)[..., None]
     if not x.refs:
-        return x.shifted(s, ready, {})
+        return x.shifted(s, ready, {}, read, rmask, ymask)
     index = {id(p): i for i, p in enumerate(phantoms)}
     refs, ups = {}, []
     for c, lst in x.refs.items():
@@ -612,6 +678,8 @@ def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True) -> Xfers:
             t = q.ready if kind == "r" else q.last_read
             if t is not None:
                 ups.append((c, t if mask is None else np.where(mask, t, -INF)))
+                if ymask is not None:
+                    ymask[c] = ymask[c] | (q.mr if kind == "r" else q.ml)
             if keep and q.pos is not None:
                 refs.setdefault(c, []).append((q, kind, mask))
     if ups:
@@ -619,7 +687,22 @@ def _placed(x: Xfers, s, phantoms: list, res: list, keep: bool = True) -> Xfers:
         ready = np.array(np.broadcast_to(ready, shape + ready.shape[-1:]))
         for c, t in ups:
             np.maximum(ready[..., c], t, out=ready[..., c])
-    return x.shifted(s, ready, refs)
+    return x.shifted(s, ready, refs, read, rmask, ymask)
+
+
+def _shifts(early: Early, masks: list):
+    """Each column's shift (Early.shift of its mask), as an array (candidates..., columns)."""
+    cols: dict = {}
+    for c, m in enumerate(masks):
+        cols.setdefault(m if type(m) is int else id(m), (m, []))[1].append(c)
+    vals = [(np.asarray(early.shift(m), dtype=np.float64), idx) for m, idx in cols.values()]
+    if len(vals) == 1:
+        return vals[0][0][..., None]
+    shape = np.broadcast_shapes(*[v.shape for v, _ in vals])
+    out = np.empty(shape + (len(masks),))
+    for v, idx in vals:
+        out[..., idx] = v[..., None]
+    return out
 
 
 def _fill_one(start: list, cycles: list, ready: list, read: list, lists: list) -> tuple:

@@ -17,10 +17,10 @@ over candidates):
    buffer copies) is that of iteration T - 1.
 4. counters (energy, bytes, busy cycles) are T times B's, exactly.
 
-Loops with few iterations known exactly, and loops whose iterations differ
-(a bound or an `if` that depends on the index: causal masks), are placed
-iteration by iteration; runs of identical iterations collapse to the closed
-form above.
+Loops with few iterations known exactly (outside a @parallel body), and loops
+whose iterations differ (a bound or an `if` that depends on the index: causal
+masks), are placed iteration by iteration; runs of identical iterations
+collapse to the closed form above.
 """
 
 from __future__ import annotations
@@ -95,7 +95,10 @@ def run_loop(w, s: ast.For) -> None:
         if count is not None and count == 0:
             return
         body = _body(w, s, lo, pipeline, lanes)
-        if count is not None and (count <= ENUMERATE or shape.parallel):
+        # Inside a @parallel body the closed form is taken whatever the trip count: its times move with
+        # their units from the second iteration on as from one placement to the next (steady.Lags), and a
+        # candidate costs the same alone as in a grid whose trip counts differ.
+        if count is not None and (shape.parallel or count <= ENUMERATE and not body.track):
             for t in range(count):
                 w.f.place(body, lanes=lanes(t) if lanes else None)
             return
@@ -134,6 +137,7 @@ def _body(w, s: ast.For, value, pipeline, lanes) -> Frame:
     f = Frame.mirror(w.f, {w.key(n): w.depth for n in loop_shape(s).assigned})
     if w.lane is not None:  # inside a @parallel body: list the transfers (Frame.place fills ports with them)
         f.xrows = []
+        f.track = True  # and where its times are, unit by unit (Early)
     w.f, w.pipeline, w.outer = f, pipeline, set(f.names)
     w.env[s.var] = value
     try:

@@ -1,11 +1,14 @@
-"""A loop's steady state and its frame: T iterations of one body frame, in closed form."""
+"""A loop's steady state and its frame: T iterations of one body frame, in closed form.
+
+Inside a @parallel body the iterations' times also move with their units (Lags, times.Early).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .frame import Frame, final_at
-from .times import INF, XCAP, AVal, Buf, Fold, Later, Xfers, add, mx
+from .times import ALL, INF, XCAP, AVal, Buf, Fold, Later, Move, Xfers, add, mn, mx, per_mask, unit_bit
 
 
 def steady_interval(b: Frame, depth: int):
@@ -46,6 +49,87 @@ def steady_interval(b: Frame, depth: int):
     return fold.value
 
 
+class Lags:
+    """How much earlier than its place at t * ii a time of iteration t >= 1 of a loop is (b tracks masks).
+
+    Placed one after another, the iterations would start as Frame.place puts each: rigidly after the
+    one before, but a time that waits only for some units moving with those (times.Early). In the
+    steady state that moves a time with mask M by lag(M) = min(0, max(D, the max over the units u in M
+    of span(u) - ii)), span(u) the unit's span in b (its work in iteration t+1 follows its work in t),
+    and D what but units the iteration waits for, as in steady_interval, each made by an iteration
+    before and moved by its own lag: a fixed point, worked out from lag 0 in a few rounds.
+    """
+
+    def __init__(self, b: Frame, ii, depth: int):
+        self._units = {r: b.free[r] - b.first[r] - ii for r in b.first if r[0] == "unit"}
+        terms = [(pbusy - ii, None) for r, pbusy in b.pbusy.items() if r in b.free]
+        for x, end in b.store_end.items():
+            need = b.need_store.get(x)
+            if need is not None:
+                terms.append((end - need - ii, None))
+        for p in b.phantoms:
+            for ready, need in ((True, p.need_ready), (False, p.need_lr)):
+                if need is None:
+                    continue
+                pos, back = p.pos[0], 1
+                while back <= depth + 1:
+                    x = final_at(b, pos)
+                    if x is None:
+                        break
+                    t = x.ready if ready else x.last_read
+                    if t is not None and x.pos is None:
+                        terms.append((t - need - back * ii, x.mr if ready else x.ml))
+                    if x.pos is None:
+                        break
+                    pos, back = x.pos[0], back + 1
+        self._data = None
+        self._cache: dict = {}
+        for _ in range(4):
+            data = Fold(-INF)
+            for t, mask in terms:
+                data.take(t if mask is None else t + self.lag(mask))
+            if self._data is not None and np.array_equal(data.value, self._data):
+                break
+            self._data, self._cache = data.value, {}
+
+    def lag(self, mask):
+        return per_mask(self._lag, mask)
+
+    def _lag(self, mask: int):
+        if mask == ALL or self._data is None:
+            return 0.0
+        got = self._cache.get(mask)
+        if got is None:
+            v = self._data
+            for r, span in self._units.items():
+                if unit_bit(r) & mask:
+                    v = mx(v, span)
+            got = self._cache[mask] = mn(v, 0.0)
+        return got
+
+
+class _Iteration(Move):
+    """Iteration t of a loop in closed form (t a number or an array; t < 0: none), at t * ii: from the
+    second on, each time earlier by its lag (Lags), and moving with the loop's start (mask ALL)."""
+
+    __slots__ = ("t", "ii", "lags")
+
+    def __init__(self, t, ii, lags: Lags):
+        self.t, self.ii, self.lags = t, ii, lags
+
+    def shift(self, mask):
+        t, ii = self.t, self.ii
+        if not isinstance(t, np.ndarray):
+            return t * ii + self.lags.lag(mask) if t >= 1 else t * ii
+        return np.where(t >= 1, t * ii + self.lags.lag(mask), np.where(t >= 0, t * ii, -INF))
+
+    def map(self, mask):
+        t = self.t
+        if isinstance(t, np.ndarray):
+            return np.where(t >= 1, ALL, mask)
+        return ALL if t >= 1 else mask
+
+
 def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     """The frame of `trips` iterations of b, iteration t starting at t * ii (trips >= 1).
 
@@ -55,6 +139,13 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     """
     last = (trips - 1) * ii
     out = Frame()
+    lags = None
+    final = last  # where the last iteration's times go
+    if b.track:  # the iterations' times move with their units (Lags), the loop's with its own (Early)
+        lags = Lags(b, ii, depth)
+        final = _Iteration(trips - 1, ii, lags)
+        out.track = True
+        out.fm = {r: final.map(m) for r, m in b.fm.items()}
     out.phantoms = b.phantoms  # the same outside world, the same needs
     out.need_store = b.need_store
     out.first = b.first
@@ -78,13 +169,18 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         if any(final_at(b, pos) is p for pos in p.pos):
             keep.append(p)
     shifted = []
+
+    def moved(t, mask):
+        return None if t is None else t + (last if lags is None else final.shift(mask))
+
     for p in keep:
         if p.last_read is not None or p.ready is not None:
-            q = Buf(p.memory, p.nbytes, add(p.ready, last) if p.ready is not None else None,
-                    add(p.last_read, last) if p.last_read is not None else None)
+            q = Buf(p.memory, p.nbytes, moved(p.ready, p.mr), moved(p.last_read, p.ml))
             if p.ready is None:
                 q._ready = None
             q.refs, q.live, q.pos, q.need_ready, q.need_lr = p.refs, p.live, p.pos, p.need_ready, p.need_lr
+            if lags is not None:
+                q.mr, q.ml = final.map(p.mr), final.map(p.ml)
             shifted.append((p, q))
     if shifted:
         swap = {id(p): q for p, q in shifted}
@@ -102,7 +198,7 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
             got = made[key] = Buf.shifted(x, shift)
         return got
 
-    out.names = {n: AVal(v.shape, v.dtype, at(v.buf, last)) for n, v in b.names.items()}
+    out.names = {n: AVal(v.shape, v.dtype, at(v.buf, final)) for n, v in b.names.items()}
     scalar_trips = not isinstance(trips, np.ndarray)
     shifts: dict[int, Later] = {}  # iteration trips-1-q starts this much later than the first, q >= 1
 
@@ -112,14 +208,15 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
             back = trips - 1 - q
             # A candidate with fewer iterations has no such copy from this loop: its copy is from
             # before the loop, long free (what the iterations placed one by one would find there).
-            got = shifts[q] = Later(lambda: back * ii if scalar_trips else np.where(back >= 0, back * ii, -INF))
+            got = shifts[q] = Later(lambda: back * ii if scalar_trips else np.where(back >= 0, back * ii, -INF)) \
+                if lags is None else _Iteration(back, ii, lags)
         return got
 
     for n, lst in b.hist.items():
         own = [x for x in lst if x.pos is None]
         older = [x for x in lst if x.pos is not None]
         if not own:
-            out.hist[n] = [at(x, last) for x in lst]
+            out.hist[n] = [at(x, final) for x in lst]
             continue
         entries: list[Buf] = []
         q = 0
@@ -128,7 +225,7 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
                 entries = older[-(depth - len(entries)):] + entries if depth > len(entries) else entries
                 break
             if q == 0:
-                entries = [at(x, last) for x in own] + entries
+                entries = [at(x, final) for x in own] + entries
             else:  # each name keeps its own buffers, as the interpreter's history does
                 entries = [at(x, shift_of(q), n) for x in own] + entries
             q += 1
@@ -136,7 +233,7 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     out.add_counters(b, trips)
     x = b.xfers()
     if x is not None:
-        out.xrows = [_repeat_xfers(b, x, trips, ii, depth, swap)]
+        out.xrows = [_repeat_xfers(b, x, trips, ii, depth, swap, lags)]
     # Occupancy: the first iteration releases the values it was given; the later ones release
     # those of the iteration before, which may differ in size (pipeline copies).
     steady = dict(b.occ)
@@ -158,13 +255,14 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     return out
 
 
-def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict) -> Xfers:
+def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict, lags: Lags | None) -> Xfers:
     """The transfers of `trips` iterations of b (iteration t at t * ii), from b's list x.
 
     What a transfer waits for from outside b (the copy it overwrites, a value it reads) is, for iteration
     t, the buffer an earlier iteration left there, as in steady_interval; for the first iterations it is
     still outside the loop (a ref to the loop's phantom). A candidate with more than XCAP transfers is
-    marked over and its list cut short.
+    marked over and its list cut short. lags: from the second iteration on, ready times and reads are
+    earlier by their lags (Lags), and move with the loop's start.
     """
     k = len(x.ports)
     over = x.over | (np.isfinite(x.start).sum(axis=-1) * trips > XCAP)
@@ -174,8 +272,8 @@ def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict) -> Xfer
     shift = (t * step)[..., :, None]
     valid = t[:, None] < np.asarray(trips)[..., None, None]
     start = np.where(valid, x.start[..., None, :] + shift, INF)
-    read = np.where(valid, x.read[..., None, :] + shift, INF)
-    ready = x.ready[..., None, :] + shift
+    read = np.where(valid, x.read[..., None, :] + shift + _lags(lags, x.rmask, t), INF)
+    ready = x.ready[..., None, :] + shift + _lags(lags, x.ymask, t)
     refs: dict = {}
     ups = []
     def walk(c, kind, mask, chain, pos):
@@ -191,6 +289,9 @@ def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict) -> Xfer
                 if tm is not None and back < tk:
                     tm = np.asarray(tm, dtype=np.float64)
                     v = np.where(t >= back, (t - back) * step + tm[..., None], -INF)
+                    if lags is not None:  # made by iteration t - back: from the second on, earlier by its lag
+                        lag = np.asarray(lags.lag(y.mr if kind == "r" else y.ml), dtype=np.float64)[..., None]
+                        v = v + np.where(t >= back + 1, lag, 0.0)
                     m = mask
                     if isinstance(tm, np.ndarray) and tm.ndim and pos[0] == "hist" and pos[2] > 1:
                         # A candidate whose inner loop ran fewer iterations has there a copy from
@@ -225,7 +326,18 @@ def _repeat_xfers(b: Frame, x: Xfers, trips, ii, depth: int, swap: dict) -> Xfer
     def f(a):
         return np.broadcast_to(a, shape).reshape(flat)
 
-    return Xfers(f(start), f(x.cycles[..., None, :]), f(read), f(ready), x.ports * tk, refs, over)
+    masks = [m + [ALL] * (k * (tk - 1)) for m in (x.rmask, x.ymask)]  # the later iterations move with the loop
+    return Xfers(f(start), f(x.cycles[..., None, :]), f(read), f(ready), x.ports * tk, refs, over, *masks)
+
+
+def _lags(lags: Lags | None, masks: list, t):
+    """The lag of each column of each iteration t >= 1 (Lags), as an array (candidates..., t, columns)."""
+    if lags is None or len(t) < 2:
+        return 0.0
+    cols = [np.asarray(lags.lag(m), dtype=np.float64) for m in masks]
+    shape = np.broadcast_shapes(*[c.shape for c in cols])
+    lag = np.stack([np.broadcast_to(c, shape) for c in cols], axis=-1)[..., None, :]
+    return np.where((t >= 1)[:, None], lag, 0.0)
 
 
 def _phantom_at(b: Frame, pos: tuple):

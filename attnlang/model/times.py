@@ -110,7 +110,7 @@ class Buf:
     """
 
     __slots__ = ("memory", "nbytes", "_ready", "_lr", "_base", "_shift", "refs", "live", "pos", "need_ready",
-                 "need_lr", "pending", "xrow")
+                 "need_lr", "pending", "xrow", "mr", "ml")
 
     def __init__(self, memory: str, nbytes, ready, last_read=None):
         self.memory = memory
@@ -126,28 +126,39 @@ class Buf:
         self.need_lr = None
         self.pending = None  # a load's needs from outside, settled at its first read (Frame.touch)
         self.xrow = None  # its transfer's entry in a @parallel body's list, until its first read (Frame.read_at)
+        # Inside a @parallel body (Frame.track): the units whose state on entering the frame its ready and
+        # last-read times depend on (masks, unit_bit; ALL: the frame's start, as everywhere else).
+        self.mr = self.ml = ALL
 
     @classmethod
     def shifted(cls, base: "Buf", shift) -> "Buf":
+        """base, from a frame placed at shift: a time, a Later, or a Move (each time with its units)."""
         b = cls.__new__(cls)
         b.memory, b.nbytes, b._base, b._shift = base.memory, base.nbytes, base, shift
         b._ready = b._lr = _LAZY
         b.refs, b.live, b.pos, b.need_ready, b.need_lr = base.refs, base.live, None, None, None
         b.pending = None
         b.xrow = None
+        if isinstance(shift, Move):
+            b.mr, b.ml = shift.map(base.mr), shift.map(base.ml)
+        else:
+            b.mr = b.ml = ALL
         return b
 
     @property
     def ready(self):
         r = self._ready
         if r is _LAZY:
-            r = self._ready = add(self._base.ready, self._offset())
+            base = self._base
+            r = self._ready = add(base.ready, self._offset(base.mr))
         return r
 
-    def _offset(self):
+    def _offset(self, mask):
         s = self._shift
         if type(s) is Later:
             s = self._shift = s.value
+        elif isinstance(s, Move):
+            return s.shift(mask)
         return s
 
     @ready.setter
@@ -158,12 +169,98 @@ class Buf:
     def last_read(self):
         r = self._lr
         if r is _LAZY:
-            r = self._lr = add(self._base.last_read, self._offset())
+            base = self._base
+            r = self._lr = add(base.last_read, self._offset(base.ml))
         return r
 
     @last_read.setter
     def last_read(self, v) -> None:
         self._lr = v
+
+
+#: The mask of a time that moves with its frame's start: it may depend on every unit's state (Buf.mr).
+ALL = -1
+_BITS: dict = {}
+
+
+def unit_bit(r: tuple) -> int:
+    """The bit of a unit resource in the masks of Buf.mr, Buf.ml and Frame.fm."""
+    b = _BITS.get(r)
+    if b is None:
+        b = _BITS[r] = 1 << len(_BITS)
+    return b
+
+
+def per_mask(f, mask):
+    """f(mask) for a mask that is an int or an array of them (one per candidate)."""
+    if type(mask) is int:
+        return f(mask)
+    values = np.unique(mask).tolist()
+    if len(values) == 1:
+        return f(values[0])
+    return np.select([mask == m for m in values], [f(m) for m in values])
+
+
+class Move:
+    """Where the times of a placed frame go: each by the shift of the units it depends on (its mask).
+
+    shift(mask): how much later a time with that mask is in the frame it is placed in; map(mask): its
+    mask there. Buf.shifted takes one for a lazy buffer.
+    """
+
+    __slots__ = ()
+
+    def shift(self, mask):
+        raise NotImplementedError
+
+    def map(self, mask):
+        raise NotImplementedError
+
+
+class Early(Move):
+    """A frame b placed at s, where a time of b that waits only for some units moves with those units.
+
+    The interpreter starts an operation as soon as its operands, its unit and its destination allow. A
+    frame placed rigidly at s starts every operation as late as the unit it waits for most allows: a
+    row block's first QK^T on the matrix unit as late as the vector unit, which its later operations
+    wait for, makes the block start. Here a time of b with mask M goes to its offset in b plus the
+    latest of data and of units[u] for the units u in M, at most s. units: b's unit resource -> the
+    start its free time here allows; data: the start what b waits for from outside but units allows
+    (dmask: the units that depends on here); fm: the masks of this frame's resources.
+    """
+
+    __slots__ = ("s", "data", "units", "dmask", "fm", "_cache")
+
+    def __init__(self, s, data, units: dict, dmask, fm: dict):
+        self.s, self.data, self.units, self.dmask, self.fm = s, data, units, dmask, fm
+        self._cache: dict = {}
+
+    def shift(self, mask):
+        return per_mask(self._shift, mask)
+
+    def _shift(self, mask: int):
+        if mask == ALL:
+            return self.s
+        got = self._cache.get(mask)
+        if got is None:
+            v = self.data
+            for r, sr in self.units.items():
+                if unit_bit(r) & mask:
+                    v = mx(v, sr)
+            got = self._cache[mask] = mn(v, self.s)
+        return got
+
+    def map(self, mask):
+        return per_mask(self._map, mask)
+
+    def _map(self, mask: int):
+        if mask == ALL:
+            return ALL
+        out = self.dmask
+        for r, b in _BITS.items():
+            if b & mask:
+                out = out | self.fm.get(r, b)
+        return out
 
 
 class Later:
@@ -214,14 +311,17 @@ class Xfers:
     it lacks. ports: each column's ports. refs: column -> [(phantom, 'r'|'l', mask)], what a transfer
     also waits for from outside the frame, resolved when the frame is placed (Frame.place) or repeated
     (steady.repeat). over: the candidates (a bool array, or a bool) with more than XCAP transfers, whose
-    lists are cut short.
+    lists are cut short. rmask, ymask: each column's masks of its read and its ready time (Buf.mr; ALL
+    where they move with the frame's start).
     """
 
-    __slots__ = ("start", "cycles", "read", "ready", "ports", "refs", "over")
+    __slots__ = ("start", "cycles", "read", "ready", "ports", "refs", "over", "rmask", "ymask")
 
-    def __init__(self, start, cycles, read, ready, ports: list, refs: dict, over=False):
+    def __init__(self, start, cycles, read, ready, ports: list, refs: dict, over=False, rmask=None, ymask=None):
         self.start, self.cycles, self.read, self.ready = start, cycles, read, ready
         self.ports, self.refs, self.over = ports, refs, over
+        self.rmask = [ALL] * len(ports) if rmask is None else rmask
+        self.ymask = [ALL] * len(ports) if ymask is None else ymask
 
     @property
     def shape(self) -> tuple:
@@ -230,14 +330,16 @@ class Xfers:
 
     @classmethod
     def of_rows(cls, rows: list) -> "Xfers":
-        """From [start, cycles, ports, read, ready, refs] rows (floats or arrays over candidates)."""
+        """From [start, cycles, ports, read, ready, refs, read mask, ready mask] rows (times: floats or arrays
+        over candidates)."""
         shape = np.broadcast_shapes(*[np.shape(x) for r in rows for x in (r[0], r[1], r[3], r[4])])
 
         def col(i):
             return np.stack([np.broadcast_to(np.asarray(r[i], dtype=np.float64), shape) for r in rows], axis=-1)
 
         refs = {k: r[5] for k, r in enumerate(rows) if r[5]}
-        return cls(col(0), col(1), col(3), col(4), [r[2] for r in rows], refs)
+        return cls(col(0), col(1), col(3), col(4), [r[2] for r in rows], refs, False, [r[6] for r in rows],
+                   [r[7] for r in rows])
 
     @classmethod
     def concat(cls, parts: list) -> "Xfers":
@@ -259,10 +361,11 @@ class Xfers:
                 refs[k + c] = r
             k += len(p.ports)
         return cls(cat("start"), cat("cycles"), cat("read"), cat("ready"), [r for p in parts for r in p.ports],
-                   refs, over)
+                   refs, over, [m for p in parts for m in p.rmask], [m for p in parts for m in p.ymask])
 
-    def shifted(self, s, ready=None, refs=None) -> "Xfers":
-        """The same transfers in a frame where this one starts at s (ready, refs: resolved there)."""
+    def shifted(self, s, ready=None, refs=None, read=None, rmask=None, ymask=None) -> "Xfers":
+        """The same transfers in a frame where this one starts at s (ready, refs, read, masks: worked out there)."""
         a = np.asarray(s, dtype=np.float64)[..., None]
-        return Xfers(self.start + a, self.cycles, self.read + a, self.ready + a if ready is None else ready,
-                     self.ports, self.refs if refs is None else refs, self.over)
+        return Xfers(self.start + a, self.cycles, self.read + a if read is None else read,
+                     self.ready + a if ready is None else ready, self.ports, self.refs if refs is None else refs,
+                     self.over, self.rmask if rmask is None else rmask, self.ymask if ymask is None else ymask)

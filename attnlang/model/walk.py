@@ -17,7 +17,7 @@ from ..interp.values import promote
 from ..syntax import ast
 from .frame import Frame
 from .statics import aeval, model_error, scalar, size_of, whole
-from .times import INF, LANE, AVal, Buf, mx
+from .times import ALL, INF, LANE, AVal, Buf, mx
 
 _ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
           "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
@@ -69,17 +69,17 @@ class Walker:
         return (name, self.slot) if self.slot else name
 
     def _dest(self, name: str):
-        """When the buffer the new value of name overwrites is free: (time, waits on phantoms)."""
+        """When the buffer the new value of name overwrites is free: (time, waits on phantoms, its mask)."""
         hist = self.f.hist.get(self.key(name))
         if not hist:
-            return None, []
+            return None, [], 0
         k = self.pipeline
         if type(k) is int:
             if len(hist) < k:
-                return None, []
+                return None, [], 0
             b = hist[-k]
-            return b.last_read, ([(None, b, "l", None)] if b.pos is not None else [])
-        value, waits = None, []
+            return b.last_read, ([(None, b, "l", None)] if b.pos is not None else []), b.ml
+        value, waits, umask = None, [], 0
         for d in np.unique(k).tolist():
             if len(hist) < d:
                 continue
@@ -87,9 +87,10 @@ class Walker:
             mask = k == d
             if b.last_read is not None:
                 value = mx(value, np.where(mask, b.last_read, -INF))
+                umask = umask | b.ml
             if b.pos is not None:
                 waits.append((None, b, "l", mask))
-        return value, waits
+        return value, waits, umask
 
     def _bind(self, name: str, val: AVal) -> None:
         f = self.f
@@ -126,9 +127,9 @@ class Walker:
                 raise model_error(f"'{name}' has no value to update part of", s.target.span)
             b = old.buf
             waits = [(None, b, "l", None)] if b.pos is not None else []
-            value = self.eval(expr, (b.last_read, waits), 1, None)
+            value = self.eval(expr, (b.last_read, waits, b.ml), 1, None)
             if isinstance(value, AVal):
-                b.ready = mx(b.ready, value.buf.ready)
+                b.ready, b.mr = mx(b.ready, value.buf.ready), b.mr | value.buf.mr
             self._end_statement()
             return
         value = self.eval(expr, self._dest(name), self._charge(name), None)
@@ -143,17 +144,19 @@ class Walker:
         name = s.tensor
         if name in self.inputs:
             shape, dtype = self.inputs[name]
-            mem, src, waits = self.root, None, []
+            mem, src, waits, umask = self.root, None, [], 0
         elif name in f.names:
             v = f.names[name]
             shape, dtype, mem, src = v.shape, v.dtype, v.buf.memory, v.buf
             waits = [(src.ready, src if src.pos is not None else None, "r", None)]
+            umask = src.mr
         elif name in self.outputs:
             shape, dtype = self.outputs[name]
             mem, src = self.root, None
             # Reading back what the kernel stored waits for the stores to that output (Engine._source).
             got = f.store_end.get(name)
             waits = [(got, None, "s", None)] if got is not None else [(None, name, "s", None)]
+            umask = ALL if got is not None else 0
         else:
             raise model_error(f"'{name}' has no value here", s.tensor_span)
         if s.index is not None:
@@ -161,16 +164,19 @@ class Walker:
         if s.memory not in self.hw.memories:
             raise model_error(f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
         nbytes = cost.tensor_bytes(_elements(shape), dtype)
-        dvalue, dwaits = self._dest(s.target.name)
+        dvalue, dwaits, dmask = self._dest(s.target.name)
         buf = Buf(s.memory, nbytes, None)
-        start, end = self._transfer(mem, s.memory, nbytes, waits + [(dvalue, None, "l", None)] + dwaits, buf)
+        start, end = self._transfer(mem, s.memory, nbytes, waits + [(dvalue, None, "l", None)] + dwaits,
+                                    buf, umask | dmask)
+        om = f.om
         if src is not None:
             if src.pending is not None:
                 f.touch(src, start)
             if src.xrow is not None:
-                f.read_at(src, start)
-            src.last_read = mx(src.last_read, end)
+                f.read_at(src, start, om)
+            src.last_read, src.ml = mx(src.last_read, end), src.ml | om
         buf.ready = buf.last_read = end
+        buf.mr = buf.ml = om
         f.allocate(buf, self._charge(s.target.name))
         self._remember(s.target.name, buf)
         self._bind(s.target.name, AVal(shape, dtype, buf))
@@ -179,19 +185,19 @@ class Walker:
     def exec_store(self, s: ast.Store) -> None:
         if s.tensor not in self.outputs:
             raise model_error(f"'{s.tensor}' is not an output of kernel '{self.kernel.name}'", s.tensor_span)
-        value = self.eval(s.expr, (None, []), 1, None)
+        value = self.eval(s.expr, (None, [], 0), 1, None)
         if isinstance(value, AVal):
             _, dtype = self.outputs[s.tensor]
             nbytes = cost.tensor_bytes(_elements(value.shape), dtype)
             b = value.buf
-            start, end = self._transfer(b.memory, self.root, nbytes,
-                                        [(b.ready, b if b.pos is not None else None, "r", None)])
-            if b.pending is not None:
-                self.f.touch(b, start)
-            if b.xrow is not None:
-                self.f.read_at(b, start)
-            b.last_read = mx(b.last_read, end)
             f = self.f
+            start, end = self._transfer(b.memory, self.root, nbytes,
+                                        [(b.ready, b if b.pos is not None else None, "r", None)], None, b.mr)
+            if b.pending is not None:
+                f.touch(b, start)
+            if b.xrow is not None:
+                f.read_at(b, start, f.om)
+            b.last_read, b.ml = mx(b.last_read, end), b.ml | f.om
             f.store_end[s.tensor] = mx(f.store_end.get(s.tensor), end)
         self._end_statement()
 
@@ -225,18 +231,19 @@ class Walker:
             got = self._paths[(src, dst)] = (tuple(("port", m.name) for m in mems), bw, latency)
         return got
 
-    def _transfer(self, src: str, dst: str, nbytes, waits: list, result: Buf | None = None):
-        """A DMA transfer (Machine.transfer): returns its start and end."""
+    def _transfer(self, src: str, dst: str, nbytes, waits: list, result: Buf | None = None, umask=ALL):
+        """A DMA transfer (Machine.transfer): returns its start and end (umask: Frame.schedule's)."""
         f = self.f
         if src == dst:
             value = None
             for v, *_ in waits:
                 value = mx(value, v)
             value = 0.0 if value is None else value
+            f.om = umask  # no resource: it waits for what it copies only
             return value, value
         ports, bw, latency = self._path(src, dst)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
-        start, end = f.schedule(ports, cycles, waits, result)
+        start, end = f.schedule(ports, cycles, waits, result, umask)
         s, d = self.hw.memories[src], self.hw.memories[dst]
         f.count(f.rbytes, src, nbytes)
         f.count(f.wbytes, dst, nbytes)
@@ -259,17 +266,19 @@ class Walker:
     def issue(self, u, inst, e, operands: list, shape: tuple, dtype: str, dest, charge, cycles, energy):
         """One operation on a unit (evaluate._issue): schedule it, charge reads and its result."""
         f = self.f
-        dvalue, dwaits = dest
+        dvalue, dwaits, umask = dest
         waits = [(dvalue, None, "l", None)] + list(dwaits)
         for o in operands:
             b = o.buf
             waits.append((b.ready, b if b.pos is not None else None, "r", None))
-        start, end = f.schedule((("unit", u.name, inst),), cycles, waits)
+            umask = umask | b.mr
+        start, end = f.schedule((("unit", u.name, inst),), cycles, waits, None, umask)
+        om = f.om
         for o in operands:
             if o.buf.pending is not None:
                 f.touch(o.buf, start)
             if o.buf.xrow is not None:
-                f.read_at(o.buf, start)
+                f.read_at(o.buf, start, om)
         f.count(f.busy, u.name, cycles)
         f.count(f.energy, u.name, energy)
         for o in operands:
@@ -278,13 +287,14 @@ class Walker:
             m = self.hw.memories[b.memory]
             f.count(f.rbytes, b.memory, nb)
             f.count(f.energy, b.memory, cost.memory_energy_pj(nb, 0, m.read_pj_per_byte, 0))
-            b.last_read = mx(b.last_read, end)
+            b.last_read, b.ml = mx(b.last_read, end), b.ml | om
         memory = u.memory or self.root
         nbytes = cost.tensor_bytes(_elements(shape), dtype)
         m = self.hw.memories[memory]
         f.count(f.wbytes, memory, nbytes)
         f.count(f.energy, memory, cost.memory_energy_pj(0, nbytes, 0, m.write_pj_per_byte))
         buf = Buf(memory, nbytes, end)
+        buf.mr = buf.ml = om
         f.allocate(buf, charge)
         f.temps.append(buf)
         return AVal(shape, dtype, buf)
@@ -339,6 +349,7 @@ class Walker:
                 raise model_error("a shape is whole numbers (attn check says more)", e.span)
         memory = (self._vec.memory if self._vec else None) or self.root
         buf = Buf(memory, cost.tensor_bytes(_elements(shape), dtype), 0.0)
+        buf.mr = buf.ml = 0  # ready when the kernel starts: it waits for nothing
         self.f.allocate(buf, charge)
         self.f.temps.append(buf)
         return AVal(shape, dtype, buf)
