@@ -7,6 +7,8 @@ value (attnlang.interp.machine.Buffer, with times over candidates).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 INF = float("inf")
@@ -180,14 +182,32 @@ class Buf:
 
 #: The mask of a time that moves with its frame's start: it may depend on every unit's state (Buf.mr).
 ALL = -1
-_BITS: dict = {}
+#: The most units that get a bit of their own in one walk; masks are NumPy int64 where they vary over
+#: candidates. A unit past them takes ALL: its times move with their frame's start, as outside @parallel.
+MAX_BITS = 62
+_LOCAL = threading.local()
+
+
+def new_units() -> None:
+    """Start a walk's register of unit bits (each walk, and each thread, numbers its own units)."""
+    _LOCAL.bits = {}
+
+
+def _bits() -> dict:
+    bits = getattr(_LOCAL, "bits", None)
+    if bits is None:
+        bits = _LOCAL.bits = {}
+    return bits
 
 
 def unit_bit(r: tuple) -> int:
     """The bit of a unit resource in the masks of Buf.mr, Buf.ml and Frame.fm."""
-    b = _BITS.get(r)
+    bits = _bits()
+    b = bits.get(r)
     if b is None:
-        b = _BITS[r] = 1 << len(_BITS)
+        if len(bits) >= MAX_BITS:
+            return ALL
+        b = bits[r] = 1 << len(bits)
     return b
 
 
@@ -257,7 +277,7 @@ class Early(Move):
         if mask == ALL:
             return ALL
         out = self.dmask
-        for r, b in _BITS.items():
+        for r, b in _bits().items():
             if b & mask:
                 out = out | self.fm.get(r, b)
         return out

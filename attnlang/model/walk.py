@@ -17,7 +17,7 @@ from ..interp.values import promote
 from ..syntax import ast
 from .frame import Frame
 from .statics import aeval, model_error, scalar, size_of, whole
-from .times import ALL, INF, LANE, AVal, Buf, mx
+from .times import ALL, INF, LANE, AVal, Buf, mx, new_units
 
 _ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
           "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
@@ -27,6 +27,7 @@ class Walker:
     """Costs statements into the current frame `self.f`."""
 
     def __init__(self, hw: Hardware, kernel: ast.Kernel, env: dict):
+        new_units()  # the unit bits of times that move with their units (times.Early)
         self.hw = hw
         self.kernel = kernel
         self.env = env
