@@ -1,6 +1,16 @@
-"""The Python API: `attnlang.run(...)` and `attnlang.check_source(...)`.
+"""The Python API: what `attn check`, `attn run` and `attn explore` do, as functions.
 
-The CLI, REPL and LSP are thin faces over these functions.
+    import attnlang
+    diags = attnlang.check_program("examples/flash.attn")         # [Diagnostic], [] when clean
+    r = attnlang.run("examples/flash.attn", defines={"N": 512})   # a Result: cycles, energy, outputs, ...
+    ex = attnlang.explore("examples/mmee.attn", defines={"N": 1024}, minimize="edp")
+    est = attnlang.estimate("examples/flash.attn", params={"Br": np.array([16, 32, 64])})
+
+Each takes a path to a `.attn` file, source text, or a Program from
+`load_program`. A wrong program raises AttnError (its `diagnostics` have the
+file, line, column, code and message `attn` prints); wrong arguments raise
+UsageError. The CLI, REPL and LSP are thin faces over these functions
+(docs/api.md).
 """
 
 from __future__ import annotations
@@ -26,6 +36,66 @@ def load_program(source_or_path: str) -> Program:
     return load_source(text, "<input>")
 
 
+def _program(source_or_path: str | Program) -> Program:
+    return source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+
+
+def check_program(source_or_path: str | Program, defines: Mapping | None = None,
+                  kernels: list[str] | None = None) -> list:
+    """Every diagnostic of `attn check` (errors and warnings), at the params' defaults unless defines
+    say otherwise; kernels: only these. Returns them (it raises only for wrong arguments). (Not
+    `check`: that is the checker's package, attnlang.check.)"""
+    from .check import check as run_checks
+
+    return run_checks(_program(source_or_path), dict(defines or {}), list(kernels) if kernels else None)
+
+
+def explore(source_or_path: str | Program, kernels: list[str] | None = None, defines: Mapping | None = None,
+            minimize: str = "latency", top: int = 10, workers: int = 1, progress=None):
+    """`attn explore`: every candidate of the kernels (default: every kernel of the file that shares one
+    spec), ranked by minimize (latency, energy or edp). Returns an Exploration: best, top, pareto,
+    candidates, feasible, evaluated, seconds, rate, pruned, notes; `to_json()` is `--json`'s object.
+
+    The program is checked first: an error no candidate can escape (syntax, names, types, shapes,
+    units, channel wiring) raises AttnError, as does a space with nothing feasible (E1402) or nothing
+    in it (E1403). progress(done, total, seconds) is called as combinations finish.
+    """
+    from .model.explore import explore as search
+    from .model.explore import structural_errors
+
+    prog = _program(source_or_path)
+    if has_errors(prog.diagnostics):
+        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
+    defines = dict(defines or {})
+    kernels = list(kernels) if kernels else None
+    structural = structural_errors(prog, kernels, defines)
+    if structural:
+        raise AttnError(structural)
+    return search(prog, kernels, defines, minimize, top, workers, progress)
+
+
+def validate(source_or_path: str | Program, candidates: list) -> list[dict]:
+    """`attn explore --validate`: run candidates (from explore's top or pareto) through the interpreter;
+    each dict has the model's and the simulation's cycles and energy, the errors, and `verified`."""
+    from .model.explore import validate as check_candidates
+
+    return check_candidates(_program(source_or_path), candidates)
+
+
+def estimate(source_or_path: str | Program, kernel: str | None = None, params: Mapping | None = None):
+    """The analytical model for many candidates at once: params maps a dim or param to a number or a
+    NumPy array (one entry per candidate, or open-grid arrays that broadcast). Returns an Estimate whose
+    fields (cycles, energy_pj, read_bytes, write_bytes, peak_bytes, busy_cycles, ...) are arrays of the
+    candidates' broadcast shape. Kernels with processes and channels raise AttnError E1401: `explore`
+    simulates those."""
+    from .model.analytic import estimate as model
+
+    prog = _program(source_or_path)
+    if has_errors(prog.diagnostics):
+        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
+    return model(prog, prog.kernel(kernel), params)
+
+
 def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
         inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
         trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
@@ -40,7 +110,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     from .interp import execute
 
     t0 = time.perf_counter()
-    prog = source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+    prog = _program(source_or_path)
     if has_errors(prog.diagnostics):  # syntax and `use` errors come before looking for the kernel
         raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
     k = prog.kernel(kernel)

@@ -400,11 +400,13 @@ def test_tensors_larger_than_the_machine_are_a_program_error_before_anything_is_
     path = tmp_path / "copy.attn"
     path.write_text("use hw.cloud\n\nkernel copy(Q: f16[N, N]) -> (O: f16[N, N])\n  on cloud\n  spec O = Q\n{\n"
                     "  dim N = 128\n  for i in 0 .. N by 64 {\n    for j in 0 .. N by 64 {\n"
-                    "      t = load Q[i : i+64, j : j+64] -> sram\n      store t -> O[i : i+64, j : j+64]\n    }\n  }\n}\n")
+                    "      t = load Q[i : i+64, j : j+64] -> sram\n      store t -> O[i : i+64, j : j+64]\n"
+                    "    }\n  }\n}\n")
     assert attn(capsys, "run", str(path))[0] == 0
     code, _, err = attn(capsys, "run", str(path), "-D", "N=640000")
     assert code == 1
-    assert re.search(r"copy\.attn:3:13: error\[E1013\]: the inputs and outputs need [\d.]+ TiB of host memory", err), err
+    assert re.search(r"copy\.attn:3:13: error\[E1013\]: the inputs and outputs need [\d.]+ TiB of host memory",
+                     err), err
     assert "the largest is Q: f16[640000, 640000]" in err
 
 

@@ -116,6 +116,23 @@ def _spec_key(k: ast.Kernel) -> tuple:
     return tuple(sorted((s.output, repr(structure_key(s.expr))) for s in k.specs))
 
 
+#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
+#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
+#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
+#: defaults and hold elsewhere in the space.
+STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
+              "E0909", "E0956")
+
+
+def structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
+    """The checker's errors at the params' defaults that no other candidate can escape."""
+    from ..check import check
+
+    names = kernels or None
+    diags = check(prog, defines, names)
+    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
+
+
 # ---------------------------------------------------------------- the search
 
 

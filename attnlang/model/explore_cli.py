@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..diagnostics import AttnError, UsageError, has_errors
+from ..diagnostics import AttnError, UsageError
 
 
 def add_arguments(p) -> None:
@@ -31,9 +31,8 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ..api import load_program
+    from ..api import explore, load_program, validate
     from ..cli import _defines, report_error
-    from .explore import explore, validate
 
     if args.top < 1:
         raise UsageError(f"--top takes a positive number, not {args.top}")
@@ -45,12 +44,6 @@ def main(args) -> int:
         _need_matplotlib()
     defines = _defines(args.defines)
     prog = load_program(args.file)
-    if has_errors(prog.diagnostics):
-        return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
-                            args.json)
-    structural = _structural_errors(prog, args.kernel, defines)
-    if structural:
-        return report_error(AttnError(structural), prog.sources, args.json)
     progress = _Progress()
     try:
         ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress)
@@ -75,23 +68,6 @@ def main(args) -> int:
     else:
         print(text_report(ex, args.file, validated))
     return 0
-
-
-#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
-#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
-#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
-#: defaults and hold elsewhere in the space.
-STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
-              "E0909", "E0956")
-
-
-def _structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
-    """The checker's errors at the params' defaults that no other candidate can escape."""
-    from ..check import check
-
-    names = kernels or None
-    diags = check(prog, defines, names)
-    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
 
 
 class _Progress:
