@@ -18,6 +18,8 @@ from .machine import Buffer, Machine
 from .streams import exec_recv, exec_send
 from .values import TV, round_to
 
+_F32 = np.dtype(np.float32)
+
 
 @dataclass
 class _Loop:
@@ -34,6 +36,52 @@ def _fail(code: str, message: str, span: Span, *notes: str) -> AttnError:
     return AttnError(error(code, message, span, *notes))
 
 
+class Memo:
+    """What a run works out once and then looks up: facts that depend only on an AST node, or on an
+    operation, a unit and a size, never on the data or the time. One per run, shared by its processes.
+
+    Entries for a node are keyed by id(node) and hold the node itself, so that its id cannot be
+    taken by another node while the entry exists (the REPL parses new nodes for every input).
+    """
+
+    def __init__(self, hw: Hardware):
+        self.hw = hw
+        self._fma: dict[int, tuple] = {}
+        self._values: dict[int, tuple] = {}
+        self._vector_costs: dict[tuple, tuple] = {}
+        self._bindings: dict[tuple, object] = {}
+
+    def fma_parts(self, e: ast.Binary) -> tuple | None:
+        """ops.fma_parts(e): (a, b, c) when e is a * b + c."""
+        hit = self._fma.get(id(e))
+        if hit is None or hit[0] is not e:
+            hit = self._fma[id(e)] = (e, ops.fma_parts(e))
+        return hit[1]
+
+    def assign_value(self, s: ast.Assign) -> ast.Expr:
+        """s.value, built once: for `x += e` it is a new Binary node on every access."""
+        hit = self._values.get(id(s))
+        if hit is None or hit[0] is not s:
+            hit = self._values[id(s)] = (s, s.value)
+        return hit[1]
+
+    def vector_cost(self, op: str, unit: Unit, elements: int) -> tuple:
+        """ops.vector_cost(op, unit, elements)."""
+        key = (op, unit.name, elements)
+        hit = self._vector_costs.get(key)
+        if hit is None:
+            hit = self._vector_costs[key] = ops.vector_cost(op, unit, elements)
+        return hit
+
+    def bind(self, op: str, unit_name: str | None):
+        """ops.bind(op, hw, unit_name): a Binding, or a str saying why no unit can run op."""
+        key = (op, unit_name)
+        b = self._bindings.get(key)
+        if b is None:
+            b = self._bindings[key] = ops.bind(op, self.hw, unit_name)
+        return b
+
+
 class Engine:
     def __init__(self, hw: Hardware, machine: Machine, env: dict, inputs: dict[str, np.ndarray],
                  kernel: ast.Kernel):
@@ -48,7 +96,8 @@ class Engine:
         self.names: dict[str, TV] = {}
         self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=MAX_PIPELINE))
         self.loops: list[_Loop] = []
-        self.temps: list[Buffer] = []
+        self.temps: list[Buffer] = []  # a statement's intermediate results, freed at its end
+        self.used: list[Buffer] = []  # the buffers a statement reads, pinned until its end
         self.stored: set[str] = set()
         self.store_end: dict[str, float] = {}
         self.clock = 0.0  # this process's clock (DAM): advanced by send and recv
@@ -56,7 +105,9 @@ class Engine:
         self.proc_unit: tuple | None = None
         self.channels: dict = {}
         self.sched = None
-        self._bindings: dict = {}
+        self.memo = Memo(hw)  # a process shares its parent's
+        self._units: dict[tuple, tuple[Unit, int]] = {}  # unit_for's answers in this process
+        self._recv_memory: str | None = None  # where received values live in this process
 
     def declare_outputs(self) -> None:
         for t in self.kernel.outputs:
@@ -68,12 +119,14 @@ class Engine:
     def run_block(self, body: tuple):
         """A generator: it yields when a send or receive blocks (see streams.py), and, while several
         processes run, after each transfer it issues (Scheduler.TURN)."""
+        stmts = self._STMTS
+        sched = self.sched
         for s in body:
-            r = self._STMTS[type(s)](self, s)
+            r = stmts[type(s)](self, s)
             if r is not None:
                 yield from r
-            if self.sched is not None and self.sched.concurrent and type(s) in _TRANSFERS:
-                yield self.sched.turn()
+            if sched is not None and sched.concurrent and type(s) in _TRANSFERS:
+                yield sched.turn()
 
     def _skip(self, s) -> None:  # params, dims, where: already bound before the run
         pass
@@ -83,55 +136,58 @@ class Engine:
         tv.buf.refs += 1
         self.names[name] = tv
         if old is not None:
-            self._drop(old)
+            old.buf.refs -= 1  # _drop(old)
+            if old.buf.refs <= 0:
+                self.m.release(old.buf)
 
     def _drop(self, tv: TV) -> None:
         tv.buf.refs -= 1
         if tv.buf.refs <= 0:
             self.m.release(tv.buf)
 
-    def _dest_free(self, name: str) -> float:
-        """When the buffer the new value of `name` overwrites is no longer read."""
-        k = self.loops[-1].pipeline if self.loops else 1
-        hist = self.history[self._slot(name)]
-        if len(hist) >= k:
-            return hist[-k].last_read
-        return 0.0
+    def _target(self, name: str) -> tuple[deque, float, int]:
+        """Where a new value of `name` goes: (history, dest, charge).
 
-    def _charge(self, name: str) -> int:
-        """Copies of a value held at once: k for one first assigned inside a
-        @pipeline(k) body, times the iterations of enclosing @parallel loops
-        that run at the same time."""
-        if not self.loops:
-            return 1
-        loop = self.loops[-1]
-        return (loop.pipeline if name not in self._outer_names else 1) * loop.copies
-
-    def _slot(self, name: str):
-        """The history key of a name: iterations on different parallel units reuse their own buffers."""
-        return (name, self.loops[-1].slot) if self.loops and self.loops[-1].slot else name
+        history: the buffers the name has had, under its slot (iterations on different parallel
+        units reuse their own buffers); the new one is appended to it.
+        dest: when the buffer the new value overwrites is no longer read (k back for @pipeline(k)).
+        charge: copies of the value held at once: k for one first assigned inside a @pipeline(k)
+        body, times the iterations of enclosing @parallel loops that run at the same time.
+        """
+        if self.loops:
+            loop = self.loops[-1]
+            k = loop.pipeline
+            hist = self.history[(name, loop.slot) if loop.slot else name]
+            charge = (k if name not in self._outer_names else 1) * loop.copies
+        else:
+            k = charge = 1
+            hist = self.history[name]
+        return hist, (hist[-k].last_read if len(hist) >= k else 0.0), charge
 
     def _end_statement(self) -> None:
-        for b in self.temps:
-            b.pinned = False
-            if b.refs <= 0:
-                self.m.release(b)
-        self.temps = []
-        for tv in self.names.values():
-            tv.buf.pinned = False
+        if self.temps:
+            for b in self.temps:
+                b.pinned = False
+                if b.refs <= 0:
+                    self.m.release(b)
+            self.temps = []
+        if self.used:
+            for b in self.used:
+                b.pinned = False
+            self.used = []
 
     def exec_assign(self, s: ast.Assign) -> None:
         name = s.target.name
-        expr = s.value
+        expr = self.memo.assign_value(s)
         if s.target.index is not None:
             self._assign_part(s, expr)
             return
-        dest = self._dest_free(name)
-        value = self.eval(expr, dest=dest, charge=self._charge(name))
+        hist, dest, charge = self._target(name)
+        value = evaluate(self, expr, dest, charge, None)
         if not isinstance(value, TV):
             raise _fail("E1006", f"'{name}' would be a plain number; tensors are made with full(), zeros() "
                                  "or ones()", s.span)
-        self.history[self._slot(name)].append(value.buf)
+        hist.append(value.buf)
         self._bind_name(name, value, s.span)
         self._end_statement()
 
@@ -164,14 +220,14 @@ class Engine:
         if s.memory not in self.hw.memories:
             raise _fail("E1008", f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
         nbytes = cost.tensor_bytes(data.size, src_dtype)
-        dest = self._dest_free(s.target.name)
+        hist, dest, charge = self._target(s.target.name)
         start, end = self.m.transfer(src_mem, s.memory, nbytes, max(ready, dest, self.clock), f"load {s.tensor}",
                                      s.span)
         if src_buf is not None:
             src_buf.last_read = max(src_buf.last_read, end)
         buf = Buffer(s.memory, nbytes, end)
-        self.m.allocate(buf, self._charge(s.target.name), s.span)
-        self.history[self._slot(s.target.name)].append(buf)
+        self.m.allocate(buf, charge, s.span)
+        hist.append(buf)
         self._bind_name(s.target.name, TV(np.array(data), src_dtype, buf), s.span)
         self._end_statement()
 
@@ -247,20 +303,32 @@ class Engine:
             width = max(1, min(unit.count if unit else trips, trips))
         saved_outer = self._outer_names
         saved_var = self.env.get(s.var)
+        names, env, loops = self.names, self.env, self.loops
+        timed = self.m.limits.deadline is not None
+        loop = _Loop(pipeline, outer.lane, outer.slot, outer.copies)  # the same every iteration unless @parallel
+        before: set | None = None
+        stmts, sched, body = self._STMTS, self.sched, s.body
         for n, v in enumerate(range(lo, hi, step)):
-            self.env[s.var] = v
-            before = set(self.names)
+            env[s.var] = v
+            # The names bound when the iteration starts. The last iteration ended with a subset of
+            # its own (the rest died with it, or were discarded): the same set if the size is.
+            if before is None or len(names) != len(before):
+                before = set(names)
             self._outer_names = before
             if parallel is not None:
                 loop = _Loop(pipeline, n, outer.slot + (n % width,), outer.copies * width)
-            else:
-                loop = _Loop(pipeline, outer.lane, outer.slot, outer.copies)
-            self.loops.append(loop)
-            self.m.check_wall(s.span)
-            yield from self.run_block(s.body)
-            self.loops.pop()
-            for name in set(self.names) - before:
-                self._drop(self.names.pop(name))
+            loops.append(loop)
+            if timed:
+                self.m.check_wall(s.span)
+            for st in body:  # run_block(body), without a generator per iteration
+                r = stmts[type(st)](self, st)
+                if r is not None:
+                    yield from r
+                if sched is not None and sched.concurrent and type(st) in _TRANSFERS:
+                    yield sched.turn()
+            loops.pop()
+            for name in [name for name in names if name not in before]:
+                self._drop(names.pop(name))
         self._outer_names = saved_outer
         if saved_var is None:
             self.env.pop(s.var, None)
@@ -277,7 +345,7 @@ class Engine:
                                  self._static_int(s.hi, "a process range bound")))
         for i in indices:
             child = Engine(self.hw, self.m, self.env, {}, self.kernel)
-            for shared in ("tensors", "outputs", "out_dtype", "stored", "store_end", "channels", "sched"):
+            for shared in ("tensors", "outputs", "out_dtype", "stored", "store_end", "channels", "sched", "memo"):
                 setattr(child, shared, getattr(self, shared))
             name = s.name if i is None else f"{s.name}[{i}]"
             if i is not None:
@@ -292,13 +360,18 @@ class Engine:
         self.sched.concurrent = True
         return None
 
-    def bind_received(self, name: str, data, dtype: str, ready: float, span: Span) -> None:
-        unit = self.hw.units.get(self.proc_unit[0]) if self.proc_unit else self.hw.default_unit("vector")
-        memory = (unit.memory if unit else None) or self.root
-        buf = Buffer(memory, cost.tensor_bytes(np.size(data), dtype), ready)
-        self.m.allocate(buf, self._charge(name), span)
-        self.history[self._slot(name)].append(buf)
-        self._bind_name(name, TV(np.asarray(data, dtype=np.float32), dtype, buf), span)
+    def bind_received(self, name: str, data: np.ndarray, dtype: str, ready: float, span: Span) -> None:
+        memory = self._recv_memory
+        if memory is None:
+            unit = self.hw.units.get(self.proc_unit[0]) if self.proc_unit else self.hw.default_unit("vector")
+            memory = self._recv_memory = (unit.memory if unit else None) or self.root
+        buf = Buffer(memory, cost.tensor_bytes(data.size, dtype), ready)
+        hist, _, charge = self._target(name)
+        self.m.allocate(buf, charge, span)
+        hist.append(buf)
+        if data.dtype is not _F32:
+            data = np.asarray(data, dtype=np.float32)
+        self._bind_name(name, TV(data, dtype, buf), span)
         self._end_statement()
 
     # ---------------------------------------------------------- expressions
@@ -315,10 +388,13 @@ class Engine:
             raise AttnError(exc.diagnostic) from None
 
     def _use(self, buf: Buffer, span: Span) -> None:
+        m = self.m
         if buf.evicted:
-            self.m.reload(buf, span)
+            m.reload(buf, span)
         buf.pinned = True
-        self.m.touch(buf)
+        self.used.append(buf)
+        m.clock += 1  # m.touch(buf)
+        buf.last_use = m.clock
 
     def eval(self, e: ast.Expr, dest: float = 0.0, charge: int = 1, unit: tuple | None = None):
         """Evaluate e: a TV, or a static number when e involves no tensor."""
@@ -342,7 +418,9 @@ class Engine:
                                          "elements", it.span)
                 key.append(slice(lo, hi))
             else:
-                i = self._static_int(it, "an index")
+                i = self.env.get(it.id) if type(it) is ast.Name else None
+                if type(i) is not int:  # a loop index is the common case; the rest is static_int's
+                    i = self._static_int(it, "an index")
                 if not -size <= i < size:
                     raise _fail("E1005", f"index {i} is outside axis {axis} of {name}, which has {size} "
                                          "elements", it.span)
@@ -351,12 +429,23 @@ class Engine:
         return tuple(key)
 
     def unit_for(self, op: str, e: ast.Expr, unit: tuple | None) -> tuple[Unit, int]:
-        """The unit instance an operation runs on (ops.bind, @parallel lanes, `on UNIT[i]`)."""
+        """The unit instance an operation runs on (ops.bind, @parallel lanes, `on UNIT[i]`).
+
+        The answer depends on the op, the `on UNIT` in force, the @parallel lane and this
+        process's unit, so it is kept per process under the first three."""
+        lane = self.loops[-1].lane if self.loops else None
+        key = (op, unit, lane)
+        hit = self._units.get(key)
+        if hit is None:
+            hit = self._units[key] = self._unit_for(op, e, unit, lane)
+        return hit
+
+    def _unit_for(self, op: str, e: ast.Expr, unit: tuple | None, lane: int | None) -> tuple[Unit, int]:
         name, index = unit if unit else (None, None)
         if name is None and self.proc_unit is not None:
-            if not isinstance(self._bind(op, self.proc_unit[0]), str):
+            if not isinstance(self.memo.bind(op, self.proc_unit[0]), str):
                 name, index = self.proc_unit
-        b = self._bind(op, name)
+        b = self.memo.bind(op, name)
         if isinstance(b, str):
             raise _fail("E0501", b, e.span)
         u = b.unit
@@ -364,17 +453,9 @@ class Engine:
             if not 0 <= index < u.count:
                 raise _fail("E1005", f"{u.name}[{index}] is outside the array of {u.count}", e.span)
             return u, index
-        lane = self.loops[-1].lane if self.loops else None
         if lane is None and self.proc_unit is not None and self.proc_unit[1] is not None:
             lane = self.proc_unit[1]  # a process on element i of an array uses element i of the others
         return u, (lane % u.count if lane is not None else 0)
-
-    def _bind(self, op: str, unit_name: str | None):
-        key = (op, unit_name)
-        b = self._bindings.get(key)
-        if b is None:
-            b = self._bindings[key] = ops.bind(op, self.hw, unit_name)
-        return b
 
 
 

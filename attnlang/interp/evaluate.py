@@ -1,4 +1,11 @@
-"""Expression evaluation for the reference engine: numbers and costs together."""
+"""Expression evaluation for the reference engine: numbers and costs together.
+
+Evaluation dispatches on the node's type, once per node. What depends only on
+the node or on a unit and a size (the fused-multiply-add split, the unit an
+operation binds to, a vector operation's cost) is worked out once per run and
+kept in the engine's Memo (engine.py); everything that depends on the data or
+the time is computed every time.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,18 @@ from .machine import Buffer
 from .values import TV, promote, round_to
 
 _STATIC_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "max": max, "min": min}
+_COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
+            ">=": np.greater_equal}
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.mod, "//": np.floor_divide,
+          "**": np.power}
+_UNARY_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+_ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
+          "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
+# np.sum, np.max and np.min are these ufuncs' reduce (the same loops, the same numbers) behind a
+# Python-level wrapper that costs more than the reduction of a short row.
+_REDUCE = {"rowmax": np.maximum.reduce, "rowmin": np.minimum.reduce, "rowsum": np.add.reduce,
+           "sum": np.add.reduce, "mean": np.mean, "max": np.maximum.reduce, "min": np.minimum.reduce}
+_F32 = np.dtype(np.float32)
 
 
 def _fail(code, message, span):
@@ -21,52 +40,70 @@ def _fail(code, message, span):
 
 def evaluate(eng, e, dest: float, charge: int, unit):
     """A TV for a tensor expression, a Python number for a static one."""
-    if isinstance(e, ast.Num):
-        return e.value
-    if isinstance(e, ast.QuantityLit):
-        return e.quantity.value
-    if isinstance(e, ast.Name):
-        if e.id in eng.names:
-            tv = eng.names[e.id]
-            eng._use(tv.buf, e.span)
-            return tv
-        if e.id in eng.env:
-            return eng.env[e.id]
-        if e.id == "inf":
-            return math.inf
-        if e.id in eng.tensors:
-            raise _fail("E1014", f"'{e.id}' lives in {eng.root}; load a tile of it first", e.span)
-        raise _fail("E1010", f"'{e.id}' has no value here", e.span)
-    if isinstance(e, ast.OnUnit):
-        index = eng._static_int(e.unit.index, "a unit index") if e.unit.index is not None else None
-        return evaluate(eng, e.expr, dest, charge, (e.unit.name, index))
-    if isinstance(e, ast.Unary):
-        x = evaluate(eng, e.operand, 0.0, 1, unit)
-        if not isinstance(x, TV):
-            return eng._static(e)
-        if e.op == "not":
-            raise _fail("E1015", "'not' needs a static condition", e.span)
-        return _vector(eng, "neg", e, [x], -_f(x), x.dtype, dest, charge, unit, x.data.size)
-    if isinstance(e, ast.Binary):
-        return _binary(eng, e, dest, charge, unit)
-    if isinstance(e, ast.Call):
-        return _call(eng, e, dest, charge, unit)
-    if isinstance(e, ast.Index):
-        base = evaluate(eng, e.base, 0.0, 1, unit)
-        if not isinstance(base, TV):
-            raise _fail("E1016", "only tensors can be indexed", e.span)
-        key = eng._subscripts(e.items, base.data.shape, _label(e.base), e.span)
-        return TV(base.data[key], base.dtype, base.buf)
-    if isinstance(e, ast.Attr):
-        base = evaluate(eng, e.base, 0.0, 1, unit)
-        if e.name != "T" or not isinstance(base, TV):
-            raise _fail("E1016", f"'.{e.name}' is not defined here ('.T' transposes a tensor)", e.span)
-        return TV(np.swapaxes(base.data, -1, -2) if base.data.ndim >= 2 else base.data, base.dtype, base.buf)
+    return _EVAL.get(type(e), _other)(eng, e, dest, charge, unit)
+
+
+def _num(eng, e, dest, charge, unit):
+    return e.value
+
+
+def _quantity(eng, e, dest, charge, unit):
+    return e.quantity.value
+
+
+def _name(eng, e, dest, charge, unit):
+    tv = eng.names.get(e.id)
+    if tv is not None:
+        eng._use(tv.buf, e.span)
+        return tv
+    if e.id in eng.env:
+        return eng.env[e.id]
+    if e.id == "inf":
+        return math.inf
+    if e.id in eng.tensors:
+        raise _fail("E1014", f"'{e.id}' lives in {eng.root}; load a tile of it first", e.span)
+    raise _fail("E1010", f"'{e.id}' has no value here", e.span)
+
+
+def _on_unit(eng, e, dest, charge, unit):
+    index = eng._static_int(e.unit.index, "a unit index") if e.unit.index is not None else None
+    return evaluate(eng, e.expr, dest, charge, (e.unit.name, index))
+
+
+def _unary(eng, e, dest, charge, unit):
+    x = evaluate(eng, e.operand, 0.0, 1, unit)
+    if not isinstance(x, TV):
+        return eng._static(e)
+    if e.op == "not":
+        raise _fail("E1015", "'not' needs a static condition", e.span)
+    return _vector(eng, "neg", e, [x], -_f(x), x.dtype, dest, charge, unit, x.data.size)
+
+
+def _index(eng, e, dest, charge, unit):
+    base = evaluate(eng, e.base, 0.0, 1, unit)
+    if not isinstance(base, TV):
+        raise _fail("E1016", "only tensors can be indexed", e.span)
+    key = eng._subscripts(e.items, base.data.shape, _label(e.base), e.span)
+    return TV(base.data[key], base.dtype, base.buf)
+
+
+def _attr(eng, e, dest, charge, unit):
+    base = evaluate(eng, e.base, 0.0, 1, unit)
+    if e.name != "T" or not isinstance(base, TV):
+        raise _fail("E1016", f"'.{e.name}' is not defined here ('.T' transposes a tensor)", e.span)
+    return TV(np.swapaxes(base.data, -1, -2) if base.data.ndim >= 2 else base.data, base.dtype, base.buf)
+
+
+def _other(eng, e, dest, charge, unit):
     raise _fail("E1016", "a list is only meaningful as a shape, in full(), zeros() or ones()", e.span)
 
 
 def _f(tv):
-    return tv.data.astype(np.float64 if tv.dtype == "f64" else np.float32, copy=False)
+    """The data in the type arithmetic runs in (float32, or float64 for f64), without a copy."""
+    data = tv.data
+    if data.dtype is _F32 and tv.dtype != "f64":
+        return data
+    return data.astype(np.float64 if tv.dtype == "f64" else np.float32, copy=False)
 
 
 def _label(e) -> str:
@@ -78,44 +115,44 @@ def _dtype_of(x):
 
 
 def _binary(eng, e: ast.Binary, dest, charge, unit):
-    fused = _fma(eng, e, dest, charge, unit)
-    if fused is not None:
-        return fused
+    if eng.memo.fma_parts(e) is not None:
+        fused = _fma(eng, e, dest, charge, unit)
+        if fused is not None:
+            return fused
     a = evaluate(eng, e.left, 0.0, 1, unit)
     b = evaluate(eng, e.right, 0.0, 1, unit)
-    if not isinstance(a, TV) and not isinstance(b, TV):
+    a_tv = isinstance(a, TV)
+    b_tv = isinstance(b, TV)
+    if not a_tv and not b_tv:
         return eng._static(e)
-    if e.op in ("and", "or"):
-        raise _fail("E1015", f"'{e.op}' needs static conditions", e.span)
-    dtype = promote(_dtype_of(a), _dtype_of(b))
-    xa = _f(a) if isinstance(a, TV) else a
-    xb = _f(b) if isinstance(b, TV) else b
-    if e.op == "@":
+    op = e.op
+    if op in ("and", "or"):
+        raise _fail("E1015", f"'{op}' needs static conditions", e.span)
+    dtype = promote(a.dtype if a_tv else _dtype_of(a), b.dtype if b_tv else _dtype_of(b))
+    xa = _f(a) if a_tv else a
+    xb = _f(b) if b_tv else b
+    if op == "@":
         return _matmul(eng, e, a, b, dtype, dest, charge, unit)
-    if True:  # floating-point warnings are silenced for the whole run (interp.execute)
-        if e.op in ("==", "!=", "<", "<=", ">", ">="):
-            result = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
-                      ">": np.greater, ">=": np.greater_equal}[e.op](xa, xb)
-            return _vector(eng, "cmp", e, [a, b], result, "i8", dest, charge, unit, np.size(result))
-        fn = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.mod,
-              "//": np.floor_divide, "**": np.power}[e.op]
-        try:
-            result = fn(xa, xb)
-        except ValueError:
-            raise _fail("E1011", f"cannot broadcast shapes {_shape(a)} and {_shape(b)} for '{e.op}'", e.span) \
-                from None
-    return _vector(eng, ops.BINARY_OPS[e.op], e, [a, b], result, dtype, dest, charge, unit, np.size(result))
+    # Floating-point warnings are silenced for the whole run (interp.execute). out=... makes the
+    # result an array even from 0-d operands, as the result's TV needs.
+    compare = _COMPARE.get(op)
+    if compare is not None:
+        result = compare(xa, xb, out=...)
+        return _vector(eng, "cmp", e, [a, b], result, "i8", dest, charge, unit, result.size)
+    try:
+        result = _ARITH[op](xa, xb, out=...)
+    except ValueError:
+        raise _fail("E1011", f"cannot broadcast shapes {_shape(a)} and {_shape(b)} for '{op}'", e.span) \
+            from None
+    return _vector(eng, ops.BINARY_OPS[op], e, [a, b], result, dtype, dest, charge, unit, result.size)
 
 
 def _fma(eng, e: ast.Binary, dest, charge, unit):
     """a * b + c as one op where the unit that would run the add has `op fma`."""
-    parts = ops.fma_parts(e)
-    if parts is None:
-        return None
     u, _ = eng.unit_for("add", e, unit)
     if not u.has_op("fma"):
         return None
-    vals = [evaluate(eng, x, 0.0, 1, unit) for x in parts]
+    vals = [evaluate(eng, x, 0.0, 1, unit) for x in eng.memo.fma_parts(e)]
     if not any(isinstance(v, TV) for v in vals):
         return None
     xs = [_f(v) if isinstance(v, TV) else v for v in vals]
@@ -156,7 +193,7 @@ def _matmul(eng, e, a, b, dtype, dest, charge, unit):
 def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
     op = ops.ELEMENTWISE_FUNCS.get(op, op)
     u, inst = eng.unit_for(op, e, unit)
-    cycles, energy = ops.vector_cost(op, u, elements)
+    cycles, energy = eng.memo.vector_cost(op, u, elements)
     eng.m.c.vector_ops += elements
     return _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy)
 
@@ -164,19 +201,34 @@ def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
 def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy):
     """Schedule one operation on a unit instance, charge its reads and its result."""
     tvs = [o for o in operands if isinstance(o, TV)]
-    ready = max([dest, eng.clock] + [o.buf.ready for o in tvs])
-    _, end = eng.m.unit_op(u, inst, cycles, ready, energy, op, e.span)
+    # max(dest, clock, operands' ready), taking the first of equal values as max() does
+    ready = dest
+    if eng.clock > ready:
+        ready = eng.clock
     for o in tvs:
-        eng.m.unit_reads(o.buf.memory, cost.tensor_bytes(o.data.size, o.dtype))
-        o.buf.last_read = max(o.buf.last_read, end)
+        if o.buf.ready > ready:
+            ready = o.buf.ready
+    m = eng.m
+    _, end = m.unit_op(u, inst, cycles, ready, energy, op, e.span)
+    for o in tvs:
+        buf = o.buf
+        m.unit_reads(buf.memory, cost.tensor_bytes(o.data.size, o.dtype))
+        if end > buf.last_read:
+            buf.last_read = end
     memory = u.memory or eng.root
-    nbytes = cost.tensor_bytes(np.size(result), dtype)
-    eng.m.unit_writes(memory, nbytes)
+    size = result.size if isinstance(result, (np.ndarray, np.generic)) else np.size(result)
+    nbytes = cost.tensor_bytes(size, dtype)
+    m.unit_writes(memory, nbytes)
     buf = Buffer(memory, nbytes, end)
-    eng.m.allocate(buf, charge, e.span)
+    m.allocate(buf, charge, e.span)
     buf.pinned = True
     eng.temps.append(buf)
-    data = result if dtype == "i8" else round_to(result, dtype)
+    if dtype == "i8":
+        data = result
+    elif dtype == "f32" and type(result) is np.ndarray and result.dtype is _F32:
+        data = result  # round_to(result, "f32") would return it as it is
+    else:
+        data = round_to(result, dtype)
     return TV(np.asarray(data), dtype, buf)
 
 
@@ -189,65 +241,62 @@ def _call(eng, e: ast.Call, dest, charge, unit):
         if f in _STATIC_FUNCS:
             return eng._static(e)
         raise _fail("E1017", f"{f}() needs a tensor argument", e.span)
-    arity = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
-             "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
-    if f in arity and len(args) != arity[f] or f in ("max", "min") and len(args) not in (1, 2):
-        raise _fail("E1017", f"{f}() takes {arity.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
+    if f in _ARITY and len(args) != _ARITY[f] or f in ("max", "min") and len(args) not in (1, 2):
+        raise _fail("E1017", f"{f}() takes {_ARITY.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
     x = args[0]
     xf = _f(x) if isinstance(x, TV) else x
-    if True:  # floating-point warnings are silenced for the whole run (interp.execute)
-        if f in ("exp", "log", "sqrt", "abs"):
-            result = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}[f](xf)
-            return _vector(eng, f, e, [x], result, x.dtype, dest, charge, unit, np.size(result))
-        if f in ("max", "min") and len(args) == 2:
-            y = args[1]
-            yf = _f(y) if isinstance(y, TV) else y
-            try:
-                result = (np.maximum if f == "max" else np.minimum)(xf, yf)
-            except ValueError:
-                raise _fail("E1011", f"cannot broadcast shapes {_shape(x)} and {_shape(y)} in {f}()", e.span) \
-                    from None
-            dtype = promote(_dtype_of(x), _dtype_of(y))
-            return _vector(eng, f, e, args, result, dtype, dest, charge, unit, np.size(result))
-        if f in ("rowmax", "rowmin", "rowsum", "sum", "mean", "max", "min"):
-            _need_tensor(x, f, e)
-            red = {"rowmax": np.max, "rowmin": np.min, "rowsum": np.sum, "sum": np.sum, "mean": np.mean,
-                   "max": np.max, "min": np.min}[f]
-            axis = -1 if f.startswith("row") else None
-            if x.data.ndim == 0 or x.data.size == 0:
-                raise _fail("E1011", f"{f}() needs a non-empty tensor with at least one axis", e.span)
-            result = red(xf, axis=axis)
-            return _vector(eng, ops.unit_op_of("call", f, 1), e, [x], result, x.dtype, dest, charge, unit, x.data.size)
-        if f == "softmax":
-            _need_tensor(x, f, e)
-            if x.data.ndim == 0 or x.data.shape[-1] == 0:
-                raise _fail("E1011", f"softmax() needs a tensor with non-empty rows, not {_shape(x)}", e.span)
-            shifted = xf - np.max(xf, axis=-1, keepdims=True)
-            ex = np.exp(shifted)
-            result = ex / np.sum(ex, axis=-1, keepdims=True)
-            return _vector(eng, "softmax", e, [x], result, x.dtype, dest, charge, unit, x.data.size)
-        if f == "where":
-            c, a, b = args
-            cf = c.data.astype(bool) if isinstance(c, TV) else bool(c)
-            af = _f(a) if isinstance(a, TV) else a
-            bf = _f(b) if isinstance(b, TV) else b
-            result = np.where(cf, af, bf)
-            dtype = promote(_dtype_of(a), _dtype_of(b))
-            return _vector(eng, "where", e, args, result, dtype, dest, charge, unit, np.size(result))
-        if f == "causal":
-            _need_tensor(x, f, e)
-            i = eng._static_int(e.args[1], "the row offset of causal()")
-            j = eng._static_int(e.args[2], "the column offset of causal()")
-            rows = np.arange(x.data.shape[-2])[:, None] if x.data.ndim >= 2 else np.zeros((1, 1), int)
-            cols = np.arange(x.data.shape[-1])[None, :]
-            result = np.where(j + cols > i + rows, -np.inf, xf)
-            return _vector(eng, "causal", e, [x], result, x.dtype, dest, charge, unit, x.data.size)
-        if f == "dot":
-            dtype = promote(_dtype_of(args[0]), _dtype_of(args[1]))
-            return _matmul(eng, e, args[0], args[1], dtype, dest, charge, unit)
-        if f == "transpose":
-            _need_tensor(x, f, e)
-            return TV(np.swapaxes(x.data, -1, -2) if x.data.ndim >= 2 else x.data, x.dtype, x.buf)
+    # Floating-point warnings are silenced for the whole run (interp.execute).
+    fn = _UNARY_FUNCS.get(f)
+    if fn is not None:
+        result = fn(xf, out=...)
+        return _vector(eng, f, e, [x], result, x.dtype, dest, charge, unit, result.size)
+    if f in ("max", "min") and len(args) == 2:
+        y = args[1]
+        yf = _f(y) if isinstance(y, TV) else y
+        try:
+            result = (np.maximum if f == "max" else np.minimum)(xf, yf, out=...)
+        except ValueError:
+            raise _fail("E1011", f"cannot broadcast shapes {_shape(x)} and {_shape(y)} in {f}()", e.span) \
+                from None
+        dtype = promote(_dtype_of(x), _dtype_of(y))
+        return _vector(eng, f, e, args, result, dtype, dest, charge, unit, result.size)
+    if f in _REDUCE:
+        _need_tensor(x, f, e)
+        axis = -1 if f.startswith("row") else None
+        if x.data.ndim == 0 or x.data.size == 0:
+            raise _fail("E1011", f"{f}() needs a non-empty tensor with at least one axis", e.span)
+        result = _REDUCE[f](xf, axis=axis)
+        return _vector(eng, ops.unit_op_of("call", f, 1), e, [x], result, x.dtype, dest, charge, unit, x.data.size)
+    if f == "softmax":
+        _need_tensor(x, f, e)
+        if x.data.ndim == 0 or x.data.shape[-1] == 0:
+            raise _fail("E1011", f"softmax() needs a tensor with non-empty rows, not {_shape(x)}", e.span)
+        shifted = xf - np.max(xf, axis=-1, keepdims=True)
+        ex = np.exp(shifted)
+        result = ex / np.sum(ex, axis=-1, keepdims=True)
+        return _vector(eng, "softmax", e, [x], result, x.dtype, dest, charge, unit, x.data.size)
+    if f == "where":
+        c, a, b = args
+        cf = c.data.astype(bool) if isinstance(c, TV) else bool(c)
+        af = _f(a) if isinstance(a, TV) else a
+        bf = _f(b) if isinstance(b, TV) else b
+        result = np.where(cf, af, bf)
+        dtype = promote(_dtype_of(a), _dtype_of(b))
+        return _vector(eng, "where", e, args, result, dtype, dest, charge, unit, np.size(result))
+    if f == "causal":
+        _need_tensor(x, f, e)
+        i = eng._static_int(e.args[1], "the row offset of causal()")
+        j = eng._static_int(e.args[2], "the column offset of causal()")
+        rows = np.arange(x.data.shape[-2])[:, None] if x.data.ndim >= 2 else np.zeros((1, 1), int)
+        cols = np.arange(x.data.shape[-1])[None, :]
+        result = np.where(j + cols > i + rows, -np.inf, xf)
+        return _vector(eng, "causal", e, [x], result, x.dtype, dest, charge, unit, x.data.size)
+    if f == "dot":
+        dtype = promote(_dtype_of(args[0]), _dtype_of(args[1]))
+        return _matmul(eng, e, args[0], args[1], dtype, dest, charge, unit)
+    if f == "transpose":
+        _need_tensor(x, f, e)
+        return TV(np.swapaxes(x.data, -1, -2) if x.data.ndim >= 2 else x.data, x.dtype, x.buf)
     raise _fail("E1017", f"unknown function '{f}'", e.func_span)
 
 
@@ -275,3 +324,7 @@ def _alloc(eng, e: ast.Call, charge):
     eng.m.allocate(buf, charge, e.span)
     eng.temps.append(buf)
     return TV(round_to(np.full(shape, fill, dtype=np.float32), dtype), dtype, buf)
+
+
+_EVAL = {ast.Num: _num, ast.QuantityLit: _quantity, ast.Name: _name, ast.OnUnit: _on_unit, ast.Unary: _unary,
+         ast.Binary: _binary, ast.Call: _call, ast.Index: _index, ast.Attr: _attr}

@@ -73,8 +73,11 @@ class Machine:
         self.events: list[Event] | None = [] if trace else None
         self.limits = limits or Limits()
         self.clock = 0  # LRU counter
-        self.live: dict[str, list[Buffer]] = defaultdict(list)
+        # The live buffers of each memory that spills, oldest first: where _spill picks its victims.
+        self.live: dict[str, list[Buffer]] = {name: [] for name, m in hw.memories.items() if m.policy == "spill"}
         self.ports: dict[str, Timeline] = {name: Timeline() for name in hw.memories}
+        self._read_pj: dict[tuple, float] = {}
+        self._write_pj: dict[tuple, float] = {}
         for name in hw.memories:
             self.c.peak[name] = 0.0
             self.c.read_bytes[name] = 0.0
@@ -98,9 +101,11 @@ class Machine:
         start = max(ready, self.free[key])
         end = start + cycles
         self.free[key] = end
-        self.c.busy[unit.name] += cycles
-        self.c.energy[unit.name] += energy_pj
-        self._finish(end, span)
+        c = self.c
+        c.busy[unit.name] += cycles
+        c.energy[unit.name] += energy_pj
+        if end > self.end or self.limits.max_cycles is not None:
+            self._finish(end, span)
         if self.events is not None:
             track = f"{unit.name}[{instance}]" if unit.count > 1 else unit.name
             self.events.append(Event(label, track, start, end, 0.0, energy_pj, span.line))
@@ -131,37 +136,50 @@ class Machine:
                 self.events.append(Event(label, f"port {m.name}", start, end, nbytes, e / len(mems), span.line))
         return start, end
 
+    # A run reads and writes the same few sizes over and over: the energy of each (memory, bytes)
+    # is worked out once by cost.memory_energy_pj and kept.
     def unit_reads(self, memory: str, nbytes: float) -> None:
         """A unit reading operands from a memory (no port: units have their own)."""
-        m = self.hw.memories[memory]
         self.c.read_bytes[memory] += nbytes
-        self.c.energy[memory] += cost.memory_energy_pj(nbytes, 0, m.read_pj_per_byte, 0)
+        pj = self._read_pj.get((memory, nbytes))
+        if pj is None:
+            m = self.hw.memories[memory]
+            pj = self._read_pj[memory, nbytes] = cost.memory_energy_pj(nbytes, 0, m.read_pj_per_byte, 0)
+        self.c.energy[memory] += pj
 
     def unit_writes(self, memory: str, nbytes: float) -> None:
-        m = self.hw.memories[memory]
         self.c.write_bytes[memory] += nbytes
-        self.c.energy[memory] += cost.memory_energy_pj(0, nbytes, 0, m.write_pj_per_byte)
+        pj = self._write_pj.get((memory, nbytes))
+        if pj is None:
+            m = self.hw.memories[memory]
+            pj = self._write_pj[memory, nbytes] = cost.memory_energy_pj(0, nbytes, 0, m.write_pj_per_byte)
+        self.c.energy[memory] += pj
 
     # ---------------------------------------------------------- occupancy
     def allocate(self, buf: Buffer, charge: float, span: Span) -> None:
         """Reserve buf's bytes (times charge for pipeline copies) in its memory."""
         buf.nbytes *= charge
-        mem = self.hw.memories[buf.memory]
-        need = self.c.occupancy[buf.memory] + buf.nbytes
+        name = buf.memory
+        mem = self.hw.memories[name]
+        occupancy = self.c.occupancy
+        need = occupancy[name] + buf.nbytes
         if mem.capacity_bytes is not None and need > mem.capacity_bytes:
             if mem.policy == "spill":
                 self._spill(mem, need - mem.capacity_bytes, span)
+                need = occupancy[name] + buf.nbytes
             else:
                 raise AttnError(error(
                     "E1001", f"{mem.name} overflows: it would hold {_kib(need)} here but has "
                              f"{_kib(mem.capacity_bytes)}", span,
                     "a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit"))
-        self.c.occupancy[buf.memory] += buf.nbytes
-        if self.c.occupancy[buf.memory] > self.c.peak[buf.memory]:
-            self.c.peak[buf.memory] = self.c.occupancy[buf.memory]
+        occupancy[name] = need
+        if need > self.c.peak[name]:
+            self.c.peak[name] = need
         buf.live = True
-        self.live[buf.memory].append(buf)
-        self.touch(buf)
+        if mem.policy == "spill":
+            self.live[name].append(buf)
+        self.clock += 1  # touch(buf)
+        buf.last_use = self.clock
 
     def release(self, buf: Buffer) -> None:
         """Free buf without writing it back (death of a value, or `discard`)."""
@@ -170,7 +188,9 @@ class Machine:
         buf.live = False
         if not buf.evicted:
             self.c.occupancy[buf.memory] -= buf.nbytes
-        self.live[buf.memory].remove(buf)
+        live = self.live.get(buf.memory)
+        if live is not None:
+            live.remove(buf)
 
     def touch(self, buf: Buffer) -> None:
         self.clock += 1

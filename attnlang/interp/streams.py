@@ -107,8 +107,12 @@ def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
 
 
 def channel_key(eng, ref: ast.UnitRef) -> Channel:
-    name = ref.name
-    if ref.index is not None:
+    if ref.index is None:
+        ch = eng.channels.get(ref.name)
+        if ch is not None:
+            return ch
+        name = ref.name
+    else:
         name = f"{ref.name}[{eng._static_int(ref.index, 'a channel index')}]"
     ch = eng.channels.get(name)
     if ch is None:
@@ -116,14 +120,28 @@ def channel_key(eng, ref: ast.UnitRef) -> Channel:
     return ch
 
 
+# A send or receive that need not wait runs as a plain call; only one that blocks becomes a
+# generator, which yields to the scheduler until the channel has room or an element.
+
 def exec_send(eng, s: ast.Send):
     ch = channel_key(eng, s.channel)
     value = eng.eval(s.expr)
     data = value.data if hasattr(value, "data") else np.float32(value)
     ready = value.buf.ready if hasattr(value, "buf") else 0.0
     eng._end_statement()
+    if len(ch.queue) >= ch.depth:
+        return _send_when_free(eng, s, ch, value, data, ready)
+    _send(eng, s, ch, value, data, ready)
+    return None
+
+
+def _send_when_free(eng, s: ast.Send, ch: Channel, value, data, ready: float):
     while len(ch.queue) >= ch.depth:
         yield Blocked(eng.process, ch, "send", s.span)
+    _send(eng, s, ch, value, data, ready)
+
+
+def _send(eng, s: ast.Send, ch: Channel, value, data, ready: float) -> None:
     t = max(eng.clock, ready)
     index = ch.sent
     if index >= ch.depth:
@@ -134,17 +152,31 @@ def exec_send(eng, s: ast.Send):
     eng.clock = t
     if hasattr(value, "buf"):
         value.buf.last_read = max(value.buf.last_read, t)
-    ch.queue.append((np.array(data, copy=True), t + ch.latency))
+    # A value's data is never written in place (a partial assignment copies it), so the channel can
+    # hold the array itself; np.asarray makes a 0-d array of a NumPy scalar, as a copy would.
+    ch.queue.append((np.asarray(data), t + ch.latency))
     ch.sent += 1
-    ch.max_occupancy = max(ch.max_occupancy, len(ch.queue))
+    if len(ch.queue) > ch.max_occupancy:
+        ch.max_occupancy = len(ch.queue)
     eng.sched.progress += 1
     eng.m._finish(t, s.span)
 
 
 def exec_recv(eng, s: ast.Recv):
     ch = channel_key(eng, s.channel)
+    if not ch.queue:
+        return _recv_when_ready(eng, s, ch)
+    _recv(eng, s, ch)
+    return None
+
+
+def _recv_when_ready(eng, s: ast.Recv, ch: Channel):
     while not ch.queue:
         yield Blocked(eng.process, ch, "recv", s.span)
+    _recv(eng, s, ch)
+
+
+def _recv(eng, s: ast.Recv, ch: Channel) -> None:
     data, arrival = ch.queue.popleft()
     if arrival > eng.clock:
         ch.blocked_recv_cycles += arrival - eng.clock
