@@ -107,6 +107,7 @@ class Engine:
         self.sched = None
         self.memo = Memo(hw)  # a process shares its parent's
         self._units: dict[tuple, tuple[Unit, int]] = {}  # unit_for's answers in this process
+        self._vector_ops: dict[tuple, tuple] = {}  # vector_op's answers in this process
         self._recv_memory: str | None = None  # where received values live in this process
 
     def declare_outputs(self) -> None:
@@ -178,7 +179,7 @@ class Engine:
 
     def exec_assign(self, s: ast.Assign) -> None:
         name = s.target.name
-        expr = self.memo.assign_value(s)
+        expr = s.expr if s.op == "=" else self.memo.assign_value(s)
         if s.target.index is not None:
             self._assign_part(s, expr)
             return
@@ -307,7 +308,9 @@ class Engine:
         timed = self.m.limits.deadline is not None
         loop = _Loop(pipeline, outer.lane, outer.slot, outer.copies)  # the same every iteration unless @parallel
         before: set | None = None
-        stmts, sched, body = self._STMTS, self.sched, s.body
+        sched = self.sched
+        # run_block(s.body) inlined, with each statement's handler looked up once for all iterations
+        body = [(self._STMTS[type(st)], st, type(st) in _TRANSFERS) for st in s.body]
         for n, v in enumerate(range(lo, hi, step)):
             env[s.var] = v
             # The names bound when the iteration starts. The last iteration ended with a subset of
@@ -320,11 +323,11 @@ class Engine:
             loops.append(loop)
             if timed:
                 self.m.check_wall(s.span)
-            for st in body:  # run_block(body), without a generator per iteration
-                r = stmts[type(st)](self, st)
+            for handler, st, transfer in body:
+                r = handler(self, st)
                 if r is not None:
                     yield from r
-                if sched is not None and sched.concurrent and type(st) in _TRANSFERS:
+                if transfer and sched is not None and sched.concurrent:
                     yield sched.turn()
             loops.pop()
             for name in [name for name in names if name not in before]:
@@ -438,6 +441,19 @@ class Engine:
         hit = self._units.get(key)
         if hit is None:
             hit = self._units[key] = self._unit_for(op, e, unit, lane)
+        return hit
+
+    def vector_op(self, op: str, e: ast.Expr, unit: tuple | None, elements: int) -> tuple:
+        """(unit op, Unit, instance, cycles, energy in pJ) of a vector operation over `elements`: the op
+        named by ops.ELEMENTWISE_FUNCS, on the instance unit_for gives, at ops.vector_cost. Kept per
+        process under what it depends on."""
+        lane = self.loops[-1].lane if self.loops else None
+        key = (op, unit, lane, elements)
+        hit = self._vector_ops.get(key)
+        if hit is None:
+            op = ops.ELEMENTWISE_FUNCS.get(op, op)
+            u, inst = self.unit_for(op, e, unit)
+            hit = self._vector_ops[key] = (op, u, inst) + tuple(self.memo.vector_cost(op, u, elements))
         return hit
 
     def _unit_for(self, op: str, e: ast.Expr, unit: tuple | None, lane: int | None) -> tuple[Unit, int]:

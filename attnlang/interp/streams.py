@@ -19,6 +19,7 @@ import numpy as np
 from ..diagnostics import AttnError, Span, error, warning
 from ..static import StaticError, static_eval
 from ..syntax import ast
+from .evaluate import evaluate
 
 
 @dataclass
@@ -125,7 +126,7 @@ def channel_key(eng, ref: ast.UnitRef) -> Channel:
 
 def exec_send(eng, s: ast.Send):
     ch = channel_key(eng, s.channel)
-    value = eng.eval(s.expr)
+    value = evaluate(eng, s.expr, 0.0, 1, None)
     data = value.data if hasattr(value, "data") else np.float32(value)
     ready = value.buf.ready if hasattr(value, "buf") else 0.0
     eng._end_statement()
@@ -142,7 +143,7 @@ def _send_when_free(eng, s: ast.Send, ch: Channel, value, data, ready: float):
 
 
 def _send(eng, s: ast.Send, ch: Channel, value, data, ready: float) -> None:
-    t = max(eng.clock, ready)
+    t = ready if ready > eng.clock else eng.clock  # max(eng.clock, ready)
     index = ch.sent
     if index >= ch.depth:
         freed = ch.recv_times.pop(index - ch.depth) + ch.response
@@ -154,12 +155,14 @@ def _send(eng, s: ast.Send, ch: Channel, value, data, ready: float) -> None:
         value.buf.last_read = max(value.buf.last_read, t)
     # A value's data is never written in place (a partial assignment copies it), so the channel can
     # hold the array itself; np.asarray makes a 0-d array of a NumPy scalar, as a copy would.
-    ch.queue.append((np.asarray(data), t + ch.latency))
+    ch.queue.append((data if type(data) is np.ndarray else np.asarray(data), t + ch.latency))
     ch.sent += 1
     if len(ch.queue) > ch.max_occupancy:
         ch.max_occupancy = len(ch.queue)
     eng.sched.progress += 1
-    eng.m._finish(t, s.span)
+    m = eng.m
+    if t > m.end or m.limits.max_cycles is not None:
+        m._finish(t, s.span)
 
 
 def exec_recv(eng, s: ast.Recv):
@@ -184,7 +187,9 @@ def _recv(eng, s: ast.Recv, ch: Channel) -> None:
     ch.recv_times[ch.received] = eng.clock
     ch.received += 1
     eng.sched.progress += 1
-    eng.m._finish(eng.clock, s.span)
+    m = eng.m
+    if eng.clock > m.end or m.limits.max_cycles is not None:
+        m._finish(eng.clock, s.span)
     eng.bind_received(s.target.name, data, ch.dtype, eng.clock, s.span)
 
 
