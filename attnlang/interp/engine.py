@@ -21,7 +21,7 @@ from .values import TV, round_to
 _F32 = np.dtype(np.float32)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Loop:
     pipeline: int
     lane: int | None  # the @parallel iteration index: picks the unit instance

@@ -53,7 +53,7 @@ def numpy_dtype(dtype: str):
     return _NUMPY[dtype]
 
 
-@dataclass
+@dataclass(slots=True)
 class TV:
     """A tensor value: its data, dtype and storage (a machine Buffer)."""
 
