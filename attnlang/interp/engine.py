@@ -396,7 +396,7 @@ class Engine:
             m.reload(buf, span)
         buf.pinned = True
         self.used.append(buf)
-        m.clock += 1  # m.touch(buf)
+        m.clock += 1  # the machine's LRU clock (Machine.allocate)
         buf.last_use = m.clock
 
     def eval(self, e: ast.Expr, dest: float = 0.0, charge: int = 1, unit: tuple | None = None):

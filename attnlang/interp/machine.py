@@ -178,7 +178,7 @@ class Machine:
         buf.live = True
         if mem.policy == "spill":
             self.live[name].append(buf)
-        self.clock += 1  # touch(buf)
+        self.clock += 1  # the LRU clock: a spill evicts the buffers used longest ago
         buf.last_use = self.clock
 
     def release(self, buf: Buffer) -> None:
@@ -191,10 +191,6 @@ class Machine:
         live = self.live.get(buf.memory)
         if live is not None:
             live.remove(buf)
-
-    def touch(self, buf: Buffer) -> None:
-        self.clock += 1
-        buf.last_use = self.clock
 
     def _spill(self, mem: Memory, excess: float, span: Span) -> None:
         victims = sorted((b for b in self.live[mem.name] if not b.evicted and not b.pinned),
