@@ -10,7 +10,7 @@
    (Engine and Machine only: checking, input generation and spec verification are
    left out of both). Goal: at least 20x faster.
 
-Compile time (LLVM O3 and code generation, the in-memory and disk caches bypassed)
+Compile time (LLVM O2 and code generation, the in-memory and disk caches bypassed)
 and the time to load the compiled code from the disk cache are reported too. Both
 engines must give the same cycles and energy; the script checks it. The figures in
 docs/performance.md come from this script.

@@ -1,7 +1,7 @@
 """The JIT engine: `attn run --engine jit` (DESIGN §5, docs/jit.md).
 
 A kernel is lowered to LLVM IR (attnlang/jit/lower.py) — loops, tile
-arithmetic and the interpreter's accounting — optimized at O3 and run
+arithmetic and the interpreter's accounting — optimized at O2 and run
 natively. Cycles, energy and every counter are identical to the
 interpreter's; outputs agree within floating-point tolerance. What the
 lowering cannot compile (processes and channels, spilling memories, event
@@ -25,7 +25,7 @@ from . import native
 from .lower import CLEANUP, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Lowering, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "1"
+VERSION = "2"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
