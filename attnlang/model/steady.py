@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .frame import Frame, final_at
-from .times import ALL, INF, XCAP, AVal, Buf, Fold, Later, Move, Xfers, add, mn, mx, per_mask, unit_bit
+from .times import ALL, INF, XCAP, AVal, Buf, Fold, Later, Move, Xfers, add, latest_of, mn, mx, per_mask
 
 
 def steady_interval(b: Frame, depth: int):
@@ -31,6 +31,17 @@ def steady_interval(b: Frame, depth: int):
         need = b.need_store.get(x)
         if need is not None:
             fold.take(end - need)
+    for need, x, ready, back in _made_before(b, depth):
+        t = x.ready if ready else x.last_read
+        if t is not None:
+            fold.take((t - need) if back == 1 else (t - need) / back)
+    return fold.value
+
+
+def _made_before(b: Frame, depth: int):
+    """What b needs from the iterations before it: (need, x, ready, back) for each phantom's need of a
+    ready (ready True) or last-read time, x the buffer the iteration `back` before leaves in its place,
+    following the copies a buffer keeps (at most depth + 1 back)."""
     for p in b.phantoms:
         for ready, need in ((True, p.need_ready), (False, p.need_lr)):
             if need is None:
@@ -40,13 +51,10 @@ def steady_interval(b: Frame, depth: int):
                 x = final_at(b, pos)
                 if x is None:
                     break
-                t = x.ready if ready else x.last_read
-                if t is not None:
-                    fold.take((t - need) if back == 1 else (t - need) / back)
+                yield need, x, ready, back
                 if x.pos is None:
                     break
                 pos, back = x.pos[0], back + 1
-    return fold.value
 
 
 class Lags:
@@ -67,21 +75,10 @@ class Lags:
             need = b.need_store.get(x)
             if need is not None:
                 terms.append((end - need - ii, None))
-        for p in b.phantoms:
-            for ready, need in ((True, p.need_ready), (False, p.need_lr)):
-                if need is None:
-                    continue
-                pos, back = p.pos[0], 1
-                while back <= depth + 1:
-                    x = final_at(b, pos)
-                    if x is None:
-                        break
-                    t = x.ready if ready else x.last_read
-                    if t is not None and x.pos is None:
-                        terms.append((t - need - back * ii, x.mr if ready else x.ml))
-                    if x.pos is None:
-                        break
-                    pos, back = x.pos[0], back + 1
+        for need, x, ready, back in _made_before(b, depth):
+            t = x.ready if ready else x.last_read
+            if t is not None and x.pos is None:
+                terms.append((t - need - back * ii, x.mr if ready else x.ml))
         self._data = None
         self._cache: dict = {}
         for _ in range(4):
@@ -100,11 +97,7 @@ class Lags:
             return 0.0
         got = self._cache.get(mask)
         if got is None:
-            v = self._data
-            for r, span in self._units.items():
-                if unit_bit(r) & mask:
-                    v = mx(v, span)
-            got = self._cache[mask] = mn(v, 0.0)
+            got = self._cache[mask] = mn(latest_of(self._units, mask, self._data), 0.0)
         return got
 
 

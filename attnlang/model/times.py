@@ -211,6 +211,15 @@ def unit_bit(r: tuple) -> int:
     return b
 
 
+def latest_of(units: dict, mask: int, start):
+    """The max of start and of units[r] over the unit resources r whose bit is in mask."""
+    v = start
+    for r, t in units.items():
+        if unit_bit(r) & mask:
+            v = mx(v, t)
+    return v
+
+
 def per_mask(f, mask):
     """f(mask) for a mask that is an int or an array of them (one per candidate)."""
     if type(mask) is int:
@@ -263,11 +272,7 @@ class Early(Move):
             return self.s
         got = self._cache.get(mask)
         if got is None:
-            v = self.data
-            for r, sr in self.units.items():
-                if unit_bit(r) & mask:
-                    v = mx(v, sr)
-            got = self._cache[mask] = mn(v, self.s)
+            got = self._cache[mask] = mn(latest_of(self.units, mask, self.data), self.s)
         return got
 
     def map(self, mask):
