@@ -1,11 +1,12 @@
 """The JIT engine: `attn run --engine jit` (DESIGN §5, docs/jit.md).
 
-A kernel is lowered to LLVM IR (attnlang/jit/lower.py) — loops, tile
-arithmetic and the interpreter's accounting — optimized at O2 and run
-natively. Cycles, energy and every counter are identical to the
-interpreter's; outputs agree within floating-point tolerance. What the
-lowering cannot compile (processes and channels, spilling memories, event
-traces, ...) runs in the interpreter and the report says why.
+A kernel is lowered to LLVM IR (attnlang/jit/lower.py; processes and
+channels: streams.py) — loops, tile arithmetic and the interpreter's
+accounting — optimized at O2 and run natively. Cycles, energy, every counter
+and channel statistic are identical to the interpreter's; outputs agree
+within floating-point tolerance. What the lowering cannot compile (spilling
+memories, event traces, some process constructs, ...) runs in the
+interpreter and the report says why.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from ..hardware import Hardware
 from ..interp.machine import Counters, _kib
 from ..syntax import ast
 from . import native
-from .lower import CLEANUP, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Lowering, Unsupported
+from .lower import CLEANUP, ENTRY, lower_kernel
+from .values import DEADLOCK, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "2"
+VERSION = "3"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
@@ -58,8 +60,7 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
             return {"fallback": meta["fallback"]}
     else:
         try:
-            low = Lowering(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
-            ir_text, meta = low.lower()
+            ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
         except Unsupported as exc:
             native._MEMORY[key] = (None, 0, {"fallback": exc.describe()})
             return {"fallback": exc.describe()}
@@ -140,6 +141,8 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
         site = meta["sites"][int(I[lay["i"]["err.site"]])]
         return f"line {site['span'][1]}: a memory with 'policy spill' overflows here and the JIT does not " \
                "model spilling"
+    if code == DEADLOCK:
+        return "every process is blocked (the interpreter reports the deadlock)"
     if code:
         _raise(code, meta, lay, F, I)
 
@@ -162,6 +165,14 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
     m = _Machine(float(F[f["end"]]), counters)
     result = summarize(kernel, hw, m, outputs, "jit")
     result.channels = {}
+    for ch in meta["channels"]:
+        sent, received = int(I[ch["sent"]]), int(I[ch["received"]])
+        result.channels[ch["name"]] = {"max_occupancy": int(I[ch["max"]]), "sent": sent, "depth": ch["depth"],
+                                       "blocked_send_cycles": float(F[ch["blocked_send"]]),
+                                       "blocked_recv_cycles": float(F[ch["blocked_recv"]])}
+        if sent > received:
+            result.warnings.append(warning("W1002", f"channel {ch['name']} still holds {sent - received} elements "
+                                                    "at the end", Span(*ch["span"])))
     for t in kernel.outputs:
         if not I[i[f"stored.{t.name}"]]:
             result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))

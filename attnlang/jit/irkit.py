@@ -115,11 +115,13 @@ class Fn:
 
     # ---- control flow
     @contextmanager
-    def loop(self, lo, hi, step=1):
-        """for i in lo .. hi by step (step > 0); yields i (an i64)."""
+    def loop(self, lo, hi, step=1, idx=None):
+        """for i in lo .. hi by step (step > 0); yields i (an i64). The counter lives in idx, an i64
+        pointer, when one is given (a process keeps it in its frame: see streams.py)."""
         b = self.b
         lo, hi, step = _c(lo), _c(hi), _c(step)
-        idx = self.var(I64)
+        if idx is None:
+            idx = self.var(I64)
         b.store(lo, idx)
         cond, body, end = self.block("for.cond"), self.block("for.body"), self.block("for.end")
         b.branch(cond)

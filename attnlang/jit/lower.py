@@ -27,49 +27,12 @@ from ..interp.engine import MAX_PIPELINE
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
+from .streams import ChannelLowering, settled
 from .tiles import Tiles, View, broadcast_shapes, contiguous_strides, elem_of
+from .values import MAX_CYCLES, NO_MEMORY, OK, OVERFLOW, RAISE, RT, SPILL, TIMEOUT, Desc, Unsupported, Val
 
 ENTRY = "attn_main"
 CLEANUP = "attn_cleanup"
-
-# return codes of the compiled kernel
-OK, OVERFLOW, SPILL, MAX_CYCLES, TIMEOUT, NO_MEMORY, RAISE = 0, 1, 2, 3, 4, 5, 6
-
-
-class Unsupported(Exception):
-    def __init__(self, reason: str, span=None):
-        super().__init__(reason)
-        self.reason = reason
-        self.span = span
-
-    def describe(self) -> str:
-        return f"line {self.span.line}: {self.reason}" if self.span is not None else self.reason
-
-
-@dataclass
-class Val:
-    """A tensor value: its buffer id (i64 IR), its data, dtype and memory."""
-
-    buf: object
-    view: View
-    dtype: str
-    mem: str
-
-
-@dataclass(frozen=True)
-class Desc:
-    """What is known at compile time about the value a name holds."""
-
-    shape: tuple
-    dtype: str
-    mem: str
-
-
-@dataclass
-class RT:
-    """A run-time integer or condition (i64 or i1)."""
-
-    v: object
 
 
 @dataclass
@@ -80,8 +43,9 @@ class CLoop:
     copies: object  # int or i64 IR
 
 
-class Lowering:
-    def __init__(self, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool):
+class Lowering(ChannelLowering):
+    def __init__(self, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool,
+                 channel_shapes: dict | None = None):
         self.k = kernel
         self.env = dict(env)
         self.hw = hw
@@ -92,6 +56,7 @@ class Lowering:
         self.rt_module_init()
         self.fn = Fn(self.module, ENTRY, I32, [F64, F64], linkage="")
         self.b = self.fn.b
+        self.blas = blas
         self.t = Tiles(self.fn, blas)
         self.max_cycles, self.deadline = self.fn.args
         self.input_shapes = input_shapes
@@ -109,6 +74,12 @@ class Lowering:
         self.width = max([1] + [u.count for u in hw.units.values()])
         self.components = list(hw.units) + [m for m in hw.memories if m not in hw.units]
         self.outputs: dict[str, tuple] = {}
+        # The process being lowered (streams.py): None for the kernel body, which has no clock of its own
+        # (it is 0) and keeps its variables on the stack.
+        self.proc = None
+        self.proc_unit: tuple | None = None  # the unit a process runs on: (name, index or None)
+        self.prefix = ""  # keeps the storage and histories of one process's names apart from another's
+        self.init_channels(channel_shapes)
 
     def rt_module_init(self) -> None:
         L = self.L
@@ -134,10 +105,6 @@ class Lowering:
     # ================================================================ entry
     def lower(self) -> tuple[str, dict]:
         k = self.k
-        stream = ast.first_stream_statement(k.body)
-        if stream is not None:
-            raise Unsupported("processes and channels run in the interpreter (the JIT compiles "
-                              "single-process kernels)", stream.span)
         self.inputs = {}
         for t in k.inputs:
             shape = self.input_shapes[t.name]
@@ -147,8 +114,11 @@ class Lowering:
             self.outputs[t.name] = (self.L.P(f"out.{t.name}"), shape, t.dtype)
             self.L.F(f"store_end.{t.name}")
             self.L.I(f"stored.{t.name}")
-        self.block(k.body)
-        self.b.ret(ir.Constant(I32, OK))
+        if ast.first_stream_statement(k.body) is None:
+            self.block(k.body)
+            self.b.ret(ir.Constant(I32, OK))
+        else:
+            self.lower_processes()
         self.fn.finish()
         self.runtime.build_cleanup()
         meta = {
@@ -158,6 +128,7 @@ class Lowering:
             "scratch": [[slot, n, e] for slot, n, e in self.scratch],
             "sites": self.sites,
             "components": self.components,
+            "channels": self.channel_meta(),
         }
         return str(self.module), meta
 
@@ -181,6 +152,7 @@ class Lowering:
 
     def name_view(self, name: str, desc: Desc) -> View:
         elem = elem_of(desc.dtype)
+        name = self.prefix + name
         key = (name, elem)
         n = 1
         for s in desc.shape:
@@ -429,7 +401,7 @@ class Lowering:
         """(I index of this name's ring for the current @parallel slot) as i64 IR."""
         depth = len(self.loops[-1].slot) if self.loops else 0
         per = self.kmax + 1
-        base = self.L.I(f"hist.{name}.{depth}", per * self.width ** depth)
+        base = self.L.I(f"hist.{self.prefix}{name}.{depth}", per * self.width ** depth)
         idx = i64(base)
         stride = per
         for s in (self.loops[-1].slot if self.loops else ()):
@@ -467,10 +439,24 @@ class Lowering:
 
     def name_slot(self, name: str):
         if name not in self.name_buf:
-            self.name_buf[name] = self.fn.var(I64)
-            with self.b.goto_block(self.fn.allocas):
-                self.b.store(i64(-1), self.name_buf[name])
+            self.name_buf[name] = self.state_var(I64, i64(-1))
         return self.name_buf[name]
+
+    def state_var(self, ty, first=None):
+        """A variable that lives from one statement to the next (a loop index, the buffer a name holds):
+        a stack slot in the kernel body; in a process, a slot of its frame, which outlives the returns of
+        a process that blocks (streams.py). first: its value when the kernel or process starts."""
+        if self.proc is not None:
+            return self.frame_var(ty, first)
+        slot = self.fn.var(ty)
+        if first is not None:
+            with self.b.goto_block(self.fn.allocas):
+                self.b.store(first, slot)
+        return slot
+
+    def clock(self):
+        """This process's clock (DAM): what send and recv advance. The kernel body's stays at 0."""
+        return f64(0.0) if self.proc is None else self.fn.fget(self.proc.clock)
 
     def bind_name(self, name: str, buf, desc: Desc) -> None:
         b = self.b
@@ -498,6 +484,8 @@ class Lowering:
             if h is None:
                 raise Unsupported(f"the statement {type(s).__name__}", s.span)
             h(s)
+            if self.proc is not None and isinstance(s, (ast.Load, ast.Store)):
+                self.turn()
 
     def s_Param(self, s) -> None:
         pass
@@ -557,7 +545,7 @@ class Lowering:
             raise Unsupported(f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
         nbytes = cost.tensor_bytes(view.size, src_dtype)
         dest = self.dest_free(s.target.name)
-        when = self.fn.fmax(self.fn.fmax(ready, dest), f64(0.0))
+        when = self.fn.fmax(self.fn.fmax(ready, dest), self.clock())
         _, end = self.transfer(src_mem, s.memory, nbytes, when, s.span)
         if src_buf is not None:
             self.bump_last_read(src_buf, end)
@@ -652,6 +640,11 @@ class Lowering:
                     raise Unsupported(f"@pipeline({pipeline})", a.span)
             elif a.name == "parallel":
                 parallel = a
+        if self.proc is not None:
+            if parallel is not None:
+                raise Unsupported("@parallel inside a process", parallel.span)
+            if not isinstance(hi, int):
+                raise Unsupported("a loop bound inside a process that depends on an outer loop index", s.hi.span)
         outer = self.loops[-1] if self.loops else CLoop(1, None, (), 1)
         lo_v, hi_v = (i64(lo) if isinstance(lo, int) else lo), (i64(hi) if isinstance(hi, int) else hi)
         width = None
@@ -668,12 +661,13 @@ class Lowering:
         saved_outer = self.outer_names
         saved_rt = self.rt.get(s.var)
         saved_env = self.env.pop(s.var, None)
-        var = fn.var(I64)
+        var = self.state_var(I64)
         self.rt[s.var] = var
         before = dict(self.names)
-        count = fn.var(I64, i64(0))
+        count = self.state_var(I64)
+        b.store(i64(0), count)
         wall = self.site("E1004", "the run passed its wall-time limit (--timeout) here", s.span)
-        with fn.loop(lo_v, hi_v, step) as v:
+        with fn.loop(lo_v, hi_v, step, idx=self.state_var(I64) if self.proc is not None else None) as v:
             b.store(v, var)
             n = b.load(count)
             b.store(b.add(n, i64(1)), count)
@@ -837,7 +831,12 @@ class Lowering:
 
     # ----------------------------------------------------------- operations
     def unit_for(self, op: str, e, unit):
+        """interp Engine._unit_for: `on U[i]`, else the process's unit when it can run op, else the unit
+        ops.bind picks, at the @parallel lane or the index of the process's unit."""
         name, index = unit if unit else (None, None)
+        if name is None and self.proc_unit is not None and not isinstance(ops.bind(op, self.hw, self.proc_unit[0]),
+                                                                           str):
+            name, index = self.proc_unit
         bnd = ops.bind(op, self.hw, name)
         if isinstance(bnd, str):
             raise Unsupported(bnd, e.span)
@@ -852,6 +851,8 @@ class Lowering:
             self.fail_if(bad, RAISE, site, a=index)
             return u, index
         lane = self.loops[-1].lane if self.loops else None
+        if lane is None and self.proc_unit is not None and self.proc_unit[1] is not None:
+            return u, self.proc_unit[1] % u.count
         if lane is None:
             return u, 0
         return u, self.b.urem(lane, i64(u.count))
@@ -869,7 +870,7 @@ class Lowering:
         """interp.evaluate._issue: schedule on the unit, charge reads and the result; returns (buf, end)."""
         b = self.b
         tvs = [o for o in operands if isinstance(o, Val)]
-        ready = self.fn.fmax(dest, f64(0.0))
+        ready = self.fn.fmax(dest, self.clock())
         for o in tvs:
             ready = self.fn.fmax(ready, self.ready_of(o.buf))
         _, end = self.unit_op(u, inst, cycles, ready, energy_pj, e.span)
@@ -1080,6 +1081,28 @@ class Lowering:
         return Val(buf, out, a.dtype, memory)
 
 
+#: Lowerings of a kernel with channels before giving up on settling the shapes they carry (each one
+#: learns at least one more: a chain of processes settles in as many passes as it has links).
+MAX_PASSES = 16
+
+
+def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool) -> tuple[str, dict]:
+    """The kernel's IR and meta (Lowering.lower). A receive needs the shape of what its channel carries,
+    which the sends give, possibly in a process lowered after it: lower again with the shapes the sends
+    gave until every receive took the shape its channel carries."""
+    shapes: dict = {}
+    for _ in range(MAX_PASSES):
+        low = Lowering(kernel, env, hw, input_shapes, blas, shapes)
+        out = low.lower()
+        if settled(low):
+            return out
+        news = {**shapes, **low.sent_shapes}
+        if news == shapes:
+            break
+        shapes = news
+    raise low.failed or Unsupported("what a channel carries has a shape that depends on what it carries")
+
+
 # ---------------------------------------------------------------- helpers
 def _same_view(a: View, b: View) -> bool:
     def const(x):
@@ -1169,4 +1192,4 @@ def _affine(e, rt: set, env: dict):
     return None
 
 
-__all__ = ["Lowering", "Unsupported", "ENTRY", "CLEANUP"]
+__all__ = ["Lowering", "Unsupported", "ENTRY", "CLEANUP", "lower_kernel"]

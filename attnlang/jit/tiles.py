@@ -81,6 +81,12 @@ class Tiles:
         self.m = fn.func.module
         self._decl: dict[str, ir.Function] = {}
 
+    def on(self, fn: Fn) -> Tiles:
+        """Emitters for another function of the same module, sharing its declarations."""
+        t = Tiles(fn, self.blas)
+        t._decl = self._decl
+        return t
+
     # ------------------------------------------------------------ access
     def addr(self, v: View, idxs):
         b = self.b

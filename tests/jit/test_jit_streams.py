@@ -1,0 +1,168 @@
+"""The JIT on processes and channels: the same report as the interpreter — cycles, energy, units,
+memories, counters, channel statistics, warnings — outputs within tolerance, the same deadlock
+diagnostic, and a fallback that says why for what it does not compile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnlang.api import run
+from attnlang.diagnostics import AttnError
+
+ROOT = Path(__file__).resolve().parents[2]
+O1 = str(ROOT / "examples/stream_sdpa.attn")
+NAIVE = str(ROOT / "examples/stream_sdpa_naive.attn")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def same_report(source, **kw):
+    """Run both engines; everything they report must agree (outputs within 1e-3). Returns the JIT's."""
+    a = run(source, engine="interp", check=False, **kw)
+    b = run(source, engine="jit", check=False, **kw)
+    assert b.engine == "jit" and b.fallback is None, b.fallback
+    ja, jb = a.to_json(), b.to_json()
+    for key in ("cycles", "seconds", "energy_pj", "units", "memories", "counters", "channels"):
+        assert ja[key] == jb[key], key
+    assert [v["ok"] for v in ja["verify"].values()] == [v["ok"] for v in jb["verify"].values()]
+    assert list(ja["energy_breakdown_pj"].items()) == list(jb["energy_breakdown_pj"].items())
+    assert [w.to_json() for w in a.warnings] == [w.to_json() for w in b.warnings]
+    for name in a.outputs:
+        np.testing.assert_allclose(b.outputs[name], a.outputs[name], rtol=1e-3, atol=1e-3)
+    return b
+
+
+@pytest.mark.parametrize("source,defines", [
+    (O1, {"N": 32, "d": 8, "latency": 2}),
+    (NAIVE, {"N": 16}),
+    (NAIVE, {"N": 32, "depth": 33, "latency": 1}),
+])
+def test_streaming_sdpa_compiles_and_reports_the_same(source, defines):
+    b = same_report(source, defines=defines)
+    assert b.channels and all(c["sent"] > 0 for c in b.channels.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source,defines", [
+    (O1, {"N": 16}), (O1, {"N": 64, "latency": 3}), (O1, {"N": 128}),
+    (NAIVE, {"N": 64, "latency": 2, "depth": 65}), (NAIVE, {"N": 128}),
+])
+def test_streaming_sdpa_reports_the_same_at_larger_sizes(source, defines):
+    same_report(source, defines=defines)
+
+
+def test_a_deadlock_is_the_interpreters_diagnostic():
+    def diagnostic(engine):
+        with pytest.raises(AttnError) as exc:
+            run(NAIVE, defines={"N": 16, "depth": 15}, engine=engine, check=False)
+        return [d.to_json() for d in exc.value.diagnostics]
+
+    want = diagnostic("interp")
+    assert want[0]["code"] == "E1032" and "bypass1" in want[0]["message"]
+    assert diagnostic("jit") == want
+
+
+SMALL = """
+hardware h {
+  clock 1 GHz
+  memory dram { bandwidth 64 B/cycle }
+  memory regs { capacity 64 KiB; bandwidth 64 B/cycle; parent dram }
+  unit u[2] : vector { lanes 1; memory regs; op add { cycles 10 }; op mul { cycles 1 } }
+}
+kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+  dim n = 4
+  channel c : f32 { depth 1; latency 2; response 3 }
+  channel left : f32 { depth 8 }
+  process p on u[0] {
+    for i in 0 .. n {
+      x = load X[i : i+1] -> regs
+      send c, x * 1
+      send left, 2
+    }
+  }
+  process q on u[1] {
+    acc = zeros([1])
+    for i in 0 .. n {
+      y = recv c
+      acc = acc + y
+    }
+    z = recv left
+    store acc * z -> Y[0 : 1]
+  }
+}
+"""
+
+
+def test_a_full_channel_waits_for_the_freed_slot_plus_response_and_an_undrained_one_warns(tmp_path):
+    path = tmp_path / "small.attn"
+    path.write_text(SMALL)
+    b = same_report(str(path), inputs={"X": np.ones(4, np.float32)})
+    assert b.outputs["Y"][0] == 8
+    assert b.channels["c"]["blocked_send_cycles"] > 0
+    assert [w.code for w in b.warnings] == ["W1002"]
+
+
+PORT_TURNS = """
+use hw.ring
+
+kernel two(A: f32[4, 16], B: f32[4, 16]) -> (C: f32[4, 16], D: f32[4, 16])
+  on ring
+  spec C = A
+  spec D = B
+{
+  param m = 2
+  process a on vec[0] {
+    for r in 0 .. 4 {
+      x = load A[r : r + 1, :] -> regs
+      store x -> C[r : r + 1, :]
+    }
+  }
+  process b on vec[1] {
+    for r in 0 .. 4 {
+      y = load B[r : r + 1, :] -> regs
+      store y -> D[r : r + 1, :]
+    }
+  }
+}
+"""
+
+
+def test_processes_take_the_port_in_turn_as_in_the_interpreter(tmp_path):
+    path = tmp_path / "two.attn"
+    path.write_text(PORT_TURNS)
+    same_report(str(path))
+
+
+TWO_SENDERS = """
+hardware h {
+  clock 1 GHz
+  memory dram { bandwidth 64 B/cycle }
+  unit u[3] : vector { lanes 4; op add { cycles 1 } }
+}
+kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+  dim n = 4
+  channel c : f32 { depth 2 }
+  process a on u[0] { send c, 1 }
+  process b on u[1] { send c, 2 }
+  process r on u[2] {
+    x = recv c
+    y = recv c
+    store zeros([n]) + x + y -> Y
+  }
+}
+"""
+
+
+def test_a_channel_with_two_senders_falls_back_and_says_so(tmp_path):
+    path = tmp_path / "two_senders.attn"
+    path.write_text(TWO_SENDERS)
+    a = run(str(path), engine="interp", check=False)
+    b = run(str(path), engine="jit", check=False)
+    assert b.engine == "interp" and "more than one sending process" in b.fallback
+    assert b.to_json()["channels"] == a.to_json()["channels"]
