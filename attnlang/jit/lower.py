@@ -12,6 +12,10 @@ What is static is decided here; what depends on a loop index (slice
 offsets, run-time `if` conditions, loop bounds, @parallel lanes) is emitted
 as integer IR. A construct this lowering cannot compile raises Unsupported
 and the whole run goes to the interpreter, which says why.
+
+A kernel with processes is lowered by the statements of streams.py (a mixin
+of Lowering): each process into a resumable function of its own, with its
+own names, storage and clock, the kernel's entry into their scheduler.
 """
 
 from __future__ import annotations
