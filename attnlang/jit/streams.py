@@ -35,6 +35,7 @@ from ..interp.streams import declare_channels
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .irkit import F32, F64, I32, I64, Fn, f64, i64
+from .share import share
 from .tiles import View, contiguous_strides
 from .values import DEADLOCK, OK, YIELD, Desc, Unsupported, Val
 
@@ -116,24 +117,35 @@ class ChannelLowering:
         L.I("progress")
         spawns: list = []
         self._spawns(self.k.body, spawns)
-        fns = []
-        for n, (name, env, unit, body) in enumerate(spawns):
+        lowered = []  # (function, the process statement of an array or None, its instance index)
+        for n, (name, env, unit, body, array, index) in enumerate(spawns):
             try:
-                fns.append(self._process(n, name, env, unit, body))
+                lowered.append((self._process(n, name, env, unit, body), array, index))
             except Unsupported as exc:
                 if not self.guessed:
                     raise
                 self.failed = self.failed or exc  # lowered again with the shapes the sends give
+                lowered.append((None, None, None))
+        fns = [(f, 0) for f, _, _ in lowered]
+        for array in {id(a): a for _, a, _ in lowered if a is not None}.values():
+            members = [k for k, (f, a, _) in enumerate(lowered) if a is array]
+            if len(members) > 1 and all(lowered[k][0] is not None for k in members):
+                one = share(self.module, [lowered[k][0] for k in members], f"process.{array.name}")
+                if one is not None:
+                    for k in members:
+                        fns[k] = (one, lowered[k][2])
         for name, ch in self.chans.items():
             shape = self.sent_shapes.get(name, self.recv_shapes.get(name, ()))
             size = 1
             for s in shape:
                 size *= s
             self.scratch.append((ch.data, (ch.depth + 1) * max(size, 1), "f32"))
-        self._scheduler(fns)
+        self._scheduler([f for f in fns if f[0] is not None])
 
     def _spawns(self, body, out: list) -> None:
-        """(name, env, unit, body) of every process the kernel body starts, in the interpreter's order."""
+        """(name, env, unit, body, array, index) of every process the kernel body starts, in the
+        interpreter's order: array is the `process` statement of an array of processes (None for one
+        process), index the instance's position in it."""
         for s in body:
             if isinstance(s, (ast.Param, ast.DimDecl, ast.Where, ast.ChannelDecl)):
                 continue
@@ -147,17 +159,19 @@ class ChannelLowering:
             if s.var is not None:
                 indices = list(range(_static(s.lo, self.env, "a process range bound"),
                                      _static(s.hi, self.env, "a process range bound")))
-            for i in indices:
+            for position, i in enumerate(indices):
                 env = dict(self.env)
                 if i is not None:
                     env[s.var] = i
                 if s.unit.name not in self.hw.units:
                     raise Unsupported(f"hardware '{self.hw.name}' has no unit '{s.unit.name}'", s.unit.span)
                 index = _static(s.unit.index, env, "a unit index") if s.unit.index is not None else None
-                out.append((s.name if i is None else f"{s.name}[{i}]", env, (s.unit.name, index), s.body))
+                out.append((s.name if i is None else f"{s.name}[{i}]", env, (s.unit.name, index), s.body,
+                            None if i is None else s, position))
 
     def _scheduler(self, fns: list) -> None:
-        """Scheduler.run: rounds over the processes still running, in spawn order, until all end."""
+        """Scheduler.run: rounds over the processes still running, in spawn order, until all end. fns:
+        (function, instance index) per process; the instances of an array may share a function."""
         fn, b, L = self.fn, self.b, self.L
         n = len(fns)
         if n == 0:
@@ -178,11 +192,11 @@ class ChannelLowering:
             called = fn.block("called")
             calls = [fn.block("call") for _ in fns]
             switch = b.switch(k, calls[0])
-            for j, (blk, proc) in enumerate(zip(calls, fns, strict=True)):
+            for j, (blk, (proc, instance)) in enumerate(zip(calls, fns, strict=True)):
                 if j:
                     switch.add_case(i64(j), blk)
                 b.position_at_end(blk)
-                b.store(b.call(proc, [fn.P, fn.F, fn.I, self.max_cycles, self.deadline]), result)
+                b.store(b.call(proc, [fn.P, fn.F, fn.I, self.max_cycles, self.deadline, i64(instance)]), result)
                 b.branch(called)
             b.position_at_end(called)
             r = b.load(result)
@@ -214,7 +228,7 @@ class ChannelLowering:
 
     # ================================================================ a process
     def _process(self, n: int, name: str, env: dict, unit: tuple, body) -> ir.Function:
-        fn = Fn(self.module, f"process.{n}", I32, [F64, F64])
+        fn = Fn(self.module, f"process.{n}", I32, [F64, F64, I64])  # the last: its index in its array (share)
         frame = Frame(n, name, self.L.I(f"proc.{n}.resume"), self.L.F(f"proc.{n}.clock"))
         with self._process_scope(fn, frame, env, unit, f"{n}:"):
             b = fn.b
@@ -238,7 +252,7 @@ class ChannelLowering:
                 "outer_names", "temps", "env", "prefix", "proc", "proc_unit")
         saved = {k: getattr(self, k) for k in keep}
         self.fn, self.b, self.t = fn, fn.b, self.t.on(fn)
-        self.max_cycles, self.deadline = fn.args
+        self.max_cycles, self.deadline = fn.args[:2]
         self.ptr_cache, self.names, self.name_buf, self.rt = {}, {}, {}, {}
         self.loops, self.outer_names, self.temps = [], set(), []
         self.env, self.prefix, self.proc, self.proc_unit = env, prefix, frame, unit
