@@ -17,6 +17,10 @@ scheduler: Scheduler.run's rounds, the processes in spawn order, each run
 until it yields or ends; a round without progress is a deadlock, which the
 interpreter then reports (E1032) by running the kernel again.
 
+The instances of a process array are lowered one by one, with their own
+index, and then share one function where they differ only in constants
+(share.py).
+
 Every channel's element shape must be the same for every send: a receive
 needs it at compile time. lower_kernel (lower.py) finds the shapes by
 lowering again while they change.
@@ -126,21 +130,28 @@ class ChannelLowering:
                     raise
                 self.failed = self.failed or exc  # lowered again with the shapes the sends give
                 lowered.append((None, None, None))
-        fns = [(f, 0) for f, _, _ in lowered]
-        for array in {id(a): a for _, a, _ in lowered if a is not None}.values():
-            members = [k for k, (f, a, _) in enumerate(lowered) if a is array]
-            if len(members) > 1 and all(lowered[k][0] is not None for k in members):
-                one = share(self.module, [lowered[k][0] for k in members], f"process.{array.name}")
-                if one is not None:
-                    for k in members:
-                        fns[k] = (one, lowered[k][2])
+        fns = [(f, 0) for f, _, _ in lowered if f is not None]
+        if settled(self):  # else this lowering is thrown away (lower_kernel lowers again)
+            fns = self._share(lowered)
         for name, ch in self.chans.items():
             shape = self.sent_shapes.get(name, self.recv_shapes.get(name, ()))
             size = 1
             for s in shape:
                 size *= s
             self.scratch.append((ch.data, (ch.depth + 1) * max(size, 1), "f32"))
-        self._scheduler([f for f in fns if f[0] is not None])
+        self._scheduler(fns)
+
+    def _share(self, lowered: list) -> list:
+        """(function, instance index) per process: the instances of an array share one function where their
+        functions differ only in constants (share.py), and keep their own otherwise."""
+        fns = [(f, 0) for f, _, _ in lowered]
+        for array in {id(a): a for _, a, _ in lowered if a is not None}.values():
+            members = [k for k, (_, a, _) in enumerate(lowered) if a is array]
+            one = share(self.module, [lowered[k][0] for k in members], f"process.{array.name}")
+            if one is not None:
+                for k in members:
+                    fns[k] = (one, lowered[k][2])
+        return fns
 
     def _spawns(self, body, out: list) -> None:
         """(name, env, unit, body, array, index) of every process the kernel body starts, in the

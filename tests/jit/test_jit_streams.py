@@ -166,3 +166,56 @@ def test_a_channel_with_two_senders_falls_back_and_says_so(tmp_path):
     b = run(str(path), engine="jit", check=False)
     assert b.engine == "interp" and "more than one sending process" in b.fallback
     assert b.to_json()["channels"] == a.to_json()["channels"]
+
+
+def process_functions(monkeypatch) -> list:
+    """Collects, per compile, how many process functions the lowered IR defines."""
+    import attnlang.jit as jit
+
+    counts, lower = [], jit.lower_kernel
+
+    def counting(*args, **kw):
+        text, meta = lower(*args, **kw)
+        counts.append(sum(line.startswith("define") and "@\"process." in line for line in text.splitlines()))
+        return text, meta
+
+    monkeypatch.setattr(jit, "lower_kernel", counting)
+    return counts
+
+
+def test_the_instances_of_a_process_array_share_one_function(monkeypatch):
+    counts = process_functions(monkeypatch)
+    same_report(str(ROOT / "examples/ring_attention.attn"), defines={"n": 16, "m": 8, "scheme": "full"})
+    assert counts == [1]
+
+
+BY_INSTANCE = """
+hardware h {
+  clock 1 GHz
+  memory dram { bandwidth 64 B/cycle }
+  unit u[3] : vector { lanes 4; op add { cycles 1 } }
+}
+kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+  dim n = 4
+  channel c[3] : f32 { depth 1; latency 2 }
+  process pe[p in 0 .. 3] on u[p] {
+    x = load X -> dram
+    if p == 1 {
+      x = x + x
+    }
+    send c[(p + 1) % 3], x
+    y = recv c[p]
+    if p == 0 {
+      store y + x -> Y
+    }
+  }
+}
+"""
+
+
+def test_instances_that_differ_in_more_than_constants_keep_their_own_functions(tmp_path, monkeypatch):
+    counts = process_functions(monkeypatch)
+    path = tmp_path / "by_instance.attn"
+    path.write_text(BY_INSTANCE)
+    same_report(str(path), inputs={"X": np.ones(4, np.float32)})
+    assert counts == [3]
