@@ -108,35 +108,11 @@ def test_a_full_channel_waits_for_the_freed_slot_plus_response_and_an_undrained_
     assert [w.code for w in b.warnings] == ["W1002"]
 
 
-PORT_TURNS = """
-use hw.ring
-
-kernel two(A: f32[4, 16], B: f32[4, 16]) -> (C: f32[4, 16], D: f32[4, 16])
-  on ring
-  spec C = A
-  spec D = B
-{
-  param m = 2
-  process a on vec[0] {
-    for r in 0 .. 4 {
-      x = load A[r : r + 1, :] -> regs
-      store x -> C[r : r + 1, :]
-    }
-  }
-  process b on vec[1] {
-    for r in 0 .. 4 {
-      y = load B[r : r + 1, :] -> regs
-      store y -> D[r : r + 1, :]
-    }
-  }
-}
-"""
+PORT_TURNS = ROOT / "tests" / "streams" / "port_turns.attn"
 
 
-def test_processes_take_the_port_in_turn_as_in_the_interpreter(tmp_path):
-    path = tmp_path / "two.attn"
-    path.write_text(PORT_TURNS)
-    same_report(str(path))
+def test_processes_take_the_port_in_turn_as_in_the_interpreter():
+    same_report(str(PORT_TURNS))
 
 
 TWO_SENDERS = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -139,37 +141,13 @@ kernel k(X: f32[n]) -> (Y: f32[n]) on h {
     assert any(w.code == "W1002" for w in r.warnings)
 
 
-PORT_TURNS = """
-use hw.ring
-
-kernel two(A: f32[4, 16], B: f32[4, 16]) -> (C: f32[4, 16], D: f32[4, 16])
-  on ring
-  spec C = A
-  spec D = B
-{
-  param m = 2
-  process a on vec[0] {
-    for r in 0 .. 4 {
-      x = load A[r : r + 1, :] -> regs
-      store x -> C[r : r + 1, :]
-    }
-  }
-  process b on vec[1] {
-    for r in 0 .. 4 {
-      y = load B[r : r + 1, :] -> regs
-      store y -> D[r : r + 1, :]
-    }
-  }
-}
-"""
+PORT_TURNS = Path(__file__).with_name("port_turns.attn")
 
 
-def test_processes_take_the_port_in_turn(tmp_path):
+def test_processes_take_the_port_in_turn():
     """Transfers issued at the same simulated time by two processes alternate on the DRAM port (a
     round-robin arbiter), rather than all of the first process's before the second's first."""
-    path = tmp_path / "two.attn"
-    path.write_text(PORT_TURNS)
-    r = run(str(path), trace=True)
+    r = run(str(PORT_TURNS), trace=True)
     assert r.verify["C"].ok and r.verify["D"].ok
     loads = [e.name for e in sorted(r.events, key=lambda e: e.start) if e.track == "port dram"
              and e.name.startswith("load")]
