@@ -421,3 +421,31 @@ def test_host_memory_check_counts_inputs_drawn_as_float64_and_outputs_as_held():
     with pytest.raises(AttnError) as exc:
         check_host_memory(k, env, limit=need - 1)
     assert exc.value.diagnostics[0].code == "E1013"
+
+
+def test_an_output_dimension_without_a_value_is_a_program_error_even_unchecked():
+    """A dimension expression naming a loop index: the checker says E0310; a run without the checker stops with
+    the static evaluator's diagnostic, not a Python error."""
+    from attnlang.api import run
+    from attnlang.diagnostics import AttnError
+
+    src = (ROOT / "tests" / "check" / "programs" / "E0310_unknown_name_in_a_dimension.attn").read_text()
+    for engine in ("interp", "jit"):
+        with pytest.raises(AttnError) as exc:
+            run(src, check=False, engine=engine)
+        assert "'j' has no value here" in exc.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("dim, error", [("-N", "UsageError"), ("2 ** 70", "AttnError")])
+def test_output_dimensions_out_of_range_are_errors_not_crashes(dim, error):
+    """A negative output dimension (unchecked: the checker would say so first) and one past int64 (which the
+    checker's occupancy walk used to overflow on) end in the error a user can act on."""
+    from attnlang.api import run
+    from attnlang.diagnostics import AttnError, UsageError
+
+    src = Path(FLASH).read_text().replace("-> (O: f16[N, d])", f"-> (O: f16[N, {dim}])")
+    for check in (True, False):
+        with pytest.raises((AttnError, UsageError)) as exc:
+            run(src, defines={"N": 16}, check=check)
+        if not check:
+            assert type(exc.value).__name__ == error

@@ -32,6 +32,10 @@ class NameWalk(Names):
             declare(t.name, "an input", t.span)
         for t in self.k.outputs:
             declare(t.name, "an output", t.span)
+        for t in self.k.inputs + self.k.outputs:
+            for d in t.dims:
+                if not isinstance(d, ast.Name):  # a plain name declares a dimension; an expression reads them
+                    self.read(d, "a tensor's dimension")
         for s in self.k.body:
             if isinstance(s, ast.Param):
                 declare(s.name, "a param", s.name_span)

@@ -237,7 +237,7 @@ class Occupancy:
         try:
             nbytes = self.size(ty)
             amount = xp.where(self.G, xp.bytes(nbytes) * charge, 0.0)  # a charge that is not a number: E0704
-        except (Unknown, TypeError, ValueError):
+        except (Unknown, TypeError, ValueError, OverflowError):  # OverflowError: past int64 (2 ** 70 elements)
             return None
         if self.explain:
             self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
