@@ -10,16 +10,25 @@
 - ``golden``: compares text with ``tests/golden/<module>/<test>.txt``; run
   pytest with ``--update-golden`` to write the files instead, then review the
   diff.
+
+Hypothesis draws new examples on every run, which is how its properties find
+new bugs. With ``HYPOTHESIS_PROFILE=ci`` (as `.ci/run` sets it) the draws
+are derandomized: CI gives the same answer for the same code.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
