@@ -36,8 +36,12 @@ def load_program(source_or_path: str) -> Program:
     return load_source(text, "<input>")
 
 
-def _program(source_or_path: str | Program) -> Program:
-    return source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+def _program(source_or_path: str | Program, strict: bool = True) -> Program:
+    """The program; strict: raise AttnError on what loading it found (syntax, `use`) before anything else."""
+    prog = source_or_path if isinstance(source_or_path, Program) else load_program(source_or_path)
+    if strict and has_errors(prog.diagnostics):
+        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
+    return prog
 
 
 def check_program(source_or_path: str | Program, defines: Mapping | None = None,
@@ -47,7 +51,8 @@ def check_program(source_or_path: str | Program, defines: Mapping | None = None,
     `check`: that is the checker's package, attnlang.check.)"""
     from .check import check as run_checks
 
-    return run_checks(_program(source_or_path), dict(defines or {}), list(kernels) if kernels else None)
+    return run_checks(_program(source_or_path, strict=False), dict(defines or {}),
+                      list(kernels) if kernels else None)
 
 
 def explore(source_or_path: str | Program, kernels: list[str] | None = None, defines: Mapping | None = None,
@@ -64,8 +69,6 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     from .model.explore import structural_errors
 
     prog = _program(source_or_path)
-    if has_errors(prog.diagnostics):
-        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
     defines = dict(defines or {})
     kernels = list(kernels) if kernels else None
     structural = structural_errors(prog, kernels, defines)
@@ -91,8 +94,6 @@ def estimate(source_or_path: str | Program, kernel: str | None = None, params: M
     from .model.analytic import estimate as model
 
     prog = _program(source_or_path)
-    if has_errors(prog.diagnostics):
-        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
     return model(prog, prog.kernel(kernel), params)
 
 
@@ -110,9 +111,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     from .interp import execute
 
     t0 = time.perf_counter()
-    prog = _program(source_or_path)
-    if has_errors(prog.diagnostics):  # syntax and `use` errors come before looking for the kernel
-        raise AttnError([d for d in prog.diagnostics if d.severity == "error"])
+    prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
     k = prog.kernel(kernel)
     inputs = dict(inputs or {})
     inferred = _infer_dims(k, inputs)
@@ -188,61 +187,51 @@ def host_memory_bytes() -> int | None:
         return None
 
 
+def held_bytes(elements: int, dtype: str, drawn: bool) -> int:
+    """Host memory a run takes for a tensor: its numbers as float32 (float64 for f64), and float64 while
+    they are drawn at random (drawn)."""
+    return elements * (8 if dtype == "f64" else 4) + (elements * 8 if drawn else 0)
+
+
 def check_host_memory(k: ast.Kernel, env: dict, limit: int | None = None) -> None:
     """E1013 when the kernel's inputs and outputs cannot all be held in this machine's memory.
 
-    A run holds every input and output as NumPy arrays (float32, float64 for f64; inputs drawn at
-    random take float64 while they are made), so `-D N=300000` would otherwise end in a MemoryError
-    or the system's out-of-memory killer rather than an answer. The limit is the physical memory.
+    A run holds every input and output as NumPy arrays (held_bytes), so `-D N=300000` would otherwise
+    end in a MemoryError or the system's out-of-memory killer rather than an answer. The limit is the
+    physical memory.
     """
+    from .check.capacity import fmt_bytes
     from .diagnostics import error
-    from .static import StaticError, static_int
+    from .program import tensor_shape
 
     limit = host_memory_bytes() if limit is None else limit
     if limit is None:
         return
     total, largest = 0, None
     for t in list(k.inputs) + list(k.outputs):
-        try:
-            shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
-        except StaticError:
-            return  # reported where the tensor is made
-        n = 1
-        for s in shape:
-            n *= max(s, 0)
-        held = n * (8 if t.dtype == "f64" else 4) + (n * 8 if t in k.inputs else 0)
+        what = "input" if t in k.inputs else "output"
+        shape = tensor_shape(t, env, what)
+        held = held_bytes(int(np.prod(shape, dtype=object)), t.dtype, what == "input")
         total += held
         if largest is None or held > largest[0]:
             largest = (held, t, shape)
     if total > limit:
         held, t, shape = largest
         raise AttnError(error(
-            "E1013", f"the inputs and outputs need {_size(total)} of host memory to run, more than this machine's "
-                     f"{_size(limit)}", t.span,
-            f"the largest is {t.name}: {t.dtype}[{', '.join(map(str, shape))}], {_size(held)}",
+            "E1013", f"the inputs and outputs need {fmt_bytes(total)} of host memory to run, more than this "
+                     f"machine's {fmt_bytes(limit)}", t.span,
+            f"the largest is {t.name}: {t.dtype}[{', '.join(map(str, shape))}], {fmt_bytes(held)}",
             "a run holds every tensor's numbers; `attn explore` costs the kernel without them"))
-
-
-def _size(n: float) -> str:
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     from .interp.values import round_to
-    from .static import StaticError, static_int
+    from .program import tensor_shape
 
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for t in k.inputs:
-        try:
-            shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
-        except StaticError as exc:
-            raise AttnError(exc.diagnostic) from None
-        if any(s < 0 for s in shape):
-            raise UsageError(f"input {t.name} would have a negative shape {list(shape)}")
+        shape = tensor_shape(t, env, "input")
         if t.name in given:
             arr = np.asarray(given[t.name])
             if arr.dtype.kind not in "fiu":

@@ -206,6 +206,21 @@ def signature_dims(kernel: ast.Kernel) -> list[str]:
     return out
 
 
+def tensor_shape(t: ast.TensorDecl, env: Mapping, what: str) -> tuple[int, ...]:
+    """The shape of a kernel's input or output (what: "input" or "output") under env: a dimension
+    without a value is the static evaluator's diagnostic, a negative one a usage error (it comes from -D)."""
+    from .diagnostics import AttnError
+    from .static import static_int
+
+    try:
+        shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
+    except StaticError as exc:
+        raise AttnError(exc.diagnostic) from None
+    if any(n < 0 for n in shape):
+        raise UsageError(f"{what} {t.name} would have a negative shape {list(shape)}")
+    return shape
+
+
 def static_decls(kernel: ast.Kernel) -> list[ast.Param | ast.DimBinding]:
     """The dims and params declared at the kernel's top level, in order."""
     out: list = []

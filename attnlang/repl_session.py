@@ -18,7 +18,8 @@ from typing import TextIO
 
 import numpy as np
 
-from .api import host_memory_bytes
+from .api import held_bytes, host_memory_bytes
+from .check.capacity import fmt_bytes
 from .diagnostics import AttnError, Diagnostic, Sources, UsageError, has_errors, render_all
 from .hardware import Hardware, elaborate
 from .program import Program, load_source, read_source
@@ -288,9 +289,10 @@ class Session:
         if any(s < 0 for s in shape):
             raise UsageError(f":tensor {name}: a shape cannot be negative: {list(shape)}")
         limit, n = host_memory_bytes(), int(np.prod(shape, dtype=object))
-        if limit is not None and n * 12 > limit:  # drawn as float64, held as float32
+        need = held_bytes(n, e.base.id, drawn=True)
+        if limit is not None and need > limit:
             raise UsageError(f":tensor {name}: {n:,} elements need more host memory than this machine has "
-                             f"({n * 12 / 2**30:,.1f} GiB against {limit / 2**30:.1f} GiB)")
+                             f"({fmt_bytes(need)} against {fmt_bytes(limit)})")
         work = self.workspace()
         work.declare_tensor(name, self.rng.standard_normal(shape), e.base.id)
         self.tensors[name] = work.engine.tensors[name]

@@ -77,7 +77,7 @@ def feasible_many(prog: Program, kernel: ast.Kernel, envs: Mapping[str, np.ndarr
 
 
 def fmt_bytes(nbytes: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= size:
             return f"{nbytes / size:.1f}".rstrip("0").rstrip(".") + f" {unit}"
     return f"{nbytes:.0f} B"

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import cost, ops
-from ..diagnostics import AttnError, Span, UsageError, error
+from ..diagnostics import AttnError, Span, error
 from ..hardware import Hardware, Unit
+from ..program import tensor_shape
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .evaluate import evaluate
@@ -112,12 +113,7 @@ class Engine:
 
     def declare_outputs(self) -> None:
         for t in self.kernel.outputs:
-            try:
-                shape = tuple(static_int(d, self.env, "a dimension") for d in t.dims)
-            except StaticError as exc:  # a dimension that names what has no value before the run
-                raise AttnError(exc.diagnostic) from None
-            if any(n < 0 for n in shape):  # as for inputs (api._make_inputs)
-                raise UsageError(f"output {t.name} would have a negative shape {list(shape)}")
+            shape = tensor_shape(t, self.env, "output")
             self.outputs[t.name] = np.zeros(shape, dtype=np.float64 if t.dtype == "f64" else np.float32)
             self.out_dtype[t.name] = t.dtype
 

@@ -115,13 +115,15 @@ def test_processes_take_the_port_in_turn_as_in_the_interpreter():
     same_report(str(PORT_TURNS))
 
 
-TWO_SENDERS = """
+THREE_UNITS = """
 hardware h {
   clock 1 GHz
   memory dram { bandwidth 64 B/cycle }
   unit u[3] : vector { lanes 4; op add { cycles 1 } }
 }
-kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+"""
+
+TWO_SENDERS = THREE_UNITS + """kernel k(X: f32[n]) -> (Y: f32[n]) on h {
   dim n = 4
   channel c : f32 { depth 2 }
   process a on u[0] { send c, 1 }
@@ -165,13 +167,7 @@ def test_the_instances_of_a_process_array_share_one_function(monkeypatch):
     assert counts == [1]
 
 
-BY_INSTANCE = """
-hardware h {
-  clock 1 GHz
-  memory dram { bandwidth 64 B/cycle }
-  unit u[3] : vector { lanes 4; op add { cycles 1 } }
-}
-kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+BY_INSTANCE = THREE_UNITS + """kernel k(X: f32[n]) -> (Y: f32[n]) on h {
   dim n = 4
   channel c[3] : f32 { depth 1; latency 2 }
   process pe[p in 0 .. 3] on u[p] {
