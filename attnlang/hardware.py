@@ -12,6 +12,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Mapping
 
+from .cost import DATAFLOWS, FILLS
 from .diagnostics import Diagnostic, Span, error
 from .static import Static, StaticError, static_eval, static_int
 from .syntax import ast
@@ -33,7 +34,8 @@ class Memory:
 
 @dataclass(frozen=True)
 class OpCost:
-    cycles: float  # per element per lane group
+    interval: float  # cycles between the issues of two lane groups
+    latency: float  # cycles from a lane group's issue to its result
     energy_pj: float  # per element
 
 
@@ -49,6 +51,8 @@ class Unit:
     memory: str | None
     span: Span
     is_array: bool = False
+    dataflow: str = "os"  # matrix: what stays in the array (cost.DATAFLOWS)
+    fill: str = "each"  # matrix: fill and drain on each fold or once per operation (cost.FILLS)
 
     @property
     def lanes(self) -> int:
@@ -142,9 +146,11 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "read": (U.ENERGY_PER_BYTE,), "write": (U.ENERGY_PER_BYTE,), "parent": (_NAME,),
         "policy": (_NAME,), "latency": (U.CYCLES, U.TIME, U.NONE),
     },
-    "matrix": {"size": ("shape",), "mac": (U.ENERGY,), "memory": (_NAME,)},
+    "matrix": {"size": ("shape",), "mac": (U.ENERGY,), "memory": (_NAME,), "dataflow": (_NAME,),
+               "fill": (_NAME,)},
     "vector": {"lanes": (_INT,), "memory": (_NAME,)},
-    "op": {"cycles": (U.CYCLES, U.NONE), "energy": (U.ENERGY,)},
+    "op": {"cycles": (U.CYCLES, U.NONE), "interval": (U.CYCLES, U.NONE), "latency": (U.CYCLES, U.NONE),
+           "energy": (U.ENERGY,)},
     "link": {"latency": (U.CYCLES, U.TIME, U.NONE), "bandwidth": (U.BANDWIDTH, U.BYTES_PER_CYCLE),
              "energy": (U.ENERGY_PER_BYTE,)},
     "channel": {"depth": (_INT,), "latency": (U.CYCLES, U.TIME, U.NONE)},
@@ -364,8 +370,7 @@ def _elaborate_unit(u: ast.UnitDecl, env, diags, clock, memories) -> Unit | None
         if u.kind == "matrix":
             diags.append(error("E0201", "a matrix unit has no op table; it runs matmul", op.span))
             continue
-        q = _Props("op", op.props, env, diags, clock)
-        cost = OpCost(q.number("cycles", 1.0), q.number("energy", 0.0))
+        cost = _op_cost(_Props("op", op.props, env, diags, clock), diags)
         for name in op.ops:
             ops[name] = cost
     if u.kind == "matrix":
@@ -377,8 +382,10 @@ def _elaborate_unit(u: ast.UnitDecl, env, diags, clock, memories) -> Unit | None
             shape = (1, 1)
         if shape[0] < 1 or shape[1] < 1:
             diags.append(error("E0205", "a matrix unit needs at least one row and one column", u.span))
+        dataflow = _choice(p, "dataflow", DATAFLOWS, diags)
+        fill = _choice(p, "fill", FILLS, diags)
         return Unit(u.name, "matrix", count, shape[0], shape[1], p.number("mac", 0.0), {}, memory, u.span,
-                    u.count is not None)
+                    u.count is not None, dataflow, fill)
     lanes = p.number("lanes", None)
     if lanes is None:
         if not p.has("lanes"):
@@ -387,6 +394,41 @@ def _elaborate_unit(u: ast.UnitDecl, env, diags, clock, memories) -> Unit | None
     if lanes < 1:
         diags.append(error("E0205", "a vector unit needs at least one lane", p.props["lanes"].span))
     return Unit(u.name, "vector", count, 1, int(lanes), 0.0, ops, memory, u.span, u.count is not None)
+
+
+def _choice(p: _Props, key: str, choices: tuple[str, ...], diags) -> str:
+    """A name property that takes one of `choices`; the first is the default."""
+    value = p.name(key, choices[0])
+    if value not in choices:
+        hint = difflib.get_close_matches(value, choices, n=1)
+        more = f"; did you mean '{hint[0]}'?" if hint else ""
+        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+        diags.append(error("E0205", f"'{key}' must be {listed}, not '{value}'{more}",
+                           p.props[key].values[0].span))
+        return choices[0]
+    return value
+
+
+def _op_cost(q: _Props, diags) -> OpCost:
+    """An op's issue interval and latency: `cycles c` is an op that is not pipelined (interval and latency c);
+    `interval` alone keeps latency equal to it, `latency` alone issues every cycle."""
+    energy = q.number("energy", 0.0)
+    if q.has("cycles"):
+        both = [k for k in ("interval", "latency") if k in q.props]
+        if both:
+            diags.append(error("E0207", f"an op takes 'cycles' (not pipelined) or 'interval' and 'latency', "
+                                        f"not both: drop '{both[0]}' or 'cycles'", q.props[both[0]].name_span))
+        c = q.number("cycles", 1.0)
+        return OpCost(c, c, energy)
+    interval = q.number("interval", None)
+    latency = q.number("latency", None)
+    if interval is not None and interval <= 0:
+        diags.append(error("E0205", "an op's 'interval' must be positive (cycles between two issues)",
+                           q.props["interval"].values[0].span))
+        interval = 1.0
+    if interval is None:
+        interval = 1.0
+    return OpCost(interval, interval if latency is None else latency, energy)
 
 
 def _elaborate_links(hw, env, diags, clock, units, unsized=frozenset()) -> list[Link]:

@@ -79,16 +79,25 @@ def ops_needed(op: str, unit: Unit) -> tuple[str, ...]:
 
 
 def vector_cost(op: str, unit: Unit, elements):
-    """(cycles, energy in pJ) of a vector operation over `elements` on `unit`: each unit op it needs, by the
-    formulas of attnlang/cost.py. Scalars for the interpreter and the JIT, arrays for the analytical model."""
+    """(cost.Timing, energy in pJ) of a vector operation over `elements` on `unit`: each unit op it needs, in
+    order, by the formulas of attnlang/cost.py. Scalars for the interpreter and the JIT, arrays for the
+    analytical model."""
     from . import cost
 
-    cycles = energy = 0.0
-    for step in ops_needed(op, unit):
-        c = unit.ops[step]
-        cycles = cycles + cost.vector_cycles(elements, unit.lanes, c.cycles)
+    steps = [unit.ops[step] for step in ops_needed(op, unit)]
+    energy = 0.0
+    for c in steps:
         energy = energy + cost.vector_energy_pj(elements, c.energy_pj)
-    return cycles, energy
+    return cost.vector_timing(elements, unit.lanes, [(c.interval, c.latency) for c in steps]), energy
+
+
+def matmul_cost(unit: Unit, m, k, n, batch=1):
+    """(cost.Timing, MACs, energy in pJ) of a (batch of) m x k @ k x n on a matrix unit, by its dataflow."""
+    from . import cost
+
+    macs = batch * m * k * n
+    cycles = cost.matmul_cycles(m, k, n, unit.rows, unit.cols, batch, unit.dataflow, unit.fill)
+    return cost.fixed_timing(cycles), macs, cost.mac_energy_pj(macs, unit.mac_pj)
 
 
 def bind(op: str, hw: Hardware, unit_name: str | None = None) -> Binding | str:

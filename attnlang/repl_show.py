@@ -63,13 +63,20 @@ def unit_line(u: Unit) -> str:
     name = f"{u.name}[{u.count}]" if u.is_array else u.name
     where = f"; memory {u.memory}" if u.memory else ""
     if u.kind == "matrix":
-        return f"unit {name}: matrix {u.rows} x {u.cols}; {u.mac_pj:g} pJ per MAC{where}"
-    groups: dict[tuple[float, float], list[str]] = {}
+        return (f"unit {name}: matrix {u.rows} x {u.cols}, dataflow {u.dataflow}, fill {u.fill}; "
+                f"{u.mac_pj:g} pJ per MAC{where}")
+    groups: dict[tuple[float, float, float], list[str]] = {}
     for op, c in u.ops.items():
-        groups.setdefault((c.cycles, c.energy_pj), []).append(op)
-    ops = "; ".join(f"{', '.join(names)} {cyc:g} cycle{'s' if cyc != 1 else ''} {pj:g} pJ"
-                    for (cyc, pj), names in groups.items())
+        groups.setdefault((c.interval, c.latency, c.energy_pj), []).append(op)
+    ops = "; ".join(f"{', '.join(names)} {_op_timing(iv, lat)} {pj:g} pJ"
+                    for (iv, lat, pj), names in groups.items())
     return f"unit {name}: vector, {u.lanes} lanes{where}; ops: {ops or 'none'}"
+
+
+def _op_timing(interval: float, latency: float) -> str:
+    if interval == latency:
+        return f"{interval:g} cycle{'s' if interval != 1 else ''}"
+    return f"interval {interval:g}, latency {latency:g}"
 
 
 def hardware_lines(hw: Hardware) -> list[str]:

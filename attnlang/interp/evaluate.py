@@ -185,20 +185,18 @@ def _matmul(eng, e, a, b, dtype, dest, charge, unit):
     n = b.data.shape[-1] if b.data.ndim >= 2 else 1
     batch = int(np.prod(result.shape[:-2])) if result.ndim > 2 else 1
     u, inst = eng.unit_for("matmul", e, unit)
-    macs = batch * m * k * n
-    cycles = cost.matmul_cycles(m, k, n, u.rows, u.cols, batch)
+    timing, macs, energy = ops.matmul_cost(u, m, k, n, batch)
     eng.m.c.macs += macs
-    return _issue(eng, u, inst, "matmul", e, [a, b], result, dtype, dest, charge, cycles,
-                  cost.mac_energy_pj(macs, u.mac_pj))
+    return _issue(eng, u, inst, "matmul", e, [a, b], result, dtype, dest, charge, timing, energy)
 
 
 def _vector(eng, op, e, operands, result, dtype, dest, charge, unit, elements):
-    op, u, inst, cycles, energy = eng.vector_op(op, e, unit, elements)
+    op, u, inst, timing, energy = eng.vector_op(op, e, unit, elements)
     eng.m.c.vector_ops += elements
-    return _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy)
+    return _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, timing, energy)
 
 
-def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, energy):
+def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, timing, energy):
     """Schedule one operation on a unit instance, charge its reads and its result."""
     # ready = max(dest, clock, operands' ready), taking the first of equal values as max() does
     ready = dest
@@ -211,12 +209,12 @@ def _issue(eng, u, inst, op, e, operands, result, dtype, dest, charge, cycles, e
             if o.buf.ready > ready:
                 ready = o.buf.ready
     m = eng.m
-    _, end = m.unit_op(u, inst, cycles, ready, energy, op, e.span)
+    _, issued, end = m.unit_op(u, inst, timing, ready, energy, op, e.span)
     for o in tvs:
         buf = o.buf
         m.unit_reads(buf.memory, cost.tensor_bytes(o.data.size, o.dtype))
-        if end > buf.last_read:
-            buf.last_read = end
+        if issued > buf.last_read:
+            buf.last_read = issued
     memory = u.memory or eng.root
     size = result.size if isinstance(result, (np.ndarray, np.generic)) else np.size(result)
     nbytes = cost.tensor_bytes(size, dtype)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from .. import cost
+from ..cost import Timing
 from ..diagnostics import AttnError, Span, error
 from ..hardware import Hardware, Memory, Unit
 from ..ports import Timeline, place
@@ -95,21 +96,25 @@ class Machine:
         if self.limits.deadline is not None and time.monotonic() > self.limits.deadline:
             raise AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
 
-    def unit_op(self, unit: Unit, instance: int, cycles: float, ready: float, energy_pj: float,
-                label: str, span: Span) -> tuple[float, float]:
+    def unit_op(self, unit: Unit, instance: int, timing: Timing, ready: float, energy_pj: float,
+                label: str, span: Span) -> tuple[float, float, float]:
+        """One operation on a unit instance once `ready`: (start, when the unit may issue again, when its
+        result is ready), by its cost.Timing."""
         key = ("unit", unit.name, instance)
         start = max(ready, self.free[key])
-        end = start + cycles
-        self.free[key] = end
+        issued = start + timing.issue
+        end = start + timing.ready
+        self.free[key] = issued
         c = self.c
-        c.busy[unit.name] += cycles
+        c.busy[unit.name] += timing.busy
         c.energy[unit.name] += energy_pj
-        if end > self.end or self.limits.max_cycles is not None:
-            self._finish(end, span)
+        last = end if end > issued else issued
+        if last > self.end or self.limits.max_cycles is not None:
+            self._finish(last, span)
         if self.events is not None:
             track = f"{unit.name}[{instance}]" if unit.count > 1 else unit.name
             self.events.append(Event(label, track, start, end, 0.0, energy_pj, span.line))
-        return start, end
+        return start, issued, end
 
     def transfer(self, src: str, dst: str, nbytes: float, ready: float, label: str, span: Span) -> tuple[float, float]:
         """A DMA transfer: occupies the ports of every memory on the path.

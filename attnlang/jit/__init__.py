@@ -27,7 +27,7 @@ from .lower import CLEANUP, ENTRY, lower_kernel
 from .values import DEADLOCK, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "3"
+VERSION = "4"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)

@@ -303,18 +303,20 @@ class Lowering(ChannelLowering):
         site = self.site("E1003", "the run passed --max-cycles {a} here", span)
         self.fail_if(b.fcmp_ordered(">", new, self.max_cycles), MAX_CYCLES, site, a=self.max_cycles)
 
-    def unit_op(self, u: Unit, inst, cycles: float, ready, energy_pj: float, span):
+    def unit_op(self, u: Unit, inst, timing: cost.Timing, ready, energy_pj: float, span):
+        """interp.machine.Machine.unit_op: (start, when the unit may issue again, when the result is ready)."""
         fn, b = self.fn, self.b
         base = self.L.F(f"free.{u.name}", u.count)
         ptr = b.gep(fn.F, [b.add(i64(base), inst) if not isinstance(inst, int) else i64(base + inst)])
         free = b.load(ptr)
         start = fn.fmax(ready, free)
-        end = b.fadd(start, f64(cycles))
-        b.store(end, ptr)
-        fn.fadd(self.L.F(f"busy.{u.name}"), f64(cycles))
+        issued = b.fadd(start, f64(timing.issue))
+        end = b.fadd(start, f64(timing.ready))
+        b.store(issued, ptr)
+        fn.fadd(self.L.F(f"busy.{u.name}"), f64(timing.busy))
         self.energy(u.name, energy_pj)
-        self.finish(end, span)
-        return start, end
+        self.finish(end if timing.ready >= timing.issue else issued, span)
+        return start, issued, end
 
     def transfer(self, src: str, dst: str, nbytes: int, ready, span):
         if src == dst or nbytes <= 0:
@@ -870,17 +872,17 @@ class Lowering(ChannelLowering):
                 return target
         return self.new_scratch(shape, elem)
 
-    def issue(self, u: Unit, inst, e, operands, out_shape, dtype, dest, charge, cycles, energy_pj):
+    def issue(self, u: Unit, inst, e, operands, out_shape, dtype, dest, charge, timing, energy_pj):
         """interp.evaluate._issue: schedule on the unit, charge reads and the result; returns (buf, end)."""
         b = self.b
         tvs = [o for o in operands if isinstance(o, Val)]
         ready = self.fn.fmax(dest, self.clock())
         for o in tvs:
             ready = self.fn.fmax(ready, self.ready_of(o.buf))
-        _, end = self.unit_op(u, inst, cycles, ready, energy_pj, e.span)
+        _, issued, end = self.unit_op(u, inst, timing, ready, energy_pj, e.span)
         for o in tvs:
             self.unit_reads(o.mem, cost.tensor_bytes(o.view.size, o.dtype))
-            self.bump_last_read(o.buf, end)
+            self.bump_last_read(o.buf, issued)
         memory = u.memory or self.root
         n = 1
         for s in out_shape:
@@ -897,7 +899,7 @@ class Lowering(ChannelLowering):
         """interp.evaluate._vector with the numbers: compute(values) per element, or emit(out) for the rest."""
         op = ops.ELEMENTWISE_FUNCS.get(op, op)
         u, inst = self.unit_for(op, e, unit)
-        cycles, energy = ops.vector_cost(op, u, elements)
+        timing, energy = ops.vector_cost(op, u, elements)
         self.fn.fadd(self.L.f["vops"], f64(elements))
         out = self.result_view(tuple(out_shape), dtype, hint, operands)
         ct = F64 if any(isinstance(o, Val) and o.dtype == "f64" for o in operands) or dtype == "f64" else F32
@@ -906,7 +908,7 @@ class Lowering(ChannelLowering):
         else:
             vals = [o.view if isinstance(o, Val) else self.scalar(o, ct) for o in operands]
             self.t.elementwise(out, vals, compute, ct, dtype)
-        buf, memory = self.issue(u, inst, e, operands, out.shape, dtype, dest, charge, cycles, energy)
+        buf, memory = self.issue(u, inst, e, operands, out.shape, dtype, dest, charge, timing, energy)
         return Val(buf, out, dtype, memory)
 
     def binary(self, e: ast.Binary, dest, charge, unit, hint):
@@ -983,14 +985,12 @@ class Lowering(ChannelLowering):
         out_shape = sa[:-2] + (m, n)
         batch = _prod(out_shape[:-2]) if len(out_shape) > 2 else 1
         u, inst = self.unit_for("matmul", e, unit)
-        macs = batch * m * k * n
-        cycles = cost.matmul_cycles(m, k, n, u.rows, u.cols, batch)
+        timing, macs, energy = ops.matmul_cost(u, m, k, n, batch)
         self.fn.fadd(self.L.f["macs"], f64(macs))
         out = self.result_view(out_shape, dtype, hint, [a, c])
         ct = F64 if dtype == "f64" else F32
         self.t.matmul(out, a.view, c.view, ct, dtype, lambda nel, elem: self.new_scratch((nel,), elem))
-        buf, memory = self.issue(u, inst, e, [a, c], out_shape, dtype, dest, charge, cycles,
-                                 cost.mac_energy_pj(macs, u.mac_pj))
+        buf, memory = self.issue(u, inst, e, [a, c], out_shape, dtype, dest, charge, timing, energy)
         return Val(buf, out, dtype, memory)
 
     def call(self, e: ast.Call, dest, charge, unit, hint):

@@ -104,8 +104,6 @@ def _binary(w, e: ast.Binary, dest, charge, unit):
 
 
 def _matmul(w, e, a, b, dtype, dest, charge, unit):
-    from .. import cost
-
     if not isinstance(a, AVal) or not isinstance(b, AVal):
         raise model_error("'@' needs two tensors", e.span)
     sa, sb = a.shape, b.shape
@@ -125,10 +123,9 @@ def _matmul(w, e, a, b, dtype, dest, charge, unit):
         shape = lead + (m, n)
     batch = _elements(shape[:-2]) if len(shape) > 2 else 1
     u, inst = w.unit_for("matmul", e, unit)
-    macs = batch * m * k * n
-    cycles = cost.matmul_cycles(m, k, n, u.rows, u.cols, batch)
+    timing, macs, energy = ops.matmul_cost(u, m, k, n, batch)
     w.f.macs = w.f.macs + macs
-    return w.issue(u, inst, e, [a, b], shape, dtype, dest, charge, cycles, cost.mac_energy_pj(macs, u.mac_pj))
+    return w.issue(u, inst, e, [a, b], shape, dtype, dest, charge, timing, energy)
 
 
 def _call(w, e: ast.Call, dest, charge, unit):

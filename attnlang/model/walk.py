@@ -264,8 +264,9 @@ class Walker:
             return u, 0
         return u, LANE
 
-    def issue(self, u, inst, e, operands: list, shape: tuple, dtype: str, dest, charge, cycles, energy):
-        """One operation on a unit (evaluate._issue): schedule it, charge reads and its result."""
+    def issue(self, u, inst, e, operands: list, shape: tuple, dtype: str, dest, charge, timing, energy):
+        """One operation on a unit (evaluate._issue): schedule it, charge reads and its result. The unit is
+        held until the operation has issued; its result is ready timing.ready after it starts."""
         f = self.f
         dvalue, dwaits, umask = dest
         waits = [(dvalue, None, "l", None)] + list(dwaits)
@@ -273,14 +274,16 @@ class Walker:
             b = o.buf
             waits.append((b.ready, b if b.pos is not None else None, "r", None))
             umask = umask | b.mr
-        start, end = f.schedule((("unit", u.name, inst),), cycles, waits, None, umask)
+        start, issued = f.schedule((("unit", u.name, inst),), timing.issue, waits, None, umask)
+        end = start + timing.ready
+        f.end = mx(f.end, end)
         om = f.om
         for o in operands:
             if o.buf.pending is not None:
                 f.touch(o.buf, start)
             if o.buf.xrow is not None:
                 f.read_at(o.buf, start, om)
-        f.count(f.busy, u.name, cycles)
+        f.count(f.busy, u.name, timing.busy)
         f.count(f.energy, u.name, energy)
         for o in operands:
             b = o.buf
@@ -288,7 +291,7 @@ class Walker:
             m = self.hw.memories[b.memory]
             f.count(f.rbytes, b.memory, nb)
             f.count(f.energy, b.memory, cost.memory_energy_pj(nb, 0, m.read_pj_per_byte, 0))
-            b.last_read, b.ml = mx(b.last_read, end), b.ml | om
+            b.last_read, b.ml = mx(b.last_read, issued), b.ml | om
         memory = u.memory or self.root
         nbytes = cost.tensor_bytes(_elements(shape), dtype)
         m = self.hw.memories[memory]
@@ -303,10 +306,10 @@ class Walker:
     def vector(self, op: str, e, operands: list, shape: tuple, dtype: str, dest, charge, unit, elements):
         op = ops.ELEMENTWISE_FUNCS.get(op, op)
         u, inst = self.unit_for(op, e, unit)
-        cycles, energy = ops.vector_cost(op, u, elements)
+        timing, energy = ops.vector_cost(op, u, elements)
         f = self.f
         f.vops = f.vops + elements
-        return self.issue(u, inst, e, operands, shape, dtype, dest, charge, cycles, energy)
+        return self.issue(u, inst, e, operands, shape, dtype, dest, charge, timing, energy)
 
     # ---------------------------------------------------------- expressions
     def eval(self, e, dest, charge, unit):

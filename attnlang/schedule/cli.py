@@ -58,11 +58,11 @@ def main(args) -> int:
     env, _ = bind(k, defines)
     n, m, scheme = _ring_params(k, env)
     if args.prove:
-        _need_pysat()
         if n > MAX_N:
             raise UsageError(f"n = {n} is too large for the SAT encoding: --prove takes n <= {MAX_N} "
                              f"(n = {MAX_N} on {MAX_N} PEs is about 10^5 variables and 20 s); "
                              f"without --prove, attn schedule times the kernel's schedule at any n")
+        _need_pysat()
     pr = problem(n, m, scheme)
     ks = kernel_schedule(pr)
     try:

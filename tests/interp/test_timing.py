@@ -6,8 +6,10 @@ free); a transfer holds the ports of every memory on its path. The formulas
 (attnlang/cost.py, docs/cost-model.md):
 
     transfer  ceil(bytes / narrowest bandwidth on the path) + latencies on the path
-    matmul    passes * k + (R - 1) + (C - 1),  passes = ceil(m / R) * ceil(n / C)
-    vector    ceil(elements / lanes) * op cycles      (per unit op; softmax is five)
+    matmul    folds * (k + R + C - 2),  folds = ceil(m / R) * ceil(n / C)   (output stationary;
+              SCALE-Sim's stall-free count plus one, tests/reference/scalesim checks it)
+    vector    ceil(elements / lanes) * interval, the result latency - interval later
+              (per unit op; `cycles c` is interval = latency = c; softmax is five ops)
     energy    MACs * mac pJ + elements * op pJ + bytes read/written * pJ/B per memory
               + leakage pJ/cycle * cycles
 
@@ -111,14 +113,14 @@ kernel k(A: f32[4, 6], B: f32[6, 2]) -> (C: f32[4, 2]) on tiny {
 }""")
     # load A: 24 f32 = 96 B / 4 = 24 cycles, [0, 24)
     # load B: 12 f32 = 48 B / 4 = 12 cycles; the ports are busy until 24: [24, 36)
-    # a @ b: m=4, k=6, n=2 on 2 x 2: passes = ceil(4/2) * ceil(2/2) = 2;
-    #        2 * 6 + (2 - 1) + (2 - 1) = 14 cycles, from 36 (b ready): [36, 50)
-    # store C: 8 f32 = 32 B / 4 = 8 cycles, from 50: [50, 58)
-    assert r.cycles == 58
-    assert spans(r, "pe") == [(36, 50)]
-    assert spans(r, "port dram") == [(0, 24), (24, 36), (50, 58)]
-    assert r.units["pe"]["busy_cycles"] == 14
-    assert r.units["pe"]["utilization"] == pytest.approx(14 / 58)
+    # a @ b: m=4, k=6, n=2 on 2 x 2: folds = ceil(4/2) * ceil(2/2) = 2, each fold streams k = 6
+    #        and fills and drains 2 + 2 - 2 = 2: 2 * (6 + 2) = 16 cycles, from 36 (b ready): [36, 52)
+    # store C: 8 f32 = 32 B / 4 = 8 cycles, from 52: [52, 60)
+    assert r.cycles == 60
+    assert spans(r, "pe") == [(36, 52)]
+    assert spans(r, "port dram") == [(0, 24), (24, 36), (52, 60)]
+    assert r.units["pe"]["busy_cycles"] == 16
+    assert r.units["pe"]["utilization"] == pytest.approx(16 / 60)
     assert r.counters["macs"] == 4 * 6 * 2
     # energy:
     #   pe    48 MACs * 1 pJ                                  =  48
@@ -137,11 +139,98 @@ kernel k(A: f32[3, 5], B: f32[5, 3]) -> (C: f32[3, 3]) on tiny {
   c = a @ b
 }""")
     # loads: 60 B -> 15 cycles [0, 15), then [15, 30)
-    # a @ b: passes = ceil(3/2) * ceil(3/2) = 4; 4 * 5 + 1 + 1 = 22: [30, 52)
-    assert spans(r, "pe") == [(30, 52)]
-    assert r.cycles == 52
+    # a @ b: folds = ceil(3/2) * ceil(3/2) = 4; 4 * (5 + 2) = 28: [30, 58)
+    assert spans(r, "pe") == [(30, 58)]
+    assert r.cycles == 58
     # MAC energy counts real MACs (3 * 5 * 3 = 45), not the padded array
     assert r.energy_breakdown_pj["pe"] == 45.0
+
+
+MATMUL = """
+kernel k(A: f32[4, 6], B: f32[6, 2]) -> (C: f32[4, 2]) on tiny {
+  a = load A -> sram
+  b = load B -> sram
+  c = a @ b
+}"""
+
+
+@pytest.mark.parametrize("props, cycles", [
+    # output stationary, fill and drain once per operation: 2 folds * 6 + (2 + 2 - 2) = 14
+    ("fill once", 14),
+    # weight stationary: the 6 x 2 weights fold onto the 2 x 2 array, ceil(6/2) * ceil(2/2) = 3 folds;
+    # each preloads 2 rows of weights and streams m = 4 rows through the skew: 3 * (4 + 2*2 + 2 - 2) = 24
+    ("dataflow ws", 24),
+    # once per operation: 3 * 4 + (2*2 + 2 - 2) = 16
+    ("dataflow ws; fill once", 16),
+    # input stationary: the 6 x 4 inputs (k x m) fold: ceil(6/2) * ceil(4/2) = 6 folds, n = 2 streams:
+    # 6 * (2 + 4) = 36
+    ("dataflow is", 36),
+])
+def test_matmul_dataflows(props, cycles):
+    hw = tiny().replace("size 2 x 2; mac 1 pJ;", f"size 2 x 2; {props}; mac 1 pJ;")
+    r = go(MATMUL, hw)
+    # loads [0, 24) and [24, 36); the matmul starts at 36
+    assert spans(r, "pe") == [(36, 36 + cycles)]
+    assert r.units["pe"]["busy_cycles"] == cycles
+    assert r.energy_breakdown_pj["pe"] == 48.0  # the same 48 MACs whatever the dataflow
+
+
+PIPELINED = """
+  unit vec : vector {
+    lanes 4
+    memory sram
+    op add, sub, max { interval 1; latency 1; energy 1 pJ }
+    op exp           { interval 1; latency 4; energy 2 pJ }
+    op div           { interval 1; latency 8; energy 3 pJ }
+  }
+}
+"""
+
+
+def pipelined() -> str:
+    hw = tiny()
+    return hw[:hw.index("  unit vec :")] + PIPELINED
+
+
+def test_pipelined_vector_ops_overlap_in_the_unit():
+    r = go("""
+kernel k(X: f32[4, 4]) -> (O: f32[4, 4]) on tiny {
+  x = load X -> sram
+  y = exp(x)
+  w = x + x
+  z = y + x
+}""", pipelined())
+    # load X [0, 16)
+    # exp(x): 4 lane groups issued one a cycle, [16, 20) on the unit; the last group's result
+    #         is ready 4 cycles after its issue at 19: y ready at 23
+    # x + x:  needs only x; the unit is free at 20: issued [20, 24), ready at 24
+    # y + x:  waits for y (23) and the unit (24): [24, 28)
+    assert r.cycles == 28
+    assert r.units["vec"]["busy_cycles"] == 12  # three ops of 4 groups at interval 1
+    assert [e.start for e in r.events if e.track == "vec"] == [16, 20, 24]
+
+
+def test_softmax_steps_chain_through_the_pipeline():
+    r = go("""
+kernel k(X: f32[1, 4]) -> (O: f32[1, 4]) on tiny {
+  x = load X -> sram
+  p = softmax(x)
+}""", pipelined())
+    # load [0, 4); softmax over 4 elements is one lane group per step; each step waits for the
+    # previous step's group: max [4, 5) ready 5; sub [5, 6) ready 6; exp [6, 7) ready 10;
+    # add [10, 11) ready 11; div [11, 12) ready 19
+    assert r.cycles == 19
+    assert r.units["vec"]["busy_cycles"] == 5
+    # over 16 elements (load [0, 16)) the groups keep the pipeline full: each step issues 4 groups
+    # and the next starts when the unit is free: max from 16, sub 20, exp 24, add 28 (exp's first
+    # group is ready at 24 + 4), div [32, 36), its last group (issued at 35) ready at 35 + 8 = 43
+    r = go("""
+kernel k(X: f32[4, 4]) -> (O: f32[4, 4]) on tiny {
+  x = load X -> sram
+  p = softmax(x)
+}""", pipelined())
+    assert r.units["vec"]["busy_cycles"] == 20
+    assert r.cycles == 43
 
 
 # ---------------------------------------------------------------- vector ops
@@ -198,12 +287,12 @@ kernel k(X: f32[4, 4]) -> (O: f32[4, 4]) on tiny {
   y = exp(x)
 }""")
     # load: [0, 16)
-    # x @ x on pe: passes = 2 * 2 = 4; 4 * 4 + 1 + 1 = 18 cycles, [16, 34)
+    # x @ x on pe: folds = 2 * 2 = 4; 4 * (4 + 2) = 24 cycles, [16, 40)
     # exp(x) on vec: 16 cycles; it needs only x, and vec is free: [16, 32), beside the matmul
-    # total 34, where one unit after the other would take 16 + 18 + 16 = 50
-    assert spans(r, "pe") == [(16, 34)]
+    # total 40, where one unit after the other would take 16 + 24 + 16 = 56
+    assert spans(r, "pe") == [(16, 40)]
     assert spans(r, "vec") == [(16, 32)]
-    assert r.cycles == 34
+    assert r.cycles == 40
     # energy: dram 64; sram write 64 + 64 + 64, read 128 (pe) + 64 (vec); pe 64 MACs; vec 16 * 2
     assert r.energy_breakdown_pj == {"dram": 64.0, "sram": 384.0, "pe": 64.0, "vec": 32.0}
 

@@ -81,12 +81,18 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "E0205_size_is_not_a_shape": (
         hw_plus("  unit pe : matrix { size 32 }\n"), ["E0205"]),
     "E0205_two_values": (HW.replace("lanes 4", "lanes 4, 8"), ["E0205"]),
+    "E0205_unknown_dataflow": (hw_plus("  unit pe : matrix { size 4 x 4; dataflow wss }\n"), ["E0205"]),
+    "E0205_unknown_fill": (hw_plus("  unit pe : matrix { size 4 x 4; fill always }\n"), ["E0205"]),
+    "E0205_zero_interval": (hw_plus("  unit w : vector { lanes 4; op exp { interval 0; latency 4 } }\n"),
+                            ["E0205"]),
     "E0205_link_outside_the_array": (
         hw_plus("  link v[1] -> v[2]\n").replace("unit v :", "unit v[2] :"), ["E0205"]),
     "E0206_parent_cycle": (
         "hardware h {\n  clock 1 GHz\n  memory a { bandwidth 1 B/cycle; parent b }\n"
         "  memory b { bandwidth 1 B/cycle; parent a }\n}\n", ["E0206", "E0206"]),
     "E0207_property_given_twice": (HW.replace("lanes 4", "lanes 4; lanes 8"), ["E0207"]),
+    "E0207_cycles_and_interval": (
+        hw_plus("  unit w : vector { lanes 4; op exp { cycles 4; interval 1 } }\n"), ["E0207"]),
     "E0207_name_declared_twice": (HW.replace("unit v :", "unit m :"), ["E0207"]),
     "E0208_unit_kind": (HW.replace(": vector", ": scalar"), ["E0208"]),
     # ------------------------------------------------------------ static values

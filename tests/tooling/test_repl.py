@@ -37,7 +37,7 @@ def test_the_scripted_session_of_the_brief():
     out = r.stdout
     assert "hardware edge: clock 940 MHz" in out
     assert "memory sram: capacity 512 KiB; bandwidth 256 B/cycle" in out
-    assert "unit pe: matrix 32 x 32; 0.3 pJ per MAC; memory sram" in out
+    assert "unit pe: matrix 32 x 32, dataflow os, fill each; 0.3 pJ per MAC; memory sram" in out
     assert "q: f16[64, 64] in sram" in out
     # The product is symmetric, its diagonal is each row's squared norm: the largest values.
     q = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float16).astype(np.float32)
