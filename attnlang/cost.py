@@ -24,9 +24,10 @@ def ceil_div(a, b):
 
 #: The dataflows a matrix unit may declare: output, weight or input stationary.
 DATAFLOWS: tuple[str, ...] = ("os", "ws", "is")
-#: How a matrix unit pays its fill and drain: on each fold (a fold waits for the previous one to drain), or
-#: once per operation (a fold's fill overlaps the previous fold's drain).
-FILLS: tuple[str, ...] = ("each", "once")
+#: How a matrix unit pays its fill and drain: on each fold (a fold waits for the previous one to drain),
+#: once per operation (a fold's fill overlaps the previous fold's drain), or not at all (the array is
+#: modeled as compute-bound, a fold costs its streaming cycles only: Timeloop's and FLAT's assumption).
+FILLS: tuple[str, ...] = ("each", "once", "none")
 
 
 def matmul_folds(m, k, n, rows, cols, dataflow="os"):
@@ -59,12 +60,15 @@ def matmul_cycles(m, k, n, rows, cols, batch=1, dataflow="os", fill="each"):
     which is SCALE-Sim's stall-free count plus one (SCALE-Sim numbers cycles
     from 0). With fill "once" consecutive folds overlap one's drain with the
     next one's fill, and the operation pays it once: folds x stream + fill.
+    With fill "none" a fold costs its streaming cycles only: folds x stream.
     """
     folds, stream = matmul_folds(m, k, n, rows, cols, dataflow)
     folds = batch * folds
     skew = rows + cols - 2 if dataflow == "os" else 2 * rows + cols - 2
     if fill == "once":
         return folds * stream + skew
+    if fill == "none":
+        return folds * stream
     return folds * (stream + skew)
 
 

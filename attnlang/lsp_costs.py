@@ -67,7 +67,7 @@ def run_costs(prog, kernel: ast.Kernel, limit_s: float = RUN_LIMIT_S) -> KernelC
     for e in result.events or []:
         track = e.track.split("[")[0]
         per_line = costs.busy.setdefault(e.line, {})
-        per_line[track] = per_line.get(track, 0.0) + (e.end - e.start)
+        per_line[track] = per_line.get(track, 0.0) + e.busy_cycles
         costs.energy[e.line] = costs.energy.get(e.line, 0.0) + e.energy_pj
     return costs
 

@@ -147,7 +147,7 @@ class Workspace:
         parts = {k: float(v - energy0.get(k, 0.0)) for k, v in m.c.energy.items()}
         parts = {k: v for k, v in parts.items() if abs(v) > 1e-12}
         events = m.events or []
-        latency = (max(e.end for e in events) - min(e.start for e in events)) if events else 0.0
+        latency = (max(e.ready_cycle for e in events) - min(e.start for e in events)) if events else 0.0
         return Cost(latency, m.end - end0, m.end, float(sum(parts.values())), parts, len(events))
 
 

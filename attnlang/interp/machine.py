@@ -44,6 +44,16 @@ class Event:
     nbytes: float = 0.0
     energy_pj: float = 0.0
     line: int = 0
+    busy: float | None = None  # a unit's busy cycles (issuing); None: end - start
+    ready: float | None = None  # when a unit operation's result is ready; None: at end
+
+    @property
+    def busy_cycles(self) -> float:
+        return self.end - self.start if self.busy is None else self.busy
+
+    @property
+    def ready_cycle(self) -> float:
+        return self.end if self.ready is None else self.ready
 
 
 @dataclass
@@ -113,7 +123,7 @@ class Machine:
             self._finish(last, span)
         if self.events is not None:
             track = f"{unit.name}[{instance}]" if unit.count > 1 else unit.name
-            self.events.append(Event(label, track, start, end, 0.0, energy_pj, span.line))
+            self.events.append(Event(label, track, start, issued, 0.0, energy_pj, span.line, timing.busy, end))
         return start, issued, end
 
     def transfer(self, src: str, dst: str, nbytes: float, ready: float, label: str, span: Span) -> tuple[float, float]:

@@ -112,6 +112,7 @@ def chrome_trace(r: Result) -> str:
     for e in sorted(events, key=lambda e: (tid[e.track], e.start, e.end)):
         out.append({"name": e.name, "ph": "X", "pid": 1, "tid": tid[e.track], "ts": e.start * us,
                     "dur": max(e.end - e.start, 0) * us,
-                    "args": {"start_cycle": e.start, "end_cycle": e.end, "bytes": e.nbytes,
-                             "energy_pj": e.energy_pj, "line": e.line}})
+                    "args": {"start_cycle": e.start, "end_cycle": e.end, "busy_cycles": e.busy_cycles,
+                             "ready_cycle": e.ready_cycle,
+                             "bytes": e.nbytes, "energy_pj": e.energy_pj, "line": e.line}})
     return json.dumps({"traceEvents": out, "displayTimeUnit": "ns"})

@@ -115,7 +115,7 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
     busy: dict[str, float] = defaultdict(float)
     for e in result.events or []:
         if e.name == "matmul":
-            busy[e.track] += e.end - e.start
+            busy[e.track] += e.busy_cycles
     arrays = {t.split("[")[0] for t in busy}
     if len(arrays) != 1:
         raise UsageError(f"kernel '{k.name}' runs its matmuls on {len(arrays)} matrix units; the ring schedule "

@@ -162,6 +162,8 @@ kernel k(A: f32[4, 6], B: f32[6, 2]) -> (C: f32[4, 2]) on tiny {
     ("dataflow ws", 24),
     # once per operation: 3 * 4 + (2*2 + 2 - 2) = 16
     ("dataflow ws; fill once", 16),
+    # no fill or drain at all (Timeloop's compute-bound array): 2 folds * 6 = 12
+    ("fill none", 12),
     # input stationary: the 6 x 4 inputs (k x m) fold: ceil(6/2) * ceil(4/2) = 6 folds, n = 2 streams:
     # 6 * (2 + 4) = 36
     ("dataflow is", 36),
