@@ -51,6 +51,12 @@ class Frame:
         self.busy: dict[str, object] = {}
         self.pbusy: dict[tuple, object] = {}  # port -> cycles it is busy
         self.lead: dict[tuple, object] = {}  # port -> end of its first run of back-to-back transfers
+        #: port -> start of its last run of back-to-back transfers; INF where this frame does not know it
+        self.tail: dict[tuple, object] = {}
+        #: port -> where the idle stretch before its last run begins (-INF: at the frame's start)
+        self.idle: dict[tuple, object] = {}
+        #: port -> cycles of the transfer that starts at first; 0 where this frame does not know it
+        self.flen: dict[tuple, object] = {}
         self.macs = 0
         self.vops = 0
         self.occ: dict[str, object] = {}
@@ -168,8 +174,10 @@ class Frame:
                 self.pbusy[r] = add(self.pbusy.get(r), cycles)
                 lead = self.lead.get(r)
                 self.lead[r] = end if lead is None else _extend(lead, start, end)
+                self._new_tail(r, start)
             if r not in free:
                 self.first[r] = start
+                self.flen[r] = cycles
             free[r] = end
             if r[0] == "port" and r not in self.post:
                 self.post[r] = start
@@ -189,6 +197,41 @@ class Frame:
                 self._need(p, kind, mask, start)
         self.end = mx(self.end, end)
         return start, end
+
+    def _after_tails(self, b: "Frame", s, moved: dict, pre: bool):
+        """s, or later where b's first transfer on a port cannot fit before the last run of transfers
+        here and would start inside it: the interpreter's DMA finds no idle stretch long
+        enough, so b's transfers wait until the port is free."""
+        for r in b.free:
+            r2 = moved[r]
+            if r[0] != "port" or r2 not in self.tail or r2 not in self.free:
+                continue
+            bfirst, _ = _port_span(b, r, pre)
+            length = b.flen.get(r, 0.0)
+            free, tail, idle = self.free[r2], self.tail[r2], self.idle.get(r2, -INF)
+            at = s + bfirst
+            # (a last run before this frame's start was prefetched: b's prefetches join it there)
+            clash = (at < free) & ((at + length > tail) | (at < idle)) & (tail >= 0)
+            if r in b.pneed:  # prefetched: it may wait for the idle stretch and still fit before the run
+                clash = clash & ((b.pneed[r] == INF) | (mx(at, idle) + length > tail))
+            s = np.where(clash, free - bfirst, s) if isinstance(clash, np.ndarray) else \
+                (free - bfirst if clash else s)
+        return s
+
+    def _new_tail(self, r: tuple, start) -> None:
+        """A transfer on port r from start, placed after the port's work so far: a new last run when it
+        starts after the port is free (where the last run is known)."""
+        prev = self.free.get(r)
+        if prev is None:
+            self.tail[r] = start
+            self.idle[r] = -INF
+        else:
+            tail, idle = self.tail.get(r, INF), self.idle.get(r, -INF)
+            if _arrays(start, prev, tail, idle):
+                self.tail[r] = np.where(start > prev, start, tail)
+                self.idle[r] = np.where(start > prev, prev, idle)
+            elif start > prev:
+                self.tail[r], self.idle[r] = start, prev
 
     def _need(self, p, kind: str, mask, at) -> None:
         """This frame needs phantom p (from outside) by `at`, for the candidates in mask: its value ready
@@ -223,7 +266,14 @@ class Frame:
             old = first.get(r)
             # it joins the first run of back-to-back transfers when it ends where that run begins
             self.lead[r] = end if lead is None else _join(lead, old, end)
+            if old is None:
+                self.tail[r] = start
+            else:  # ahead of the first run: the last run too when that is the only one
+                tail = self.tail.get(r, INF)
+                self.tail[r] = np.where(tail == old, start, tail) if _arrays(tail, old) else \
+                    (start if tail == old else tail)
             first[r] = start
+            self.flen[r] = cycles
             if r not in free:
                 free[r] = end
                 if self.track:
@@ -259,7 +309,16 @@ class Frame:
             else:
                 self.lead[r] = np.where(pf, _join(lead, old_first, head), _extend(lead, start_n, end_n))
             first[r] = start if old_first is None else np.where(pf, start, old_first)
+            self.flen[r] = cycles if old_first is None else np.where(pf, cycles, self.flen.get(r, 0.0))
             free[r] = end if old_free is None else np.where(pf, old_free, end_n)
+            # prefetched: ahead of the first run (the last too when it is the only one); else as _new_tail
+            if old_free is None:
+                self.tail[r], self.idle[r] = start, -INF
+            else:
+                tail, idle = self.tail.get(r, INF), self.idle.get(r, -INF)
+                later = start_n > old_free
+                self.tail[r] = np.where(pf, np.where(tail == old_first, start, tail), np.where(later, start_n, tail))
+                self.idle[r] = np.where(pf | ~later, idle, old_free)
             if r not in self.post:
                 self.post[r] = np.where(pf, INF, start_n)
             self.pcum[r] = add(self.pcum.get(r), np.where(pf, cycles, 0.0))
@@ -380,6 +439,8 @@ class Frame:
         if at is None:
             s, early = self._earliest(b, res, moved, lanes is None, None if fill is None else fill.over,
                                       self.track and b.track and lanes is None)
+            if early is None and fill is None:
+                s = self._after_tails(b, s, moved, self.body and lanes is None)
         else:
             s = at
         move = early or s
@@ -403,18 +464,32 @@ class Frame:
             r2 = moved[r]
             if r[0] == "port":
                 bfirst, blead = _port_span(b, r, pre)
+                bflen = b.flen.get(r, 0.0) if pre or r not in b.pneed else 0.0
             if self.track:
                 m = early.map(b.fm[r]) if early else ALL
                 self.fm[r2] = m if r2 not in free or r[0] != "port" else self.fm.get(r2, ALL) | m
+            if r[0] == "port":
+                # b's last run is this frame's when b's work on the port comes after the work here
+                tail, idle = s + b.tail.get(r, INF), s + b.idle.get(r, -INF)
+                if r2 in free:
+                    after = tail >= free[r2]
+                    idle = mx(idle, free[r2])
+                    tail = np.where(after, tail, INF) if _arrays(after, tail) else (tail if after else INF)
+                self.tail[r2], self.idle[r2] = tail, idle
             if r2 not in free:
                 self.first[r2] = s + (bfirst if r[0] == "port" else b.first[r])
                 free[r2] = s + last
                 if r[0] == "port":
+                    self.flen[r2] = bflen
                     self.lead[r2] = s + blead
                     if r in b.post:
                         self.post[r2] = s + b.post[r]
             elif r[0] == "port":  # b may have slid into idle time before this frame's last transfer
                 self.lead[r2] = _extend(self.lead[r2], s + bfirst, s + blead)
+                before = s + bfirst < self.first[r2]
+                old = self.flen.get(r2, 0.0)
+                self.flen[r2] = np.where(before, bflen, old) if _arrays(before, bflen, old) else \
+                    (bflen if before else old)
                 self.first[r2] = mn(self.first[r2], s + bfirst)
                 if r in b.post:
                     self.post[r2] = mn(self.post.get(r2), s + b.post[r])
@@ -852,6 +927,10 @@ def _join(lead, old_first, end):
     if type(lead) is float and type(old_first) is float and type(end) is float:
         return lead if old_first <= end else end
     return np.where(old_first <= end, lead, end)
+
+
+def _arrays(*xs) -> bool:
+    return any(isinstance(x, np.ndarray) for x in xs)
 
 
 def _extend(lead, start, end):

@@ -31,11 +31,31 @@ def steady_interval(b: Frame, depth: int):
         need = b.need_store.get(x)
         if need is not None:
             fold.take(end - need)
+    data = Fold(-INF)  # what the values alone allow: when a prefetch's copy is free, at the earliest
     for need, x, ready, back in _made_before(b, depth):
         t = x.ready if ready else x.last_read
         if t is not None:
-            fold.take((t - need) if back == 1 else (t - need) / back)
-    return fold.value
+            data.take((t - need) if back == 1 else (t - need) / back)
+    fold.take(data.value)
+    return _after_tail(b, fold.value, data.value)
+
+
+def _after_tail(b: Frame, ii, data):
+    """ii, or later where the next iteration's first transfer on a port cannot fit before this
+    iteration's last run there and would start inside it: then it waits until the port is free.
+    A prefetched transfer may go as early as its copy is free (data, what the values alone allow),
+    into the idle stretch before that run when it fits there."""
+    for r, tail in b.tail.items():
+        if r not in b.first or r not in b.lead:
+            continue
+        f, free = b.first[r], b.free[r]
+        at = ii + f
+        length, idle = b.flen.get(r, 0.0), b.idle.get(r, -INF)
+        clash = (at < free) & ((at + length > tail) | (at < idle)) & (tail >= 0)
+        if r in b.pneed:  # (INF for the candidates that prefetch nothing on r)
+            clash = clash & ((b.pneed[r] == INF) | (mx(data + f, idle) + length > tail))
+        ii = np.where(clash, free - f, ii) if isinstance(clash, np.ndarray) else (free - f if clash else ii)
+    return ii
 
 
 def _made_before(b: Frame, depth: int):
@@ -142,6 +162,7 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     out.phantoms = b.phantoms  # the same outside world, the same needs
     out.need_store = b.need_store
     out.first = b.first
+    out.flen = b.flen
     out.post = b.post
     out.pcum, out.pneed = b.pcum, b.pneed
     out.free = {r: last + v for r, v in b.free.items()}
@@ -154,6 +175,11 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         early = v if type(ahead) is int and ahead == 1 else v + (np.minimum(ahead, trips) - 1) * b.pbusy[r]
         out.lead[r] = np.where(busy, last + v, early) if isinstance(busy, np.ndarray) else (
             last + v if busy else early)
+    out.tail = {r: last + v for r, v in b.tail.items()}  # the last iteration's last run
+    # the idle stretch before it: from the iteration's run before, or from the iteration before
+    before = (lambda r: np.where(trips > 1, last - ii + b.free[r], -INF)) if isinstance(trips, np.ndarray) \
+        else (lambda r: last - ii + b.free[r] if trips > 1 else -INF)
+    out.idle = {r: mx(last + b.idle.get(r, -INF), before(r)) for r in b.tail}
     out.store_end = {x: last + v for x, v in b.store_end.items()}
     out.end = last + b.end
     # A phantom every iteration reads (it keeps its place) is last read by the last iteration.

@@ -19,15 +19,19 @@ def _best(path: Path, n: int, capsys) -> dict:
     return json.loads(capsys.readouterr().out)["best"]
 
 
-def test_mas_beats_flat_in_latency_on_edge_at_1024(capsys):
+def test_mas_is_no_slower_than_flat_on_edge_at_1024(capsys):
     mas = _best(MAS, 1024, capsys)
     flat = _best(FLAT, 1024, capsys)
-    # Both tuned by the model, then run through the interpreter at their best params.
+    # Both tuned by the model, then run through the interpreter at their best params. With the vector
+    # unit pipelined, both are bound by the matrix unit and the DRAM port: the hand-pipelined streams
+    # gain little over FLAT (docs/studies.md), so the test holds only that MAS is not the slower one
+    # and that the model's pick agrees with the simulation to 10%.
     mas_run = run(str(MAS), defines=mas["defines"])
     flat_run = run(str(FLAT), defines=flat["defines"])
     assert mas_run.ok and flat_run.ok
     assert mas_run.cycles < flat_run.cycles
-    assert flat_run.cycles / mas_run.cycles > 1.5
+    assert abs(mas["cycles"] - mas_run.cycles) <= 0.1 * mas_run.cycles
+    assert abs(flat["cycles"] - flat_run.cycles) <= 0.1 * flat_run.cycles
 
 
 def _on_spill_sram(src: str, kib: int) -> str:
