@@ -1,6 +1,6 @@
 """FLAT validation (issue 8): examples/flat_mha.attn against FuseMax's FLAT model.
 
-The reference is shared/reference/flat_validation.csv (FLAT, Kao et al., ASPLOS
+The reference is attnlang/reference/flat_validation.csv (FLAT, Kao et al., ASPLOS
 2023, as modeled in the FuseMax artifact). For every row with seq_len <= 16K
 this module costs examples/flat_mha.attn with the analytical model
 (attnlang/model/analytic.py) at the row's B, H, N = M = P and d = E, on the
@@ -42,21 +42,20 @@ BR_DOMAIN = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BC_DOMAIN = (16, 32, 64, 128, 256, 512, 1024)
 
 
-def csv_path() -> Path | None:
-    for p in (os.environ.get("ATTN_FLAT_CSV"), ROOT.parent / "shared" / "reference" / "flat_validation.csv",
-              ROOT / "shared" / "reference" / "flat_validation.csv"):
-        if p and Path(p).is_file():
-            return Path(p)
-    return None
+def csv_path() -> Path:
+    """The reference table: ATTN_FLAT_CSV where set, else the copy shipped in the package."""
+    env = os.environ.get("ATTN_FLAT_CSV")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "reference" / "flat_validation.csv"
 
 
 def reference_rows(max_seq: int = MAX_SEQ) -> list[dict]:
-    """The reference rows with M <= max_seq, read from shared/reference/flat_validation.csv
-    (beside the checkout, or where ATTN_FLAT_CSV points)."""
+    """The reference rows with M <= max_seq (attnlang/reference/flat_validation.csv, or where
+    ATTN_FLAT_CSV points)."""
     path = csv_path()
-    if path is None:
-        raise FileNotFoundError("shared/reference/flat_validation.csv not found beside the checkout; "
-                                "set ATTN_FLAT_CSV to its path")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: FLAT's reference table not found")
     with path.open() as f:
         return [r for r in csv.DictReader(f) if int(r["M"]) <= max_seq]
 

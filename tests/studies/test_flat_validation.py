@@ -1,4 +1,4 @@
-"""FLAT validation (issue 8): examples/flat_mha.attn against shared/reference/flat_validation.csv.
+"""FLAT validation (issue 8): examples/flat_mha.attn against attnlang/reference/flat_validation.csv.
 
 The ideal latency from the analytical model's MAC count must match the
 table's ideal_latency to 0.1% on every row with seq_len <= 16K, on the row's
@@ -8,16 +8,10 @@ See docs/validation.md.
 
 import time
 
-import pytest
 
 from attnlang import api
 from attnlang.model import validate_flat as vf
 
-needs_csv = pytest.mark.skipif(vf.csv_path() is None,
-                                reason="shared/reference/flat_validation.csv is not beside this checkout")
-
-
-@needs_csv
 def test_reference_rows_cover_both_platforms_up_to_16k():
     rows = vf.reference_rows()
     assert len(rows) == 48
@@ -25,7 +19,6 @@ def test_reference_rows_cover_both_platforms_up_to_16k():
     assert max(int(r["M"]) for r in rows) == 16384
 
 
-@needs_csv
 def test_ideal_latency_within_0_1_percent_on_every_row_up_to_16k():
     t0 = time.perf_counter()
     results = vf.validate()
@@ -41,7 +34,6 @@ def test_ideal_latency_within_0_1_percent_on_every_row_up_to_16k():
     assert time.perf_counter() - t0 < 10
 
 
-@needs_csv
 def test_p1_is_used_where_the_buffer_holds_it():
     by = {(r.platform, r.model, r.seq_len): r for r in vf.validate()}
     assert by["cloud", "BERT", "512"].Br == 256 == by["cloud", "BERT", "512"].P1
