@@ -8,9 +8,9 @@ See docs/validation.md.
 
 import time
 
-
 from attnlang import api
 from attnlang.model import validate_flat as vf
+
 
 def test_reference_rows_cover_both_platforms_up_to_16k():
     rows = vf.reference_rows()
