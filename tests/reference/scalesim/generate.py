@@ -288,6 +288,8 @@ def main(argv=None):
     ap.add_argument("--arrays", default=None,
                     help="comma list of RxC to restrict to, e.g. 32x32,8x32")
     ap.add_argument("--dataflows", default=None, help="comma list of os,ws,is")
+    ap.add_argument("--max-seq", type=int, default=None,
+                    help="leave out the attention GEMMs with a sequence length above this")
     ap.add_argument("--stock", action="store_true",
                     help="leave SCALE-Sim's tqdm progress bars in place (slower; "
                          "same numbers)")
@@ -296,6 +298,8 @@ def main(argv=None):
     PATCH_TQDM = not args.stock
 
     gemms = quick_list() if args.quick else gemm_list()
+    if args.max_seq is not None:
+        gemms = [g for g in gemms if g[0] == "tile" or int(g[0].rsplit("_s", 1)[1]) <= args.max_seq]
     arrays = ARRAYS
     if args.arrays:
         arrays = [tuple(int(x) for x in a.split("x")) for a in args.arrays.split(",")]
