@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_schedule_arguments(sc)
 
+    st = sub.add_parser("study", help="reproduce a published study beside its reference (flat: FLAT's table)")
+    from .studies.cli import add_arguments as add_study_arguments
+
+    add_study_arguments(st)
+
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
     sub.add_parser("lsp", help="the language server, over stdio")
@@ -177,6 +182,12 @@ def cmd_schedule(args) -> int:
     return schedule_main(args)
 
 
+def cmd_study(args) -> int:
+    from .studies.cli import main as study_main
+
+    return study_main(args)
+
+
 def cmd_repl(args) -> int:
     from .repl import main as repl_main
 
@@ -190,7 +201,7 @@ def cmd_lsp(args) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore, "schedule": cmd_schedule,
-             "repl": cmd_repl, "lsp": cmd_lsp}
+             "study": cmd_study, "repl": cmd_repl, "lsp": cmd_lsp}
 
 
 def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
