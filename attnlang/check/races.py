@@ -124,7 +124,10 @@ def _assigned(body) -> set[str]:
 
 def _boxes(rec, loop: ast.For, env: Mapping):
     """Per iteration: the region rec touches (lo, hi per axis), the loop index, and the outer indices."""
-    names = {loop.var}
+    # Every loop around `loop` is enumerated, whether the region depends on it or not, so that the
+    # outer iterations of a writer and a reader are numbered alike (their groups must match).
+    enclosing = list(rec.loops[:rec.loops.index(loop)]) if loop in rec.loops else []
+    names = {loop.var} | {lp.var for lp in enclosing}
     for it in rec.items:
         if isinstance(it, ast.Slice):
             names |= free_names(it.lo) | free_names(it.hi)
@@ -147,7 +150,7 @@ def _boxes(rec, loop: ast.For, env: Mapping):
         los.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
         his.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
         axis += 1
-    outer = [lp.var for lp in loops[:loops.index(loop)]] if loop in loops else []
+    outer = [lp.var for lp in enclosing]
     group = np.zeros(n, dtype=np.int64)
     if outer and n:
         _, group = np.unique(np.stack([pts[v] for v in outer], axis=1), axis=0, return_inverse=True)
