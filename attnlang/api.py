@@ -23,7 +23,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .diagnostics import AttnError, UsageError, has_errors
+from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
 from .syntax import ast
 
@@ -129,7 +129,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     for name in signature_dims(k):
         if name not in env:
             raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
-                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel")
+                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
     hw, diags = hardware_for(prog, k, env)
     if hw is None:
         raise AttnError(diags)

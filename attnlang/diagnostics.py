@@ -46,7 +46,7 @@ class Diagnostic:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict:
-        """The JSON form of DESIGN §8."""
+        """The JSON form `attn check --json` prints (docs/diagnostics.md)."""
         return {
             "file": self.span.file,
             "line": self.span.line,
@@ -78,8 +78,33 @@ class AttnError(Exception):
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
+#: The codes of command-line errors (exit status 2); docs/diagnostics.md lists them.
+FILE_ERROR = "E0106"  # a named file cannot be read as a program
+DEFINE_ERROR = "E0107"  # a -D that is malformed or that no kernel can take
+KERNEL_ERROR = "E0108"  # -k names no kernel, or the file has none or several to pick from
+USAGE_ERROR = "E0109"  # any other flag or argument (argparse's own, --input, --save, ...)
+
+
 class UsageError(Exception):
-    """The command line or a named file is wrong (exit status 2)."""
+    """The command line or a named file is wrong (exit status 2).
+
+    It has a code like every diagnostic; `file` is the file it is about, when it is about one.
+    """
+
+    def __init__(self, message: str, code: str = USAGE_ERROR, file: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.file = file
+
+    def diagnostic(self) -> Diagnostic:
+        """The error as a Diagnostic: its span names the file (or the command line), at line 0 column 0,
+        the place of something that is not in any source text."""
+        where = self.file if self.file is not None else NO_SPAN.file
+        return error(self.code, str(self), Span(where, 0, 0, 0, 0))
+
+    def render(self) -> str:
+        """`attn: error[CODE]: message`, the command-line form (there is no source line to show)."""
+        return f"attn: error[{self.code}]: {self}"
 
 
 class Sources:
@@ -126,6 +151,8 @@ def sort_key(d: Diagnostic) -> tuple:
 
 def render(d: Diagnostic, sources: Sources | None = None) -> str:
     """`file:line:col: error[CODE]: message`, the source line and a caret."""
+    if d.span.line == 0:  # not in any source text: a file or the command line (UsageError.diagnostic)
+        return f"attn: {d.severity}[{d.code}]: {d.message}"
     out = [f"{d.span}: {d.severity}[{d.code}]: {d.message}"]
     text = sources.line(d.span.file, d.span.line) if sources else None
     if text is not None and len(text) <= 400:
@@ -151,6 +178,6 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 __all__ = [
-    "AttnError", "Diagnostic", "NO_SPAN", "Sources", "Span", "UsageError",
+    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "Sources", "Span", "UsageError",
     "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]

@@ -1,4 +1,4 @@
-"""Design-space exploration: every candidate of one or more kernels, ranked (DESIGN §4).
+"""Design-space exploration: every candidate of one or more kernels, ranked.
 
 `explore` enumerates the spaces (attnlang/model/space.py), prunes, costs the
 rest with the analytical model, and returns the best candidates and the

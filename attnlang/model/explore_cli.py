@@ -1,4 +1,4 @@
-"""`attn explore`: arguments and the command (DESIGN §8).
+"""`attn explore`: arguments and the command (docs/cli.md).
 
     attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
                       [--top N] [--validate K] [--workers N] [--json] [--plot FILE.png]

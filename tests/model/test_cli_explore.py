@@ -1,4 +1,4 @@
-"""`attn explore`: the command-line contract (DESIGN §8)."""
+"""`attn explore`: the command-line contract (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_no_feasible_candidate_is_exit_1(attn_main, tmp_path):
 def test_where_removing_everything_is_exit_1(attn_main, tmp_path):
     status, out, err = attn_main("explore", _big(tmp_path, "where T > 64", n=1024), "--json")
     assert status == 1
-    assert json.loads(out)["error"][0]["message"] == "where T > 64 removed all 2 candidates"
+    assert json.loads(out)[0]["message"] == "where T > 64 removed all 2 candidates"
     assert "big.attn:8:9: error[E1402]" in err
 
 
@@ -226,4 +226,4 @@ def test_bad_programs_get_a_diagnostic_not_a_traceback(attn_main, repo_root, tmp
     path.write_text(text.replace(old, new, 1))
     status, out, err = attn_main("explore", str(path), "-D", "N=128", "--json")
     assert status == 1, (status, out, err)
-    assert code in {d["code"] for d in json.loads(out)["error"]}, out
+    assert code in {d["code"] for d in json.loads(out)}, out
