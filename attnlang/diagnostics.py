@@ -6,6 +6,7 @@ exit codes. Every code is documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -141,6 +142,14 @@ class Sources:
         return None
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """"; did you mean 'x'?" when a close name exists, else "": the one suggestion for every kind of name
+    (functions, hardware and its modules, memories, units) in the checker, the runtime, the REPL and the
+    language server."""
+    hits = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{hits[0]}'?" if hits else ""
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)
 
@@ -178,6 +187,6 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 __all__ = [
-    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "Sources", "Span", "UsageError",
+    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "did_you_mean", "Sources", "Span", "UsageError",
     "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]

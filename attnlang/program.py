@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from .diagnostics import (DEFINE_ERROR, FILE_ERROR, KERNEL_ERROR, Diagnostic, Sources, Span, UsageError, error,
-                          warning)
+from .diagnostics import (DEFINE_ERROR, FILE_ERROR, KERNEL_ERROR, Diagnostic, Sources, Span, UsageError,
+                          did_you_mean, error, warning)
 from .hardware import Hardware, elaborate
 from .static import Static, StaticError, static_eval
 from .syntax import ast
@@ -85,6 +85,20 @@ def load_source(text: str, file: str = "<input>") -> Program:
     return prog
 
 
+def stdlib_modules() -> list[str]:
+    """Every standard library module, as `use` names it (hw.edge, ...)."""
+    root = resources.files("attnlang").joinpath("stdlib")
+    out, stack = [], [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for child in node.iterdir():
+            if child.is_dir():
+                stack.append((child, f"{prefix}{child.name}."))
+            elif child.name.endswith(".attn"):
+                out.append(prefix + child.name.removesuffix(".attn"))
+    return sorted(out)
+
+
 def _stdlib_text(module: str) -> tuple[str, str] | None:
     parts = module.split(".")
     node = resources.files("attnlang").joinpath("stdlib")
@@ -137,8 +151,13 @@ def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root:
         else:
             found = _stdlib_text(use.module)
             if found is None:
-                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}' "
-                                                       "(write a path in quotes to use a file)", use.span))
+                # Among the modules of its package, by the last name: a shared "hw." is no likeness.
+                package, _, last = use.module.rpartition(".")
+                hint = did_you_mean(last, [m.rpartition(".")[2] for m in stdlib_modules()
+                                           if m.rpartition(".")[0] == package])
+                hint = hint.replace("mean '", f"mean '{package}.") if hint and package else hint
+                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}'" + (
+                    hint or " (write a path in quotes to use a file)"), use.span))
                 continue
             sub, name = found
             if name in stack:
@@ -318,7 +337,8 @@ def hardware_for(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static]) -
         hw = prog.hardware.get(kernel.hardware)
         if hw is None:
             known = ", ".join(prog.hardware) or "none; add 'use hw.edge'"
-            return None, [error("E0105", f"unknown hardware '{kernel.hardware}' (in scope: {known})",
+            hint = did_you_mean(kernel.hardware, prog.hardware)
+            return None, [error("E0105", f"unknown hardware '{kernel.hardware}'{hint} (in scope: {known})",
                                 kernel.hardware_span or kernel.name_span)]
     return elaborate(hw, env)
 

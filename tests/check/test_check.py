@@ -134,3 +134,12 @@ def test_large_iteration_spaces_are_decided():
         prog = load(str(root / name))
         diags = check(prog, defines)
         assert not diags, render_all(diags, prog.sources)
+
+
+def test_a_misspelt_standard_library_module_and_hardware_get_a_did_you_mean():
+    from attnlang.api import check_program
+
+    diags = check_program("use hw.egde\n")
+    assert [d.message for d in diags] == ["no standard library module 'hw.egde'; did you mean 'hw.edge'?"]
+    diags = check_program("use hw.edge\nkernel k() -> () on egde {\n}\n")
+    assert "unknown hardware 'egde'; did you mean 'edge'? (in scope: edge)" in [d.message for d in diags]
