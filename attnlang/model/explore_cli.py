@@ -59,6 +59,7 @@ def main(args) -> int:
             return report_error(exc, prog.sources, args.json)
     if args.plot:
         _plot(ex, args.plot)
+        print(f"explore: wrote the energy-latency plot to {args.plot}", file=sys.stderr)
     if args.json:
         out = ex.to_json()
         out["rate"] = ex.rate
@@ -104,7 +105,7 @@ def _need_matplotlib() -> None:
 def text_report(ex, path: str, validated: list | None = None) -> str:
     out = [f"explore {path}: {', '.join(ex.kernels)}"]
     removed = [f"{s.what} removed {s.removed:,}" for s in ex.pruned if s.removed]
-    out.append(f"  {ex.candidates:,} candidates" + (f"; {'; '.join(removed)}" if removed else "")
+    out.append(f"  {_count(ex.candidates, 'candidate')}" + (f"; {'; '.join(removed)}" if removed else "")
                + f"; {ex.feasible:,} feasible")
     modeled = ex.evaluated - ex.simulated
     how = ("by simulation" if not modeled else f"{modeled:,} by the model, {ex.simulated:,} by simulation") \
@@ -154,6 +155,11 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 candidate', '2 candidates'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 # ---------------------------------------------------------------- plot
 
 
@@ -177,7 +183,7 @@ def _plot(ex, path: str) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("energy (uJ)")
+    ax.set_ylabel("energy (\u00b5J)")
     ax.set_title(f"{', '.join(ex.kernels)}: {ex.feasible:,} feasible of {ex.candidates:,}")
     ax.legend()
     ax.grid(True, alpha=0.3)

@@ -148,6 +148,16 @@ def test_plot_writes_a_png(attn_main, mmee, tmp_path):
     status, out, err = attn_main("explore", mmee, *SMALL, "--plot", str(path))
     assert status == 0, err
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"explore: wrote the energy-latency plot to {path}" in err
+
+
+def test_one_candidate_is_singular(attn_main, tmp_path):
+    path = tmp_path / "one.attn"
+    path.write_text("use hw.edge\nkernel one(Q: f16[64, 64]) -> (O: f16[64, 64]) on edge {\n"
+                    "  q = load Q -> sram\n  store q -> O\n}\n")
+    status, out, err = attn_main("explore", str(path))
+    assert status == 0, err
+    assert "  1 candidate; 1 feasible" in out
 
 
 def test_progress_goes_to_stderr(capsys):
