@@ -176,18 +176,26 @@ def test_processes_and_channels_are_costed_by_simulation(attn_main, repo_root):
     from attnlang.api import run
 
     ring = str(repo_root / "examples" / "ring_attention.attn")
-    status, out, err = attn_main("explore", ring, "-D", "n=16", "--json")
-    assert status == 0, err
-    r = json.loads(out)
-    assert (r["candidates"], r["evaluated"], r["simulated"], r["feasible"]) == (3, 3, 3, 3)
-    assert any("simulated" in n for n in r["notes"])
-    by_scheme = {c["defines"]["scheme"]: c["cycles"] for c in r["top"]}
-    assert set(by_scheme) == {"full", "symmetric", "causal"}
-    for scheme, cycles in by_scheme.items():
-        assert cycles == run(ring, defines={"n": 16, "scheme": scheme}).cycles
-    assert r["best"]["defines"]["scheme"] == "causal"
+    for scheme in ("full", "symmetric", "causal"):
+        status, out, err = attn_main("explore", ring, "-D", "n=16", "-D", f"scheme={scheme}", "--json")
+        assert status == 0, err
+        r = json.loads(out)
+        assert (r["candidates"], r["evaluated"], r["simulated"], r["feasible"]) == (1, 1, 1, 1)
+        assert any("simulated" in n for n in r["notes"])
+        assert r["best"]["cycles"] == run(ring, defines={"n": 16, "scheme": scheme}).cycles
+    status, out, err = attn_main("explore", ring, "-D", "n=16", "-D", "scheme=causal")
+    assert "1 evaluated by simulation" in out
+
+
+def test_a_param_that_changes_the_spec_is_not_ranked(attn_main, repo_root):
+    """The ring schemes compute different functions (causal masks, keys = queries): not alternatives."""
+    ring = str(repo_root / "examples" / "ring_attention.attn")
     status, out, err = attn_main("explore", ring, "-D", "n=16")
-    assert "3 evaluated by simulation" in out
+    assert status == 2
+    assert err.strip() == (
+        "attn: error[E1404]: param scheme changes what kernel 'ring_attention' computes: the spec of O depends "
+        "on it (through keys_are_queries, lift), so its candidates are not alternatives to rank; fix it with "
+        "-D scheme=VALUE (full, symmetric, causal) and explore each")
 
 
 def test_a_candidate_whose_simulation_deadlocks_is_pruned(attn_main, repo_root, tmp_path):
