@@ -115,7 +115,9 @@ def text_report(ex, path: str, validated: list | None = None) -> str:
     for note in ex.notes:
         out.append(f"  note: {note}")
     out.append("")
-    out.append(f"best {len(ex.top)} by {ex.minimize}")
+    out.append(f"best {len(ex.top)} by {ex.minimize}" + (
+        " (candidates of the same cycles and energy are one line; 'same cost' counts the others)"
+        if any(c.same_cost for c in ex.top) else ""))
     out += _table(ex.top, ex.varying, numbered=True)
     out.append("")
     out.append(f"energy-latency Pareto front ({len(ex.pareto)} point{'s' if len(ex.pareto) != 1 else ''}, "
@@ -136,12 +138,15 @@ def _table(cands, varying: list[str], numbered: bool) -> list[str]:
         return ["  (none)"]
     shown = [n for n in varying if any(n in c.defines for c in cands)]
     kernels = len({c.kernel for c in cands}) > 1
+    same = any(c.same_cost for c in cands)
     head = (["#"] if numbered else []) + (["kernel"] if kernels else []) + shown + ["cycles", "time", "energy"]
+    head += ["same cost"] if same else []
     rows = []
     for i, c in enumerate(cands, 1):
         row = ([str(i)] if numbered else []) + ([c.kernel] if kernels else [])
         row += [str(c.defines.get(n, "")) for n in shown]
         row += [f"{c.cycles:,}", _si(c.seconds, "s"), _si(c.energy_pj * 1e-12, "J")]
+        row += [f"+{c.same_cost:,}" if c.same_cost else ""] if same else []
         rows.append(row)
     widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(head)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
