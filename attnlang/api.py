@@ -77,12 +77,13 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     return search(prog, kernels, defines, minimize, top, workers, progress)
 
 
-def validate(source_or_path: str | Program, candidates: list) -> list[dict]:
+def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:
     """`attn explore --validate`: run candidates (from explore's top or pareto) through the interpreter;
-    each dict has the model's and the simulation's cycles and energy, the errors, and `verified`."""
+    each dict has the model's and the simulation's cycles and energy, the errors, and `verified`.
+    progress(done, total, seconds), if given, is called before each run and after the last."""
     from .model.explore import validate as check_candidates
 
-    return check_candidates(_program(source_or_path), candidates)
+    return check_candidates(_program(source_or_path), candidates, progress)
 
 
 def estimate(source_or_path: str | Program, kernel: str | None = None, params: Mapping | None = None):

@@ -352,12 +352,17 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
 # ---------------------------------------------------------------- validation
 
 
-def validate(prog: Program, cands: list[Candidate]) -> list[dict]:
-    """Run candidates through the interpreter; the model's error next to each."""
+def validate(prog: Program, cands: list[Candidate],
+             progress: Callable[[int, int, float], None] | None = None) -> list[dict]:
+    """Run candidates through the interpreter; the model's error next to each. progress(done, total,
+    seconds) is called before each run and after the last."""
     from ..api import run
 
     out = []
-    for c in cands:
+    t0 = time.perf_counter()
+    for i, c in enumerate(cands):
+        if progress is not None:
+            progress(i, len(cands), time.perf_counter() - t0)
         r = run(prog, c.kernel, c.defines)
         out.append({
             "kernel": c.kernel, "defines": c.defines, "model_cycles": c.cycles, "sim_cycles": int(r.cycles),
@@ -366,4 +371,6 @@ def validate(prog: Program, cands: list[Candidate]) -> list[dict]:
             "energy_error": (c.energy_pj - r.energy_pj) / r.energy_pj if r.energy_pj else 0.0,
             "verified": all(v.ok for v in r.verify.values()),
         })
+    if progress is not None:
+        progress(len(cands), len(cands), time.perf_counter() - t0)
     return out

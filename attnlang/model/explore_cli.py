@@ -54,7 +54,9 @@ def main(args) -> int:
     validated = None
     if args.validate:
         try:
-            validated = validate(prog, ex.top[:args.validate])
+            validating = _Progress("validate", "runs in the interpreter", after_s=0.0)
+            validated = validate(prog, ex.top[:args.validate], validating)
+            validating.done()
         except AttnError as exc:
             return report_error(exc, prog.sources, args.json)
     if args.plot:
@@ -72,18 +74,21 @@ def main(args) -> int:
 
 
 class _Progress:
-    """Progress on stderr once a search has taken more than a second."""
+    """Progress on stderr once a stage has taken more than after_s seconds: the search, or the
+    validating runs (each can take seconds, so they show from the first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stage: str = "explore", what: str = "candidates", after_s: float = 1.0) -> None:
         self.shown = False
         self.last = 0.0
         self.tty = sys.stderr.isatty()
+        self.stage, self.what, self.after_s = stage, what, after_s
 
     def __call__(self, done: int, total: int, seconds: float) -> None:
-        if seconds < 1.0 or (seconds - self.last < 0.5 and done < total):
+        if seconds < self.after_s or (seconds - self.last < 0.5 and done < total and self.shown):
             return
         self.last = seconds
-        line = f"explore: {done:,} of {total:,} candidates ({100 * done / max(total, 1):.0f}%), {seconds:.1f} s"
+        line = (f"{self.stage}: {done:,} of {total:,} {self.what} ({100 * done / max(total, 1):.0f}%), "
+                f"{seconds:.1f} s")
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
         self.shown = True
 

@@ -59,6 +59,9 @@ def test_validate_runs_the_interpreter(attn_main, mmee):
     assert status == 0, err
     v = json.loads(out)["validated"]
     assert len(v) == 2
+    # the runs take seconds each: progress on stderr from the first, and at the end
+    assert "validate: 0 of 2 runs in the interpreter (0%)" in err
+    assert "validate: 2 of 2 runs in the interpreter (100%)" in err
     for item in v:
         assert set(item) >= {"kernel", "defines", "model_cycles", "sim_cycles", "error"}
         assert item["error"] == pytest.approx((item["model_cycles"] - item["sim_cycles"]) / item["sim_cycles"])
