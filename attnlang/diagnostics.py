@@ -187,6 +187,7 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 __all__ = [
-    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "did_you_mean", "Sources", "Span", "UsageError",
+    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "did_you_mean",
+    "Sources", "Span", "UsageError",
     "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]

@@ -14,8 +14,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from .diagnostics import (DEFINE_ERROR, FILE_ERROR, KERNEL_ERROR, Diagnostic, Sources, Span, UsageError,
-                          did_you_mean, error, warning)
+from .diagnostics import (
+    DEFINE_ERROR,
+    FILE_ERROR,
+    KERNEL_ERROR,
+    Diagnostic,
+    Sources,
+    Span,
+    UsageError,
+    did_you_mean,
+    error,
+    warning,
+)
 from .hardware import Hardware, elaborate
 from .static import Static, StaticError, static_eval
 from .syntax import ast
@@ -42,12 +52,14 @@ class Program:
                 return next(iter(pool.values()))
             if not pool:
                 raise UsageError(f"{self.root}: there is no kernel to run", KERNEL_ERROR, self.root)
-            raise UsageError(f"{self.root} has several kernels ({', '.join(pool)}); pick one with -k", KERNEL_ERROR, self.root)
+            raise UsageError(f"{self.root} has several kernels ({', '.join(pool)}); pick one with -k",
+                             KERNEL_ERROR, self.root)
         if name in self.kernels:
             return self.kernels[name]
         if name in self.library_kernels:
             return self.library_kernels[name]
-        raise UsageError(f"{self.root} has no kernel '{name}' (it has: {', '.join(pool) or 'none'})", KERNEL_ERROR, self.root)
+        raise UsageError(f"{self.root} has no kernel '{name}' (it has: {', '.join(pool) or 'none'})",
+                         KERNEL_ERROR, self.root)
 
 
 def read_source(path: str) -> str:
