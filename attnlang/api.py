@@ -23,7 +23,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .diagnostics import AttnError, UsageError, has_errors
+from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
 from .syntax import ast
 
@@ -77,12 +77,13 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     return search(prog, kernels, defines, minimize, top, workers, progress)
 
 
-def validate(source_or_path: str | Program, candidates: list) -> list[dict]:
+def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:
     """`attn explore --validate`: run candidates (from explore's top or pareto) through the interpreter;
-    each dict has the model's and the simulation's cycles and energy, the errors, and `verified`."""
+    each dict has the model's and the simulation's cycles and energy, the errors, and `verified`.
+    progress(done, total, seconds), if given, is called before each run and after the last."""
     from .model.explore import validate as check_candidates
 
-    return check_candidates(_program(source_or_path), candidates)
+    return check_candidates(_program(source_or_path), candidates, progress)
 
 
 def estimate(source_or_path: str | Program, kernel: str | None = None, params: Mapping | None = None):
@@ -129,7 +130,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     for name in signature_dims(k):
         if name not in env:
             raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
-                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel")
+                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
     hw, diags = hardware_for(prog, k, env)
     if hw is None:
         raise AttnError(diags)

@@ -1,4 +1,4 @@
-"""The `attn` command: a thin face over the library (DESIGN §8).
+"""The `attn` command: a thin face over the library (docs/cli.md).
 
 Exit status: 0 success; 1 the program is wrong; 2 the command line or a file
 is wrong; 3 an internal error (a bug in attnlang: please report it).
@@ -79,11 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"attn: error: {exc}", file=sys.stderr)
+        if "--json" in argv:  # --json promises JSON on stdout, whatever went wrong
+            print(json.dumps([exc.diagnostic().to_json()], indent=2))
+        print(exc.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attn: interrupted", file=sys.stderr)
@@ -110,15 +113,20 @@ def cmd_check(args) -> int:
     defines = _defines(args.defines)
     all_diags = []
     sources = Sources()
+    usage = False  # a file that cannot be read, or a -D or -k it cannot take: exit 2 once all are checked
     for path in args.files:
-        prog = load(path)
-        sources.merge(prog.sources)
-        all_diags += check(prog, defines, args.kernel)
+        try:
+            prog = load(path)
+            sources.merge(prog.sources)
+            all_diags += check(prog, defines, args.kernel)
+        except UsageError as exc:
+            usage = True
+            all_diags.append(exc.diagnostic())
     if args.json:
         print(to_json(all_diags))
     elif all_diags:
         print(render_all(all_diags, sources), file=sys.stderr)
-    return 1 if has_errors(all_diags) else 0
+    return 2 if usage else 1 if has_errors(all_diags) else 0
 
 
 def cmd_run(args) -> int:
@@ -206,8 +214,8 @@ _COMMANDS = {"check": cmd_check, "run": cmd_run, "explore": cmd_explore, "schedu
 
 def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
     """Print an AttnError's diagnostics the way the contract says; exit status 1."""
-    if as_json:
-        print(json.dumps({"error": [d.to_json() for d in exc.diagnostics]}))
+    if as_json:  # the shape of `attn check --json`: a list of diagnostics
+        print(to_json(exc.diagnostics))
     print(render_all(exc.diagnostics, sources), file=sys.stderr)
     return 1
 

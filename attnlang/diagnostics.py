@@ -6,6 +6,7 @@ exit codes. Every code is documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -46,7 +47,7 @@ class Diagnostic:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict:
-        """The JSON form of DESIGN §8."""
+        """The JSON form `attn check --json` prints (docs/diagnostics.md)."""
         return {
             "file": self.span.file,
             "line": self.span.line,
@@ -78,8 +79,33 @@ class AttnError(Exception):
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
+#: The codes of command-line errors (exit status 2); docs/diagnostics.md lists them.
+FILE_ERROR = "E0106"  # a named file cannot be read as a program
+DEFINE_ERROR = "E0107"  # a -D that is malformed or that no kernel can take
+KERNEL_ERROR = "E0108"  # -k names no kernel, or the file has none or several to pick from
+USAGE_ERROR = "E0109"  # any other flag or argument (argparse's own, --input, --save, ...)
+
+
 class UsageError(Exception):
-    """The command line or a named file is wrong (exit status 2)."""
+    """The command line or a named file is wrong (exit status 2).
+
+    It has a code like every diagnostic; `file` is the file it is about, when it is about one.
+    """
+
+    def __init__(self, message: str, code: str = USAGE_ERROR, file: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.file = file
+
+    def diagnostic(self) -> Diagnostic:
+        """The error as a Diagnostic: its span names the file (or the command line), at line 0 column 0,
+        the place of something that is not in any source text."""
+        where = self.file if self.file is not None else NO_SPAN.file
+        return error(self.code, str(self), Span(where, 0, 0, 0, 0))
+
+    def render(self) -> str:
+        """`attn: error[CODE]: message`, the command-line form (there is no source line to show)."""
+        return f"attn: error[{self.code}]: {self}"
 
 
 class Sources:
@@ -116,6 +142,14 @@ class Sources:
         return None
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """"; did you mean 'x'?" when a close name exists, else "": the one suggestion for every kind of name
+    (functions, hardware and its modules, memories, units) in the checker, the runtime, the REPL and the
+    language server."""
+    hits = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{hits[0]}'?" if hits else ""
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)
 
@@ -126,6 +160,8 @@ def sort_key(d: Diagnostic) -> tuple:
 
 def render(d: Diagnostic, sources: Sources | None = None) -> str:
     """`file:line:col: error[CODE]: message`, the source line and a caret."""
+    if d.span.line == 0:  # not in any source text: a file or the command line (UsageError.diagnostic)
+        return f"attn: {d.severity}[{d.code}]: {d.message}"
     out = [f"{d.span}: {d.severity}[{d.code}]: {d.message}"]
     text = sources.line(d.span.file, d.span.line) if sources else None
     if text is not None and len(text) <= 400:
@@ -151,6 +187,7 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 __all__ = [
-    "AttnError", "Diagnostic", "NO_SPAN", "Sources", "Span", "UsageError",
+    "AttnError", "DEFINE_ERROR", "Diagnostic", "FILE_ERROR", "KERNEL_ERROR", "NO_SPAN", "USAGE_ERROR", "did_you_mean",
+    "Sources", "Span", "UsageError",
     "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]

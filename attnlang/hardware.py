@@ -8,12 +8,11 @@ static environment of the kernel it serves.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Mapping
 
 from .cost import DATAFLOWS, FILLS
-from .diagnostics import Diagnostic, Span, error
+from .diagnostics import Diagnostic, Span, did_you_mean, error
 from .static import Static, StaticError, static_eval, static_int
 from .syntax import ast
 from .syntax import units as U
@@ -174,8 +173,7 @@ class _Props:
         schema = _SCHEMA[block]
         for p in props:
             if p.name not in schema:
-                hint = difflib.get_close_matches(p.name, schema, n=1)
-                more = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(schema)})"
+                more = did_you_mean(p.name, schema) or f" (known: {', '.join(schema)})"
                 diags.append(error("E0201", f"unknown {block} property '{p.name}'{more}", p.name_span))
             elif p.name in self.props:
                 diags.append(error("E0207", f"{block} property '{p.name}' is given twice", p.name_span))
@@ -400,8 +398,7 @@ def _choice(p: _Props, key: str, choices: tuple[str, ...], diags) -> str:
     """A name property that takes one of `choices`; the first is the default."""
     value = p.name(key, choices[0])
     if value not in choices:
-        hint = difflib.get_close_matches(value, choices, n=1)
-        more = f"; did you mean '{hint[0]}'?" if hint else ""
+        more = did_you_mean(value, choices)
         listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
         diags.append(error("E0205", f"'{key}' must be {listed}, not '{value}'{more}",
                            p.props[key].values[0].span))

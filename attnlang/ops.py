@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .diagnostics import did_you_mean
 from .hardware import Hardware, Unit
 
 #: Binary operators that run elementwise on a vector unit, by unit op name.
@@ -106,7 +107,7 @@ def bind(op: str, hw: Hardware, unit_name: str | None = None) -> Binding | str:
     if unit_name is not None:
         unit = hw.units.get(unit_name)
         if unit is None:
-            return f"hardware '{hw.name}' has no unit '{unit_name}'"
+            return f"hardware '{hw.name}' has no unit '{unit_name}'{did_you_mean(unit_name, hw.units)}"
         missing = [o for o in ops_needed(op, unit) if not unit.has_op(o)]
         if missing:
             return f"unit {unit.name} has no op {missing[0]}"

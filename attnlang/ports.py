@@ -1,4 +1,4 @@
-"""A memory port's busy time, and where a transfer fits in it (DESIGN §2, docs/cost-model.md).
+"""A memory port's busy time, and where a transfer fits in it (docs/cost-model.md).
 
 The DMA engine takes transfers in the order they are ready: a transfer goes into the earliest idle
 stretch, at or after its ready time, long enough for it on every port of its path. The interpreter

@@ -7,13 +7,25 @@ Program with every diagnostic found so far.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from .diagnostics import Diagnostic, Sources, Span, UsageError, error, warning
+from .diagnostics import (
+    DEFINE_ERROR,
+    FILE_ERROR,
+    KERNEL_ERROR,
+    Diagnostic,
+    Sources,
+    Span,
+    UsageError,
+    did_you_mean,
+    error,
+    warning,
+)
 from .hardware import Hardware, elaborate
 from .static import Static, StaticError, static_eval
 from .syntax import ast
@@ -39,36 +51,38 @@ class Program:
             if len(pool) == 1:
                 return next(iter(pool.values()))
             if not pool:
-                raise UsageError(f"{self.root}: there is no kernel to run")
-            raise UsageError(f"{self.root} has several kernels ({', '.join(pool)}); pick one with -k")
+                raise UsageError(f"{self.root}: there is no kernel to run", KERNEL_ERROR, self.root)
+            raise UsageError(f"{self.root} has several kernels ({', '.join(pool)}); pick one with -k",
+                             KERNEL_ERROR, self.root)
         if name in self.kernels:
             return self.kernels[name]
         if name in self.library_kernels:
             return self.library_kernels[name]
-        raise UsageError(f"{self.root} has no kernel '{name}' (it has: {', '.join(pool) or 'none'})")
+        raise UsageError(f"{self.root} has no kernel '{name}' (it has: {', '.join(pool) or 'none'})",
+                         KERNEL_ERROR, self.root)
 
 
 def read_source(path: str) -> str:
     """Read a source file or raise UsageError saying what is wrong with it."""
     p = Path(path)
     if not p.exists():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{path}: no such file", FILE_ERROR, path)
     if p.is_dir():
-        raise UsageError(f"{path}: is a directory, not a .attn file")
+        raise UsageError(f"{path}: is a directory, not a .attn file", FILE_ERROR, path)
     try:
         size = p.stat().st_size
         if size > MAX_SOURCE_BYTES:
             raise UsageError(f"{path}: file is too large ({size / 2**20:.1f} MiB; the limit is "
-                             f"{MAX_SOURCE_BYTES // 2**20} MiB)")
+                             f"{MAX_SOURCE_BYTES // 2**20} MiB)", FILE_ERROR, path)
         data = p.read_bytes()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{path}: cannot read: {exc.strerror}", FILE_ERROR, path) from None
     if b"\0" in data:
-        raise UsageError(f"{path}: is a binary file, not attnlang source")
+        raise UsageError(f"{path}: is a binary file, not attnlang source", FILE_ERROR, path)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")  # editors may write a byte-order mark
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+        raise UsageError(f"{path}: is not UTF-8 text (byte {exc.start})", FILE_ERROR, path) from None
 
 
 def load(path: str) -> Program:
@@ -81,6 +95,20 @@ def load_source(text: str, file: str = "<input>") -> Program:
     prog = Program(root=file)
     _load_module(prog, text, file, stack=[], is_root=True)
     return prog
+
+
+def stdlib_modules() -> list[str]:
+    """Every standard library module, as `use` names it (hw.edge, ...)."""
+    root = resources.files("attnlang").joinpath("stdlib")
+    out, stack = [], [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for child in node.iterdir():
+            if child.is_dir():
+                stack.append((child, f"{prefix}{child.name}."))
+            elif child.name.endswith(".attn"):
+                out.append(prefix + child.name.removesuffix(".attn"))
+    return sorted(out)
 
 
 def _stdlib_text(module: str) -> tuple[str, str] | None:
@@ -135,8 +163,13 @@ def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root:
         else:
             found = _stdlib_text(use.module)
             if found is None:
-                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}' "
-                                                       "(write a path in quotes to use a file)", use.span))
+                # Among the modules of its package, by the last name: a shared "hw." is no likeness.
+                package, _, last = use.module.rpartition(".")
+                hint = did_you_mean(last, [m.rpartition(".")[2] for m in stdlib_modules()
+                                           if m.rpartition(".")[0] == package])
+                hint = hint.replace("mean '", f"mean '{package}.") if hint and package else hint
+                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}'" + (
+                    hint or " (write a path in quotes to use a file)"), use.span))
                 continue
             sub, name = found
             if name in stack:
@@ -185,14 +218,17 @@ def parse_define(text: str) -> tuple[str, Static]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name.isidentifier() or not value:
-        raise UsageError(f"-D expects NAME=VALUE, not '{text}'")
+        raise UsageError(f"-D expects NAME=VALUE, not '{text}'", DEFINE_ERROR)
     for conv in (int, float):
         try:
-            return name, conv(value)
+            number = conv(value)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(number):  # inf, nan, and 1e400 (which is inf): no size or count is
+            raise UsageError(f"-D {name}: '{value}' is not a finite number", DEFINE_ERROR)
+        return name, number
     if not value.isidentifier():
-        raise UsageError(f"-D {name}: '{value}' is not a number or a name")
+        raise UsageError(f"-D {name}: '{value}' is not a number or a name", DEFINE_ERROR)
     return name, value
 
 
@@ -217,7 +253,7 @@ def tensor_shape(t: ast.TensorDecl, env: Mapping, what: str) -> tuple[int, ...]:
     except StaticError as exc:
         raise AttnError(exc.diagnostic) from None
     if any(n < 0 for n in shape):
-        raise UsageError(f"{what} {t.name} would have a negative shape {list(shape)}")
+        raise UsageError(f"{what} {t.name} would have a negative shape {list(shape)}", DEFINE_ERROR)
     return shape
 
 
@@ -244,22 +280,25 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
     declared = {d.name for d in decls} | set(signature_dims(kernel))
     dims = {d.name for d in decls if isinstance(d, ast.DimBinding)} | set(signature_dims(kernel))
     for name, value in defines.items():
-        if name in dims and (isinstance(value, str) or not float(value).is_integer()):
-            raise UsageError(f"-D {name}: a dimension takes a whole number, not '{value}'")
+        if name in dims and (isinstance(value, str) or not float(value).is_integer() or value < 1):
+            # A dimension of 0 would make empty tensors, and a run of nothing "verifies"; below 0, no shape.
+            raise UsageError(f"-D {name}: a dimension takes a whole number of at least 1, not '{value}'",
+                             DEFINE_ERROR)
         param = next((d for d in decls if isinstance(d, ast.Param) and d.name == name), None)
         if param is not None and param.domain:
             symbolic = all(isinstance(v, ast.Name) for v in param.domain)
             if symbolic != isinstance(value, str):
                 kind = "one of its symbols" if symbolic else "a number"
                 raise UsageError(f"-D {name}={value}: param {name} takes {kind} "
-                                 f"({', '.join(_show_value(v) for v in param.domain)})")
+                                 f"({', '.join(_show_value(v) for v in param.domain)})", DEFINE_ERROR)
     for name in defines:
         if name not in declared:
             raise UsageError(f"-D {name}: kernel '{kernel.name}' has no dimension or param '{name}' "
-                             f"(it has: {', '.join(sorted(declared)) or 'none'})")
+                             f"(it has: {', '.join(sorted(declared)) or 'none'})", DEFINE_ERROR)
     for name, value in inferred.items():
         if name in defines and defines[name] != value:
-            raise UsageError(f"-D {name}={defines[name]} disagrees with the inputs, where {name} is {value}")
+            raise UsageError(f"-D {name}={defines[name]} disagrees with the inputs, where {name} is {value}",
+                              DEFINE_ERROR)
     env.update(inferred)
     env.update(defines)
     for d in decls:
@@ -310,7 +349,8 @@ def hardware_for(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static]) -
         hw = prog.hardware.get(kernel.hardware)
         if hw is None:
             known = ", ".join(prog.hardware) or "none; add 'use hw.edge'"
-            return None, [error("E0105", f"unknown hardware '{kernel.hardware}' (in scope: {known})",
+            hint = did_you_mean(kernel.hardware, prog.hardware)
+            return None, [error("E0105", f"unknown hardware '{kernel.hardware}'{hint} (in scope: {known})",
                                 kernel.hardware_span or kernel.name_span)]
     return elaborate(hw, env)
 

@@ -138,6 +138,8 @@ def needs_more(text: str) -> bool:
     kind = classify(text)
     if kind in ("empty", "command"):
         return False
+    if bracket_depth(text) > 0:  # an unclosed { ( or [ continues, as :help says, even after a mistake in it:
+        return True  # the mistake is reported once the input is whole
     parsed = parse_input(text)
     # Statements are parsed inside a wrapper whose closing brace is the line after the input.
     return any(d.code == "E0002" for d in parsed.diagnostics)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .api import held_bytes, host_memory_bytes
 from .check.capacity import fmt_bytes
-from .diagnostics import AttnError, Diagnostic, Sources, UsageError, has_errors, render_all
+from .diagnostics import AttnError, Diagnostic, Sources, UsageError, did_you_mean, has_errors, render_all
 from .hardware import Hardware, elaborate
 from .program import Program, load_source, read_source
 from .repl_eval import Outcome, Workspace, cost_line
@@ -173,7 +173,7 @@ class Session:
         except AttnError as exc:
             self.show_diagnostics(exc.diagnostics)
         except UsageError as exc:
-            self.complain(f"error: {exc}")
+            self.complain(f"error[{exc.code}]: {exc}")
         except MemoryError:
             self.complain("error: out of host memory: that value is larger than this machine can hold")
         except Exception as exc:  # a bug in attnlang: say so, keep the session
@@ -257,7 +257,7 @@ class Session:
             short = name[3:] if name.startswith("hw.") else name
             if short not in stdlib_hardware():
                 known = sorted(set(self.prog.hardware) | set(stdlib_hardware()))
-                raise UsageError(f"no hardware '{name}' (known: {', '.join(known)})")
+                raise UsageError(f"no hardware '{name}'{did_you_mean(short, known)} (known: {', '.join(known)})")
             if not self._add_declaration(f"use hw.{short}", quiet=True):
                 return
             name = short

@@ -1,5 +1,5 @@
 """`attn check` on whatever a user may hand it: each gets a clear message and
-the exit status of DESIGN §8 (0 fine, 1 the program is wrong, 2 the command
+the exit status of docs/cli.md (0 fine, 1 the program is wrong, 2 the command
 line or the file is wrong), and never a Python traceback."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def flash(repo_root):
 def test_missing_file(run_attn, tmp_path):
     proc = run(run_attn, "check", tmp_path / "nothere.attn")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"attn: error: {tmp_path / 'nothere.attn'}: no such file"
+    assert proc.stderr.strip() == f"attn: error[E0106]: {tmp_path / 'nothere.attn'}: no such file"
 
 
 def test_a_directory(run_attn, tmp_path):
@@ -101,20 +101,20 @@ def test_bad_flag_in_a_real_process(run_attn, flash):
 def test_bad_command_lines(attn_main, args):
     status, out, err = attn_main(*args)
     assert status == 2
-    assert "usage:" in err and "error:" in err
+    assert "usage:" in err and "error[E0109]:" in err
 
 
 @pytest.mark.parametrize("define", ["foo", "=3", "N=", "1N=3", "N=1.5.5", "N=a-b"])
 def test_malformed_define(attn_main, flash, define):
     status, out, err = attn_main("check", "-D", define, flash)
     assert status == 2
-    assert err.startswith("attn: error: -D")
+    assert err.startswith("attn: error[E0107]: -D")
 
 
 def test_define_of_an_unknown_name(run_attn, flash):
     proc = run(run_attn, "check", "-D", "nosuch=3", flash)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "attn: error: -D nosuch: no kernel declares a dimension or param 'nosuch'"
+    assert proc.stderr.strip() == "attn: error[E0107]: -D nosuch: no kernel declares a dimension or param 'nosuch'"
 
 
 def test_define_of_a_known_name(attn_main, flash):

@@ -1,4 +1,4 @@
-"""`attn run`: the command-line contract of DESIGN §8."""
+"""`attn run`: the command-line contract of docs/cli.md."""
 
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def test_bad_input_files_are_usage_errors(capsys, tmp_path, make, message):
     path = make(tmp_path)
     code, out, err = attn(capsys, "run", FLASH, "--input", f"Q={path}")
     assert code == 2
-    assert err.startswith("attn: error: --input Q")
+    assert err.startswith("attn: error[E0109]: --input Q")
     assert message in err
     assert out == ""
 
@@ -334,7 +334,7 @@ def test_max_cycles_stops_the_run(capsys):
 def test_program_errors_in_json_mode_are_json_on_stdout(capsys):
     code, out, err = attn(capsys, "run", FLASH, *SMALL, "--max-cycles", "10", "--json")
     assert code == 1
-    (d,) = json.loads(out)["error"]
+    (d,) = json.loads(out)  # the list of diagnostics that check --json prints
     assert d["code"] == "E1003" and d["severity"] == "error"
     assert {"file", "line", "column", "end_line", "end_column", "message"} <= set(d)
     assert "error[E1003]" in err
@@ -373,11 +373,13 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("example", ["flash", "flat", "naive", "flash_causal"])
-def test_a_zero_dimension_runs_nothing_and_verifies(capsys, example):
+def test_a_zero_dimension_is_refused_not_run(capsys, example):
+    # A run of empty tensors would "verify" with max abs error 0 and prove nothing.
     code, out, err = attn(capsys, "run", str(ROOT / "examples" / f"{example}.attn"), "-D", "N=0", "--json")
-    assert code == 0, err
-    r = json.loads(out)
-    assert r["cycles"] == 0 and r["verify"]["O"]["ok"] is True
+    assert code == 2, err
+    (d,) = json.loads(out)
+    assert d["code"] == "E0107"
+    assert err.strip() == "attn: error[E0107]: -D N: a dimension takes a whole number of at least 1, not '0'"
 
 
 @pytest.mark.parametrize("body,spec,message", [

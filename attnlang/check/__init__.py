@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from ..diagnostics import Diagnostic, UsageError, error
+from ..diagnostics import DEFINE_ERROR, Diagnostic, UsageError, error, has_errors
 from ..hardware import Hardware
 from ..program import Program, bind, hardware_for, signature_dims, static_decls, unused_hardware_diagnostics
 from ..static import Static
@@ -44,11 +44,13 @@ def check(prog: Program, defines: Mapping[str, Static] | None = None,
     diags = list(prog.diagnostics)
     diags += unused_hardware_diagnostics(prog, defines)
     names = kernels if kernels else list(prog.kernels)
-    if defines and not kernels:
+    # With errors from loading (syntax, `use`), a kernel may be missing for that reason: report those
+    # errors, not the -D that names something in it.
+    if defines and not kernels and not has_errors(prog.diagnostics):
         known = set().union(*(_declared(prog.kernel(n)) for n in names)) if names else set()
         for name in defines:
             if name not in known:
-                raise UsageError(f"-D {name}: no kernel declares a dimension or param '{name}'")
+                raise UsageError(f"-D {name}: no kernel declares a dimension or param '{name}'", DEFINE_ERROR)
     for name in names:
         kernel = prog.kernel(name)
         scope = _declared(kernel)

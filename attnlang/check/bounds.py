@@ -217,6 +217,9 @@ def _divides(rec, it: ast.Slice, env: Mapping, divided: set[int], prog) -> Diagn
             return None
         divided.add(id(loop))
         k = int(np.argmax(bad))
+        # Python numbers: a huge -D value makes object arrays whose items mix with int64 ones and overflow.
+        lo, hi, step = (a[k:k + 1].tolist() for a in (lo, hi, step))
+        k = 0
         hi_text, lo_text = scope.text_of(prog, loop.hi), scope.text_of(prog, loop.lo)
         rng = hi_text if isinstance(loop.lo, ast.Num) and loop.lo.value == 0 else f"{hi_text} - {lo_text}"
         last = lo[k] + ((hi[k] - lo[k] - 1) // step[k]) * step[k]

@@ -1,14 +1,20 @@
-"""The static deadlock rule of DESIGN §3: a bypass channel beside a reduction needs depth n + latency.
+"""The static deadlock rule: a bypass channel beside a reduction must hold what the reduction waits for.
 
 Processes and channels form a graph. For two paths from a common sender S to
 a common receiver J that share no other process, the path on which some
 process receives n > 1 elements before it sends one is the reducing path;
 the other, on which every process forwards as it receives, is the bypass.
-J waits for the reduced value while S keeps filling the bypass, so unless J
-drains k elements of the bypass first, the bypass must hold
-n - k + latency elements, the latency being the sum of the reducing path's
-channel latencies. Counts come from loop trip counts at the chosen params;
-what cannot be counted gets a warning, never a guess.
+J waits for the reduced value while S keeps filling the bypass. S sends one
+element on each path per step, so before its n-th send on the reducing path
+it has sent n - 1 on the bypass, or n when its bypass send comes first in the
+step. Unless J drains k elements of the bypass first, the bypass must hold
+that many less k, or S blocks with the reduction one element short: the
+deadlock the runtime reports as E1032. The bypass holds the sum of its
+channels' depths and one element in each process between them (received,
+waiting to be sent). Latency delays elements but holds none: it does not
+decide a deadlock (a depth below n + latency completes, with S stalling).
+Counts come from loop trip counts at the chosen params; what cannot be
+counted gets a warning, never a guess.
 """
 
 from __future__ import annotations
@@ -159,24 +165,37 @@ def _pair(pa, pb, env, prog, done: set[str]) -> Diagnostic | None:
     except Undecided:
         k = 0
     depth = sum(e[2].depth for e in byp) if all(isinstance(e[2].depth, (int, float)) for e in byp) else None
-    latency = sum(e[2].latency for e in red) if all(isinstance(e[2].latency, (int, float)) for e in red) else None
-    if k >= n or depth is None or latency is None:
+    if k >= n or depth is None:
         return None
-    need = n - k + latency
+    sender = red[0][0]
+    try:  # 1 when the sender's bypass send comes before its send into the reduction in a step
+        first, _, _ = count_before(sender.body, _send_on(byp[0][2].decl.name), _send_on(red[0][2].decl.name),
+                                   env, prog)
+    except Undecided:
+        first = 1  # the larger need: a depth the rule accepts never deadlocks
+    held = len(byp) - 1  # one element in each process between the bypass's channels
+    need = n - k - (1 - min(first, 1)) - held
     if depth >= need:
         return None
     done.add(last.decl.name)
     n_text = f"{text} = {n}" if text and text != str(n) else str(n)
     base = text if text else str(n)
-    need_text = f"{base}{f' - {k}' if k else ''} + latency = {_num(need)}"
+    less = (f" - {k}" if k else "") + (" - 1" if not first else "") + (f" - {held}" if held else "")
+    need_text = f"{base}{less} = {_num(need)}" if less or base != str(n) else str(n)
     chain = ", ".join(e[2].decl.name for e in byp)
     via = "" if len(byp) == 1 else f" (with the channels before it on the bypass: {chain})"
+    order = (f"sends on {byp[0][2].decl.name} before {red[0][2].decl.name} in each step" if first else
+             f"sends on {red[0][2].decl.name} before {byp[0][2].decl.name} in each step, so the last one is not "
+             f"needed on the bypass")
+    notes = [f"process {join.name} receives {result.decl.name} before it drains {last.decl.name}"
+             + (f" (after {k} elements)" if k else "") + f", while process {sender.name} keeps sending into both; "
+             f"it {order}"]
+    if held:
+        notes.append(f"the {held} process{'es' if held > 1 else ''} between the bypass's channels hold one element "
+                     f"each")
     return error("E0906", f"channel {last.decl.name} has depth {_num(depth)}{via} but the reduction it waits beside "
                           f"(process {reducer.name}, which sends {result.decl.name}) reduces {n_text} elements: it "
-                          f"needs depth >= {need_text} or the pipeline deadlocks", last.decl.name_span,
-                 f"process {join.name} receives {result.decl.name} before it drains {last.decl.name}, while "
-                 f"process {red[0][0].name} keeps sending into both; latency is the sum of the latencies of "
-                 f"{', '.join(e[2].decl.name for e in red)}")
+                          f"needs depth >= {need_text}, or the pipeline deadlocks", last.decl.name_span, *notes)
 
 
 def _num(v):

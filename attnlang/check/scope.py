@@ -8,11 +8,11 @@ way in the shape inference, the unit rule and the capacity rule.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 from .. import ops
+from ..diagnostics import did_you_mean
 from ..hardware import Hardware, Unit
 from ..program import signature_dims, static_decls, symbols  # noqa: F401 (signature_dims re-exported)
 from ..syntax import ast
@@ -94,9 +94,8 @@ def text_of(prog, node) -> str:
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
-    """'; did you mean 'x'?' when a close name exists, else ''."""
-    hits = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"; did you mean '{hits[0]}'?" if hits else ""
+    """'; did you mean 'x'?' when a close name exists, else '' (diagnostics.did_you_mean)."""
+    return did_you_mean(name, candidates)
 
 
 # ---------------------------------------------------------------- loops and conditions

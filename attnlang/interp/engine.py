@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import cost, ops
-from ..diagnostics import AttnError, Span, error
+from ..diagnostics import AttnError, Span, did_you_mean, error
 from ..hardware import Hardware, Unit
 from ..program import tensor_shape
 from ..static import StaticError, static_eval, static_int
@@ -220,7 +220,8 @@ class Engine:
         else:
             data = src_data
         if s.memory not in self.hw.memories:
-            raise _fail("E1008", f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
+            raise _fail("E1008", f"hardware '{self.hw.name}' has no memory '{s.memory}'"
+                        f"{did_you_mean(s.memory, self.hw.memories)}", s.memory_span)
         nbytes = cost.tensor_bytes(data.size, src_dtype)
         hist, dest, charge = self._target(s.target.name)
         start, end = self.m.transfer(src_mem, s.memory, nbytes, max(ready, dest, self.clock), f"load {s.tensor}",
@@ -358,7 +359,8 @@ class Engine:
             child.clock = self.clock
             uidx = child._static_int(s.unit.index, "a unit index") if s.unit.index is not None else None
             if s.unit.name not in self.hw.units:
-                raise _fail("E1033", f"hardware '{self.hw.name}' has no unit '{s.unit.name}'", s.unit.span)
+                raise _fail("E1033", f"hardware '{self.hw.name}' has no unit '{s.unit.name}'"
+                            f"{did_you_mean(s.unit.name, self.hw.units)}", s.unit.span)
             child.proc_unit = (s.unit.name, uidx)
             self.sched.spawn(name, child.run_block(s.body))
         self.sched.concurrent = True

@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 from .. import cost, ops
-from ..diagnostics import AttnError, error
+from ..diagnostics import AttnError, did_you_mean, error
 from ..syntax import ast
+from ..syntax.vocab import BUILTINS
 from .machine import Buffer
 from .values import TV, promote, round_to
 
@@ -236,6 +237,8 @@ def _call(eng, e: ast.Call, dest, charge, unit):
     f = e.func
     if f in ("full", "zeros", "ones"):
         return _alloc(eng, e, charge)
+    if f not in BUILTINS:  # before its arguments: `oops()` is an unknown function, not one without a tensor
+        raise _fail("E1017", f"unknown function '{f}'{did_you_mean(f, BUILTINS)}", e.func_span)
     args = [_EVAL[type(a)](eng, a, 0.0, 1, unit) for a in e.args]
     if not any(isinstance(a, TV) for a in args):
         if f in _STATIC_FUNCS:

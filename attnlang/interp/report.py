@@ -1,4 +1,4 @@
-"""The result of a run: its fields (DESIGN §8), the text report, the trace."""
+"""The result of a run: its fields (docs/cli.md), the text report, the trace."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JIT engine: `attn run --engine jit` (DESIGN §5, docs/jit.md).
+"""The JIT engine: `attn run --engine jit` (docs/jit.md).
 
 A kernel is lowered to LLVM IR (attnlang/jit/lower.py; processes and
 channels: streams.py) — loops, tile arithmetic and the interpreter's

@@ -1,4 +1,4 @@
-"""The analytical model and design-space exploration (DESIGN §4, docs/explore.md).
+"""The analytical model and design-space exploration (docs/explore.md).
 
 `analytic.estimate` costs a kernel for arrays of candidates at once;
 `explore.explore` searches a kernel's whole param space with it;

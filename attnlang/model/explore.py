@@ -1,4 +1,4 @@
-"""Design-space exploration: every candidate of one or more kernels, ranked (DESIGN §4).
+"""Design-space exploration: every candidate of one or more kernels, ranked.
 
 `explore` enumerates the spaces (attnlang/model/space.py), prunes, costs the
 rest with the analytical model, and returns the best candidates and the
@@ -8,6 +8,7 @@ best within the model. `validate` runs candidates through the interpreter.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -30,10 +31,12 @@ class Candidate:
     cycles: int
     energy_pj: float
     seconds: float
+    #: in a ranking, how many more candidates have exactly these cycles and energy (collapsed into this one)
+    same_cost: int = 0
 
     def to_json(self) -> dict:
         return {"kernel": self.kernel, "defines": self.defines, "cycles": self.cycles, "energy_pj": self.energy_pj,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "same_cost": self.same_cost}
 
 
 @dataclass
@@ -280,6 +283,34 @@ def _bytes(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
+def _distinct_best(objective, second, cycles, energy, kernel, n: int) -> tuple[list[int], dict[int, int]]:
+    """The n best candidates of distinct cost, and for each how many others of its kernel cost exactly the
+    same: candidates that differ only in params that change nothing are one line of the ranking, not ten.
+    (Two kernels are two dataflows: a tie between them stays two lines.)"""
+    k = n
+    while True:
+        if len(objective) > 4 * k + 64:
+            cut = np.argpartition(objective, k - 1)[:k]
+            keep = np.flatnonzero(objective <= objective[cut].max())
+        else:
+            keep = np.arange(len(objective))
+        order = keep[np.lexsort((second[keep], objective[keep]))]  # stable: ties keep that order
+        picked: list[int] = []
+        first: dict[tuple, int] = {}
+        same: dict[int, int] = {}
+        for i in order.tolist():
+            key = (kernel[i], cycles[i], energy[i], objective[i])
+            if key in first:
+                same[first[key]] += 1
+            elif len(picked) < n:
+                first[key], same[i] = i, 0
+                picked.append(i)
+        # Every candidate as good as a picked one is in keep, so its count is whole.
+        if len(picked) == n or len(keep) == len(objective):
+            return picked, same
+        k *= 4
+
+
 def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
     cycles = np.concatenate([p.cycles for p in parts])
     energy = np.concatenate([p.energy_pj for p in parts])
@@ -295,13 +326,8 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
     seconds = cycles / np.array([sps[p.kernel].hw.clock_hz for p in parts])[owner]
     objective = {"latency": seconds, "energy": energy, "edp": seconds * energy}[minimize]
     second = energy if minimize != "energy" else seconds
-    n = min(top, len(objective))
-    if len(objective) > 4 * n + 64:
-        cut = np.argpartition(objective, n - 1)[:n]
-        keep = np.flatnonzero(objective <= objective[cut].max())
-    else:
-        keep = np.arange(len(objective))
-    order = keep[np.lexsort((second[keep], objective[keep]))][:n]  # stable: ties keep that order
+    kernel_of = np.array([p.kernel for p in parts])[owner]
+    order, same = _distinct_best(objective, second, cycles, energy, kernel_of, min(top, len(objective)))
 
     def cand(i: int) -> Candidate:
         p = parts[owner[i]]
@@ -311,7 +337,7 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
         return Candidate(sp.kernel.name, sp.defines(combo, index), int(cycles[i]), float(energy[i]),
                          float(seconds[i]))
 
-    top_list = [cand(int(i)) for i in order]
+    top_list = [dataclasses.replace(cand(int(i)), same_cost=same[int(i)]) for i in order]
     # Pareto front: by time, then energy; keep each point that lowers the best energy so far.
     by = np.lexsort((energy, seconds))
     e_sorted = energy[by]
@@ -326,12 +352,17 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
 # ---------------------------------------------------------------- validation
 
 
-def validate(prog: Program, cands: list[Candidate]) -> list[dict]:
-    """Run candidates through the interpreter; the model's error next to each."""
+def validate(prog: Program, cands: list[Candidate],
+             progress: Callable[[int, int, float], None] | None = None) -> list[dict]:
+    """Run candidates through the interpreter; the model's error next to each. progress(done, total,
+    seconds) is called before each run and after the last."""
     from ..api import run
 
     out = []
-    for c in cands:
+    t0 = time.perf_counter()
+    for i, c in enumerate(cands):
+        if progress is not None:
+            progress(i, len(cands), time.perf_counter() - t0)
         r = run(prog, c.kernel, c.defines)
         out.append({
             "kernel": c.kernel, "defines": c.defines, "model_cycles": c.cycles, "sim_cycles": int(r.cycles),
@@ -340,4 +371,6 @@ def validate(prog: Program, cands: list[Candidate]) -> list[dict]:
             "energy_error": (c.energy_pj - r.energy_pj) / r.energy_pj if r.energy_pj else 0.0,
             "verified": all(v.ok for v in r.verify.values()),
         })
+    if progress is not None:
+        progress(len(cands), len(cands), time.perf_counter() - t0)
     return out

@@ -1,4 +1,4 @@
-"""`attn explore`: arguments and the command (DESIGN §8).
+"""`attn explore`: arguments and the command (docs/cli.md).
 
     attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
                       [--top N] [--validate K] [--workers N] [--json] [--plot FILE.png]
@@ -54,11 +54,14 @@ def main(args) -> int:
     validated = None
     if args.validate:
         try:
-            validated = validate(prog, ex.top[:args.validate])
+            validating = _Progress("validate", "runs in the interpreter", after_s=0.0)
+            validated = validate(prog, ex.top[:args.validate], validating)
+            validating.done()
         except AttnError as exc:
             return report_error(exc, prog.sources, args.json)
     if args.plot:
         _plot(ex, args.plot)
+        print(f"explore: wrote the energy-latency plot to {args.plot}", file=sys.stderr)
     if args.json:
         out = ex.to_json()
         out["rate"] = ex.rate
@@ -71,18 +74,21 @@ def main(args) -> int:
 
 
 class _Progress:
-    """Progress on stderr once a search has taken more than a second."""
+    """Progress on stderr once a stage has taken more than after_s seconds: the search, or the
+    validating runs (each can take seconds, so they show from the first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stage: str = "explore", what: str = "candidates", after_s: float = 1.0) -> None:
         self.shown = False
         self.last = 0.0
         self.tty = sys.stderr.isatty()
+        self.stage, self.what, self.after_s = stage, what, after_s
 
     def __call__(self, done: int, total: int, seconds: float) -> None:
-        if seconds < 1.0 or (seconds - self.last < 0.5 and done < total):
+        if seconds < self.after_s or (seconds - self.last < 0.5 and done < total and self.shown):
             return
         self.last = seconds
-        line = f"explore: {done:,} of {total:,} candidates ({100 * done / max(total, 1):.0f}%), {seconds:.1f} s"
+        line = (f"{self.stage}: {done:,} of {total:,} {self.what} ({100 * done / max(total, 1):.0f}%), "
+                f"{seconds:.1f} s")
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
         self.shown = True
 
@@ -104,7 +110,7 @@ def _need_matplotlib() -> None:
 def text_report(ex, path: str, validated: list | None = None) -> str:
     out = [f"explore {path}: {', '.join(ex.kernels)}"]
     removed = [f"{s.what} removed {s.removed:,}" for s in ex.pruned if s.removed]
-    out.append(f"  {ex.candidates:,} candidates" + (f"; {'; '.join(removed)}" if removed else "")
+    out.append(f"  {_count(ex.candidates, 'candidate')}" + (f"; {'; '.join(removed)}" if removed else "")
                + f"; {ex.feasible:,} feasible")
     modeled = ex.evaluated - ex.simulated
     how = ("by simulation" if not modeled else f"{modeled:,} by the model, {ex.simulated:,} by simulation") \
@@ -114,7 +120,9 @@ def text_report(ex, path: str, validated: list | None = None) -> str:
     for note in ex.notes:
         out.append(f"  note: {note}")
     out.append("")
-    out.append(f"best {len(ex.top)} by {ex.minimize}")
+    out.append(f"best {len(ex.top)} by {ex.minimize}" + (
+        " (candidates of the same cycles and energy are one line; 'same cost' counts the others)"
+        if any(c.same_cost for c in ex.top) else ""))
     out += _table(ex.top, ex.varying, numbered=True)
     out.append("")
     out.append(f"energy-latency Pareto front ({len(ex.pareto)} point{'s' if len(ex.pareto) != 1 else ''}, "
@@ -135,12 +143,15 @@ def _table(cands, varying: list[str], numbered: bool) -> list[str]:
         return ["  (none)"]
     shown = [n for n in varying if any(n in c.defines for c in cands)]
     kernels = len({c.kernel for c in cands}) > 1
+    same = any(c.same_cost for c in cands)
     head = (["#"] if numbered else []) + (["kernel"] if kernels else []) + shown + ["cycles", "time", "energy"]
+    head += ["same cost"] if same else []
     rows = []
     for i, c in enumerate(cands, 1):
         row = ([str(i)] if numbered else []) + ([c.kernel] if kernels else [])
         row += [str(c.defines.get(n, "")) for n in shown]
         row += [f"{c.cycles:,}", _si(c.seconds, "s"), _si(c.energy_pj * 1e-12, "J")]
+        row += [f"+{c.same_cost:,}" if c.same_cost else ""] if same else []
         rows.append(row)
     widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(head)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
@@ -152,6 +163,11 @@ def _si(value: float, unit: str) -> str:
         if abs(value) >= factor:
             return f"{value / factor:.3f} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 candidate', '2 candidates'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------- plot
@@ -177,7 +193,7 @@ def _plot(ex, path: str) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("energy (uJ)")
+    ax.set_ylabel("energy (\u00b5J)")
     ax.set_title(f"{', '.join(ex.kernels)}: {ex.feasible:,} feasible of {ex.candidates:,}")
     ax.legend()
     ax.grid(True, alpha=0.3)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 from .. import ops
+from ..diagnostics import did_you_mean
 from ..syntax import ast
+from ..syntax.vocab import BUILTINS
 from .statics import aeval, model_error
 from .times import AVal
 from .walk import _ARITY, _elements
@@ -132,6 +134,8 @@ def _call(w, e: ast.Call, dest, charge, unit):
     f = e.func
     if f in ("full", "zeros", "ones"):
         return w.alloc(e, charge)
+    if f not in BUILTINS:  # before its arguments, as the runtime does
+        raise model_error(f"unknown function '{f}'{did_you_mean(f, BUILTINS)}", e.func_span)
     args = [evaluate(w, a, _NO_DEST, 1, unit) for a in e.args]
     tensors = [a for a in args if isinstance(a, AVal)]
     if not tensors:

@@ -186,6 +186,7 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
     for name in signature_dims(kernel):
         if name not in env:
             raise UsageError(f"dimension {name} of kernel '{kernel.name}' has no value: give -D {name}=VALUE")
+    _refuse_spec_changing(kernel, decls, axes)
     varying = {a.name for a in axes}
     fixed = {k: v for k, v in env.items() if k not in varying}
     hw = hardware_for_env(prog, kernel, fixed)
@@ -207,6 +208,47 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
                      "cover: each of its candidates is simulated (attn run), exact but one at a time")
     return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split],
                        [a for a in axes if a.name not in split], order, prog, notes, derived)
+
+
+def _refuse_spec_changing(kernel: ast.Kernel, decls, axes: list[Axis]) -> None:
+    """E1404 (exit 2) when a param searched over changes the spec, directly or through the params made
+    of it: its candidates compute different functions, so ranking them as alternatives means nothing."""
+    made_of = {d.name: free_names(d.default) for d in decls
+               if isinstance(d, ast.Param) and d.default is not None}
+    for axis in axes:
+        reads, via = set(), []
+        for spec in kernel.specs:
+            stack, seen = list(free_names(spec.expr)), set()
+            while stack:
+                name = stack.pop()
+                if name in seen:
+                    continue
+                seen.add(name)
+                if name == axis.name:
+                    reads.add(spec.output)
+                elif name in made_of and axis.name in _closure(name, made_of):
+                    via.append(name)
+                    reads.add(spec.output)
+                else:
+                    stack += made_of.get(name, ())
+        if reads:
+            through = f" (through {', '.join(sorted(set(via)))})" if via else ""
+            values = ", ".join(str(v) for v in axis.values)
+            raise UsageError(f"param {axis.name} changes what kernel '{kernel.name}' computes: the spec of "
+                             f"{', '.join(sorted(reads))} depends on it{through}, so its candidates are not "
+                             f"alternatives to rank; fix it with -D {axis.name}=VALUE ({values}) and explore each",
+                             "E1404")
+
+
+def _closure(name: str, made_of: dict) -> set[str]:
+    out, stack = set(), [name]
+    while stack:
+        n = stack.pop()
+        for m in made_of.get(n, ()):
+            if m not in out:
+                out.add(m)
+                stack.append(m)
+    return out
 
 
 def _domain(p: ast.Param, env: dict) -> list | None:

@@ -385,7 +385,7 @@ def walk_statements(body):
             yield from walk_statements(s.orelse)
 
 
-#: The statements of processes and channels (DESIGN §2): only the interpreter runs them.
+#: The statements of processes and channels: only the interpreter runs them.
 STREAM_STATEMENTS = (Process, Send, Recv, ChannelDecl)
 
 

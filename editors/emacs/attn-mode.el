@@ -99,13 +99,17 @@
   "Syntax table for `attn-mode'.")
 
 (defun attn-indent-line ()
-  "Indent the current line by its depth in braces, brackets and parentheses."
+  "Indent the current line by its depth in braces, brackets and parentheses.
+A kernel header's `on' and `spec' lines stand one level in."
   (interactive)
   (let* ((depth (save-excursion (car (syntax-ppss (line-beginning-position)))))
          (closer (save-excursion
                    (back-to-indentation)
                    (looking-at-p "[]})]")))
-         (column (* attn-indent-offset (max 0 (if closer (1- depth) depth))))
+         (clause (save-excursion
+                   (back-to-indentation)
+                   (looking-at-p "\\_<\\(?:on\\|spec\\)\\_>")))
+         (column (* attn-indent-offset (+ (max 0 (if closer (1- depth) depth)) (if clause 1 0))))
          (offset (- (current-column) (current-indentation))))
     (indent-line-to column)
     (when (> offset 0)

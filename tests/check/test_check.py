@@ -169,3 +169,12 @@ def test_a_pipelined_read_back_of_other_rows_is_no_dependence():
     assert not [d for d in ok if d.severity == "error"], ok
     bad = check(load_source(_PIPELINED_READBACK.format(read="i : i+32, 0 : 32"), "readback.attn"))
     assert [d for d in bad if d.code == "E0705"], bad
+
+
+def test_a_misspelt_standard_library_module_and_hardware_get_a_did_you_mean():
+    from attnlang.api import check_program
+
+    diags = check_program("use hw.egde\n")
+    assert [d.message for d in diags] == ["no standard library module 'hw.egde'; did you mean 'hw.edge'?"]
+    diags = check_program("use hw.edge\nkernel k() -> () on egde {\n}\n")
+    assert "unknown hardware 'egde'; did you mean 'edge'? (in scope: edge)" in [d.message for d in diags]

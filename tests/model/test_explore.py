@@ -62,11 +62,24 @@ def test_best_is_the_brute_force_best(mmee):
     assert ex.feasible == int(ok.sum())
     cycles = np.where(ok, est.cycles, np.inf)
     assert ex.best.cycles == int(cycles.min())
-    assert [c.cycles for c in ex.top] == sorted(int(x) for x in np.sort(cycles)[:5])
+    distinct = sorted({(int(c), float(e)) for c, e, k in zip(est.cycles, est.energy_pj, ok, strict=True) if k})
+    assert [c.cycles for c in ex.top] == [c for c, _ in sorted(distinct, key=lambda p: (p[0], p[1]))[:5]]
     # The candidate reported is one the brute force costs the same.
     chosen = {k: v for k, v in ex.best.defines.items() if k != "d"}
     assert est.cycles[cands.index(chosen)] == cycles.min()
     assert ok[cands.index(chosen)]
+
+
+def test_candidates_of_identical_cost_are_one_line_of_the_ranking(mmee):
+    cands, est, ok = _brute_force(mmee, FIXED)
+    ex = explore(mmee, None, FIXED, top=10)
+    costs = [(c.cycles, c.energy_pj) for c in ex.top]
+    assert len(set(costs)) == len(costs) == 10
+    feasible = [(int(c), float(e)) for c, e, k in zip(est.cycles, est.energy_pj, ok, strict=True) if k]
+    for c in ex.top:  # each line counts the others that cost exactly what it costs
+        assert c.same_cost == sum(1 for p in feasible if p[0] == c.cycles and p[1] == pytest.approx(c.energy_pj,
+                                                                                                   rel=1e-12)) - 1
+    assert any(c.same_cost for c in ex.top)  # this space has such twins: the test sees a collapse
 
 
 def test_energy_and_edp_objectives(mmee):
@@ -209,7 +222,15 @@ def test_capacity_prunes_what_does_not_fit():
         if peak <= 512 * 1024:
             fits.append((t, u))
     assert ex.feasible == len(fits)
-    assert {(c.defines["T"], c.defines["U"]) for c in ex.top} == set(fits)
+    # Candidates of identical cost are one line, with the count of the others.
+    costs = {}
+    for t, u in fits:
+        e = estimate(prog, k, {"T": t, "U": u})
+        costs.setdefault((int(e.cycles), float(e.energy_pj)), []).append((t, u))
+    assert len(ex.top) == len(costs)
+    for c in ex.top:
+        group = costs[(c.cycles, c.energy_pj)]
+        assert (c.defines["T"], c.defines["U"]) in group and c.same_cost == len(group) - 1
     stage = next(s for s in ex.pruned if s.what == "capacity of sram")
     assert stage.removed == 18 - len(fits)
     sim = run(prog, None, {"T": 64, "U": 2})
@@ -354,7 +375,9 @@ def test_kernels_sharing_a_spec_are_explored_together():
     every = [(float(estimate(prog, k, {"T": t}).cycles), k) for k, ts in (("rows", (16, 32, 64)),
                                                                           ("cols", (16, 32, 64, 128))) for t in ts]
     assert ex.best.cycles == min(c for c, _ in every)
-    assert sorted(c.cycles for c in ex.top) == sorted(int(c) for c, _ in every)
+    distinct = {(int(c), k) for c, k in every}  # ties within a kernel are one line; across kernels, two
+    assert sorted((c.cycles, c.kernel) for c in ex.top) == sorted(distinct)
+    assert sum(c.same_cost + 1 for c in ex.top) == len(every)
     assert {c.kernel for c in ex.top} == {"rows", "cols"}
     only = explore(prog, ["cols"], {"T": 64})
     assert only.candidates == 1 and only.best.kernel == "cols"

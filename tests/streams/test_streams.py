@@ -1,4 +1,4 @@
-"""Processes and channels (DESIGN §2, §7.3): the streaming SDPA study."""
+"""Processes and channels (docs/language.md): the streaming SDPA study."""
 
 from __future__ import annotations
 

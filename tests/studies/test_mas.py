@@ -1,4 +1,4 @@
-"""MAS-Attention's two streams against FLAT on the same edge hardware (DESIGN §7.2)."""
+"""MAS-Attention's two streams against FLAT on the same edge hardware."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ring scheduling of self-attention over m PEs (DESIGN §7.1, Yu & Fujita)."""
+"""Ring scheduling of self-attention over m PEs (Yu & Fujita)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`attn schedule --prove`: the fewest steps of the ring schedule, proven by SAT (issue 8, DESIGN §7.1).
+"""`attn schedule --prove`: the fewest steps of the ring schedule, proven by SAT (issue 8).
 
 The model (attnlang/schedule/ring.py): a unit of work is one length-d operation on a PE's MAC cell, a
 dot product D(i,j) or a weighted-sum update W(i,j); a PE runs one unit per step; data move one hop

@@ -145,6 +145,8 @@ op exp { cycles 4 }
 }
 }
 kernel k(X: f32[N]) -> (Y: f32[N])
+on h
+spec Y = X
 {
 for i in 0 .. N by 4 @unroll {
 x = load X[i : i+4] -> m  # a {brace} in a comment
@@ -169,6 +171,8 @@ hardware h {
   }
 }
 kernel k(X: f32[N]) -> (Y: f32[N])
+  on h
+  spec Y = X
 {
   for i in 0 .. N by 4 @unroll {
     x = load X[i : i+4] -> m  # a {brace} in a comment
@@ -391,3 +395,15 @@ def test_vscode_package_contributes_the_language():
     assert setting["default"] == "attn" and "attn lsp" in setting["markdownDescription"]
     config = json.loads((EDITORS / "vscode" / "language-configuration.json").read_text())
     assert config["comments"]["lineComment"] == "#"
+
+
+def test_the_vscode_package_is_complete():
+    vscode = EDITORS / "vscode"
+    package = json.loads((vscode / "package.json").read_text())
+    assert package["license"] == "MIT"
+    assert "MIT License" in (vscode / "LICENSE").read_text()
+    ignored = [line for line in (vscode / ".vscodeignore").read_text().splitlines() if not line.startswith("#")]
+    # The grammar test's tools stay out of the .vsix; the language client it needs at run time stays in.
+    left_out = {line.split("/")[1] for line in ignored if line.startswith("node_modules/")}
+    assert set(package["devDependencies"]) <= left_out
+    assert not any("vscode-languageclient" in line for line in ignored)

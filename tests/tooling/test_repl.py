@@ -117,7 +117,7 @@ def test_a_loaded_file_its_kernels_and_commands():
     assert "kernel flash on edge   N=128 d=64 Br=64 Bc=64" in r.stdout
     assert "verify     O: ok" in r.stdout
     assert "hardware edge: clock 940 MHz" in r.stdout
-    assert "error: unknown command ':nonsense' (:help lists them)" in r.stderr
+    assert "error[E0109]: unknown command ':nonsense' (:help lists them)" in r.stderr
     assert ":tensor NAME f16[64, 64]" in r.stdout
     assert "4" not in r.stdout.split(":quit")[-1].splitlines()  # nothing runs after :quit
 
@@ -192,7 +192,7 @@ def test_interactive_prompt_continuation_and_history(tmp_path):
 def test_a_tensor_larger_than_the_machine_is_refused_and_warnings_stay_quiet():
     r = repl(":tensor Q f16[100000, 100000]\n:tensor K f32[4, 4]\nk = load K -> sram\nlog(k - 10)\n")
     assert r.returncode == 0
-    assert "error: :tensor Q: 10,000,000,000 elements need more host memory than this machine has" in r.stderr
+    assert "error[E0109]: :tensor Q: 10,000,000,000 elements need more host memory than this machine has" in r.stderr
     assert "RuntimeWarning" not in r.stderr and "Traceback" not in r.stderr
     assert "(16 not finite)" in r.stdout  # log of negative numbers: NaN, as in a run, without a warning
 
@@ -209,3 +209,29 @@ def test_explore_in_a_session_writes_to_the_sessions_streams():
     assert "energy-latency Pareto front" in out.getvalue()
     assert "-D zz: no kernel declares a dimension or param 'zz'" in err.getvalue()
     assert "(attn explore exited with status 2)" in err.getvalue()
+
+
+def test_names_get_the_checkers_did_you_mean_at_the_prompt():
+    r = repl(":tensor Q f32[8, 8]\nq = load Q -> sarm\nq = load Q -> sram\nx = softmax(q) on vecc\n"
+             ":hw egde\nsofmax(q)\n")
+    assert r.returncode == 0
+    assert "error[E1008]: hardware 'edge' has no memory 'sarm'; did you mean 'sram'?" in r.stderr
+    assert "error[E0501]: hardware 'edge' has no unit 'vecc'; did you mean 'vec'?" in r.stderr
+    assert "error[E0109]: no hardware 'egde'; did you mean 'edge'?" in r.stderr
+    assert "<repl>:1:1: error[E1017]: unknown function 'sofmax'; did you mean 'softmax'?" in r.stderr
+
+
+def test_an_unknown_function_is_unknown_whatever_its_arguments():
+    r = repl("oops(\n)\n")
+    assert r.returncode == 0
+    assert "<repl>:1:1: error[E1017]: unknown function 'oops'" in r.stderr
+    assert "needs a tensor argument" not in r.stderr
+
+
+def test_an_unclosed_brace_continues_even_after_a_mistake_in_its_first_line():
+    r = repl("fro i in 0 .. 4 {\n  y = 1\n}\nz = zeros([2])\n")
+    assert r.returncode == 0
+    # One error, for the whole block once it is closed; the brace's lines are not errors of their own.
+    assert r.stderr.count("error[") == 1, r.stderr
+    assert "<repl>:1:5: error[E0001]" in r.stderr
+    assert "z: f32[2] in sram" in r.stdout
