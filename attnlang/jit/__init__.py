@@ -23,8 +23,7 @@ from ..hardware import Hardware
 from ..interp.machine import Counters, _kib
 from ..syntax import ast
 from . import native
-from .lower import CLEANUP, ENTRY, lower_kernel
-from .values import DEADLOCK, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
+from .values import CLEANUP, DEADLOCK, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
 VERSION = "4"
@@ -59,6 +58,8 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
         if "fallback" in meta:
             return {"fallback": meta["fallback"]}
     else:
+        from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
+
         try:
             ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
         except Unsupported as exc:
