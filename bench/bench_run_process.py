@@ -18,8 +18,10 @@ Each measurement is a fresh process, timed from start to exit, its peak resident
 Memory is set against what a run must hold: its tensors (Q, K, V as float32 and the float64
 they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
 on-chip memory, from --json), and a baseline (the same command at N = 64 with --verify off:
-the interpreter's imports, NumPy, llvmlite and the compiled code). Times and RSS: min and median
-of the repeats. The figures in docs/performance.md come from this script.
+the interpreter's imports, NumPy, llvmlite and the compiled code), and, when verifying, the
+verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x 8 MiB). Times and
+RSS: min and median of the repeats. Bytecode is cached, as for an installed package. The
+figures in docs/performance.md come from this script.
 """
 
 from __future__ import annotations
@@ -135,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.N or [1024, 4096]
     modes = args.verify or ["full", "rows=256", "off", "auto"]
     repeat = args.repeat or (3 if args.quick else 5)
-    env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="attn-bench-"),
+    cache = tempfile.mkdtemp(prefix="attn-bench-")
+    # as an installed package runs: bytecode cached (here in a folder of the bench's own)
+    env = dict(os.environ, XDG_CACHE_HOME=cache, PYTHONPYCACHEPREFIX=os.path.join(cache, "pyc"),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {repeat} repeats, processes alternating")
     measure(attn_cmd(64, "off"), env)
