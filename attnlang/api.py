@@ -101,17 +101,21 @@ def estimate(source_or_path: str | Program, kernel: str | None = None, params: M
 def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
         inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
         trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
-        check: bool = True):
+        check: bool = True, verify: str | None = None):
     """Run a kernel on its modeled hardware and verify it against its spec.
 
+    verify is `attn run --verify`: "full" (the default: every element, the spec evaluated a block of
+    rows at a time), "rows=K" (K rows drawn with seed, every element of each) or "off".
     Returns a Result (attnlang.interp.report.Result) with the fields of
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
     """
     from .check import check as run_checks
     from .interp import execute
+    from .interp.spec import parse_verify
 
     t0 = time.perf_counter()
+    plan = parse_verify(verify, seed)
     prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
     k = prog.kernel(kernel)
     inputs = dict(inputs or {})
@@ -141,9 +145,11 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     if engine == "jit":
         from .jit import execute as jit_execute
 
-        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
+                             verify=plan)
     elif engine == "interp":
-        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
+                         verify=plan)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")
     result.defines = {n: env[n] for n in _defined_names(k) if n in env}

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE.json", help="write a Chrome/Perfetto trace")
     r.add_argument("--max-cycles", type=float, default=None, help="stop a run past this many cycles")
     r.add_argument("--timeout", type=float, default=None, help="stop a run past this many wall seconds")
+    r.add_argument("--verify", default="auto", metavar="auto|full|rows=K|off",
+                   help="check every element against the spec (full), K rows drawn at random, none (off), or "
+                        "full up to N = 2048 and rows=256 beyond (auto, the default)")
 
     e = sub.add_parser("explore", help="search the design space of a kernel's params with the analytical model")
     from .model.explore_cli import add_arguments as add_explore_arguments
@@ -147,7 +150,7 @@ def cmd_run(args) -> int:
     prog = load_program(args.file)
     try:
         result = run(prog, args.kernel, defines, inputs, seed=args.seed, engine=args.engine,
-                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout)
+                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout, verify=args.verify)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
     for name, _path in saves:

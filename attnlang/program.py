@@ -29,7 +29,10 @@ from .diagnostics import (
 from .hardware import Hardware, elaborate
 from .static import Static, StaticError, static_eval
 from .syntax import ast
-from .syntax.parser import MAX_SOURCE_BYTES, parse
+from .syntax.cache import cached_parse
+
+#: Files larger than this are refused rather than parsed for a long time.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Program:
     library_kernels: dict[str, ast.Kernel] = field(default_factory=dict)
     sources: Sources = field(default_factory=Sources)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    parse_cache: bool = False  # files read from disk keep their parse in the disk cache (syntax/cache.py)
 
     def kernel(self, name: str | None) -> ast.Kernel:
         """The kernel to run: the named one, or the only one. UsageError otherwise."""
@@ -86,13 +90,15 @@ def read_source(path: str) -> str:
 
 
 def load(path: str) -> Program:
-    """Load a program from a file (UsageError if the file cannot be read)."""
-    return load_source(read_source(path), path)
+    """Load a program from a file (UsageError if the file cannot be read). Its parse, and that of the
+    files it uses, is kept in the disk cache (syntax/cache.py) for the next command."""
+    return load_source(read_source(path), path, cache=True)
 
 
-def load_source(text: str, file: str = "<input>") -> Program:
-    """Load a program from source text; `use` paths resolve relative to file."""
-    prog = Program(root=file)
+def load_source(text: str, file: str = "<input>", cache: bool = False) -> Program:
+    """Load a program from source text; `use` paths resolve relative to file. cache: keep the parse of
+    text and of the files it uses on disk (the standard library's always is)."""
+    prog = Program(root=file, parse_cache=cache)
     _load_module(prog, text, file, stack=[], is_root=True)
     return prog
 
@@ -127,12 +133,16 @@ def _stdlib_text(module: str) -> tuple[str, str] | None:
 _STDLIB_PARSED: dict[tuple[str, str], tuple[ast.Module, tuple[Diagnostic, ...]]] = {}
 
 
-def _parse_module(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
+def _parse_module(text: str, file: str, on_disk: bool) -> tuple[ast.Module, list[Diagnostic]]:
     if not file.startswith("<stdlib>/"):
+        if on_disk:
+            return cached_parse(text, file)
+        from .syntax.parser import parse
+
         return parse(text, file)
     key = (file, text)
     if key not in _STDLIB_PARSED:
-        module, diags = parse(text, file)
+        module, diags = cached_parse(text, file)
         _STDLIB_PARSED[key] = (module, tuple(diags))
     module, diags = _STDLIB_PARSED[key]
     return module, list(diags)
@@ -140,7 +150,7 @@ def _parse_module(text: str, file: str) -> tuple[ast.Module, list[Diagnostic]]:
 
 def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root: bool) -> None:
     prog.sources.add(file, text)
-    module, diags = _parse_module(text, file)
+    module, diags = _parse_module(text, file, prog.parse_cache)
     prog.modules[file] = module
     prog.diagnostics += diags
     stack = stack + [file]

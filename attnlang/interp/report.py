@@ -31,6 +31,7 @@ class Result:
     counters: dict = field(default_factory=dict)  # macs, vector_ops, spill_bytes
     fallback: str | None = None
     jit: dict | None = None  # compile_seconds, run_seconds, cached ("memory", "disk" or None)
+    verify_mode: str = "auto"  # what was asked for: "auto", "full", "rows=K" or "off"
 
     @property
     def ok(self) -> bool:
@@ -42,6 +43,7 @@ class Result:
             "cycles": int(self.cycles), "seconds": self.seconds, "energy_pj": self.energy_pj,
             "energy_breakdown_pj": self.energy_breakdown_pj, "units": self.units, "memories": self.memories,
             "channels": self.channels, "verify": {k: v.to_json() for k, v in self.verify.items()},
+            "verify_mode": self.verify_mode,
             "engine": self.engine, "wall_seconds": self.wall_seconds, "counters": self.counters,
         }
         if self.fallback:
@@ -88,8 +90,14 @@ def text_report(r: Result) -> str:
     for name, v in r.verify.items():
         status = "ok" if v.ok else "MISMATCH"
         lines.append(f"verify     {name}: {status}   max abs error {v.max_abs_err:.3g}, "
-                     f"relative {v.max_rel_err:.3g}")
-    if not r.verify:
+                     f"relative {v.max_rel_err:.3g}   ({_checked(v)})")
+        if v.rows is not None:
+            lines += _wrap("rows", v.rows)
+            if r.verify_mode == "auto":
+                lines.append("           (--verify auto draws rows at this size; --verify full checks every row)")
+    if r.verify_mode == "off":
+        lines.append("verify     off (--verify off): the outputs were not checked against the spec")
+    elif not r.verify:
         lines.append("verify     (the kernel has no spec)")
     if r.fallback:
         lines.append(f"engine     {r.engine} ({r.fallback})")
@@ -98,6 +106,22 @@ def text_report(r: Result) -> str:
         compiled = how.get(r.jit.get("cached"), f"compiled in {r.jit['compile_seconds']:.2f} s")
         lines.append(f"engine     jit ({compiled}; native run {r.jit['run_seconds'] * 1e3:.1f} ms)")
     return "\n".join(lines)
+
+
+def _checked(v) -> str:
+    if v.rows is None:
+        return "every element"
+    return f"{len(v.rows)} rows drawn at random, one in each stretch of rows, every element of each"
+
+
+def _wrap(label: str, numbers, width: int = 100) -> list[str]:
+    lines, line = [], f"  {label:<8}"
+    for n in numbers:
+        if len(line) + len(str(n)) + 1 > width:
+            lines.append(line.rstrip())
+            line = " " * 10
+        line += f" {n}"
+    return lines + [line.rstrip()]
 
 
 def chrome_trace(r: Result) -> str:

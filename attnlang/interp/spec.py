@@ -3,13 +3,20 @@ float64) and compare the dataflow's outputs against it."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..diagnostics import AttnError, Diagnostic, error
+from ..diagnostics import AttnError, Diagnostic, UsageError, error
 from ..syntax import ast
+from .spec_eval import SpecEval
+
+#: What `attn run` and `api.run` check when not told (docs/cli.md, "Verification"): "auto" checks every
+#: element while the spec's rows times its widest row (N x N for attention) is at most AUTO_FULL_NUMBERS,
+#: and AUTO_ROWS drawn rows beyond, where a full float64 check would cost more than the run itself.
+DEFAULT_VERIFY = "auto"
+AUTO_FULL_NUMBERS = 2048 * 2048
+AUTO_ROWS = 256
 
 #: (relative, absolute) tolerance per output dtype; the absolute part is scaled
 #: by the largest magnitude in the reference.
@@ -28,106 +35,88 @@ class Verification:
     worst_index: tuple
     got: float
     want: float
+    mode: str = "full"  # "full": every element; "rows": the elements of `rows` only
+    rows: tuple | None = None
 
     def to_json(self) -> dict:
-        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err, "ok": self.ok}
+        out = {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err, "ok": self.ok}
+        if self.rows is not None:
+            out["rows"] = list(self.rows)
+        return out
 
 
 def evaluate_spec(expr: ast.Expr, tensors: dict[str, np.ndarray], env: dict) -> np.ndarray:
-    """The spec's value in float64."""
-    return np.asarray(_ev(expr, tensors, env), dtype=np.float64)
+    """The spec's whole value in float64 (worked out a block of rows at a time)."""
+    return np.asarray(SpecEval(tensors, env).rows(expr, slice(None)), dtype=np.float64)
 
 
-def _fail(message: str, e) -> AttnError:
-    return AttnError(error("E1020", message, e.span))
+@dataclass(frozen=True)
+class VerifyPlan:
+    """How much of each output to check: "full" (every element, in blocks of rows), "rows" (`rows`
+    rows drawn with `seed`, every element of each), "auto" (one of those by size) or "off"."""
+    mode: str = "full"
+    rows: int = 0
+    seed: int = 0
+
+    def __str__(self) -> str:
+        return f"rows={self.rows}" if self.mode == "rows" else self.mode
 
 
-def _ev(e, t, env):
-    if isinstance(e, ast.Num):
-        return float(e.value)
-    if isinstance(e, ast.QuantityLit):
-        return e.quantity.value
-    if isinstance(e, ast.Name):
-        if e.id in t:
-            return t[e.id].astype(np.float64)
-        if e.id in env and not isinstance(env[e.id], str):
-            return float(env[e.id])
-        if e.id == "inf":
-            return math.inf
-        raise _fail(f"the spec names '{e.id}', which is not an input, a dimension or a param", e)
-    if isinstance(e, ast.Unary):
-        if e.op == "-":
-            return -_ev(e.operand, t, env)
-        raise _fail(f"'{e.op}' is not allowed in a spec", e)
-    if isinstance(e, ast.Binary):
-        a, b = _ev(e.left, t, env), _ev(e.right, t, env)
-        fns = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "@": np.matmul, "**": np.power,
-               "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
-               "!=": np.not_equal}
-        if e.op not in fns:
-            raise _fail(f"'{e.op}' is not allowed in a spec", e)
-        try:
-            with np.errstate(all="ignore"):
-                return fns[e.op](a, b)
-        except ValueError:
-            raise _fail(f"the spec's shapes do not fit for '{e.op}': {np.shape(a)} and {np.shape(b)}", e) from None
-    if isinstance(e, ast.Attr) and e.name == "T":
-        x = np.asarray(_ev(e.base, t, env))
-        return np.swapaxes(x, -1, -2) if x.ndim >= 2 else x
-    if isinstance(e, ast.Index):
-        raise _fail("indexing is not allowed in a spec; write it with whole tensors", e)
-    if isinstance(e, ast.Call):
-        return _call(e, t, env)
-    raise _fail("this is not allowed in a spec", e)
+def parse_verify(text: str | VerifyPlan | None, seed: int = 0) -> VerifyPlan:
+    """`auto`, `full`, `off` or `rows=K` (K >= 1) from --verify; UsageError otherwise."""
+    if isinstance(text, VerifyPlan):
+        return text
+    text = DEFAULT_VERIFY if text is None else str(text).strip()
+    if text in ("auto", "full", "off"):
+        return VerifyPlan(text, 0, seed)
+    name, sep, count = text.partition("=")
+    if name == "rows" and sep and count.isdigit() and int(count) >= 1:
+        return VerifyPlan("rows", int(count), seed)
+    raise UsageError(f"--verify expects auto, full, off or rows=K with K >= 1, not '{text}'")
 
 
-def _call(e: ast.Call, t, env):
-    f = e.func
-    if f == "causal":
-        x = np.asarray(_ev(e.args[0], t, env))
-        i = int(_ev(e.args[1], t, env)) if len(e.args) > 1 else 0
-        j = int(_ev(e.args[2], t, env)) if len(e.args) > 2 else 0
-        rows = np.arange(x.shape[-2])[:, None]
-        cols = np.arange(x.shape[-1])[None, :]
-        return np.where(j + cols > i + rows, -np.inf, x)
-    args = [_ev(a, t, env) for a in e.args]
-    with np.errstate(all="ignore"):
-        if f == "softmax":
-            x = np.asarray(args[0])
-            if x.size == 0:  # no rows (N = 0) normalize to nothing; rows of nothing have no softmax
-                if x.ndim == 0 or np.prod(x.shape[:-1]) > 0:
-                    raise _fail(f"softmax() in the spec is taken over empty rows (shape {list(x.shape)})", e)
-                return x
-            ex = np.exp(x - np.max(x, axis=-1, keepdims=True))
-            return ex / np.sum(ex, axis=-1, keepdims=True)
-        simple = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-        if f in simple:
-            return simple[f](args[0])
-        if f in ("max", "min"):
-            if len(args) == 2:
-                return (np.maximum if f == "max" else np.minimum)(args[0], args[1])
-            _need_elements(f, args[0], e)
-            return (np.max if f == "max" else np.min)(args[0])
-        rows = {"rowmax": np.max, "rowmin": np.min, "rowsum": np.sum}
-        if f in rows:
-            if f != "rowsum":
-                _need_elements(f, args[0], e)
-            return rows[f](args[0], axis=-1)
-        if f in ("sum", "mean"):
-            return (np.sum if f == "sum" else np.mean)(args[0])
-        if f == "where":
-            return np.where(np.asarray(args[0]).astype(bool), args[1], args[2])
-        if f in ("dot",):
-            return np.matmul(args[0], args[1])
-        if f == "transpose":
-            return np.swapaxes(args[0], -1, -2)
-    raise _fail(f"{f}() is not allowed in a spec", e)
+def check_output(name: str, expr: ast.Expr, tensors: dict, env: dict, got: np.ndarray, dtype: str,
+                 plan: VerifyPlan, span, block_rows: int | None = None) -> Verification:
+    """Compare one output with its spec under plan (not "off"), never holding an N x N value.
+
+    "full" evaluates the spec a block of rows at a time (float64, O(block * N + N * d) numbers) and
+    compares every element; "rows" evaluates and compares only the drawn rows (all of them when the
+    output has fewer rows than asked for, or fewer than two axes).
+    """
+    ev = SpecEval(tensors, env, block_rows)
+    shape = ev.shape(expr)
+    if shape != got.shape:
+        raise AttnError(error("E1022", f"the spec of {name} has shape {list(shape)} but the output has "
+                                       f"{list(got.shape)}", span))
+    n_rows = shape[-2] if len(shape) >= 2 else 0
+    if plan.mode == "auto":
+        small = n_rows * ev.row_elements(expr) <= AUTO_FULL_NUMBERS
+        plan = VerifyPlan("full") if small else VerifyPlan("rows", AUTO_ROWS, plan.seed)
+    if plan.mode == "rows" and plan.rows < n_rows:
+        picked = draw_rows(n_rows, plan.rows, plan.seed)
+        step = ev.block_rows(expr)
+        want = np.concatenate([np.asarray(ev.rows(expr, picked[i:i + step]), dtype=np.float64)
+                               for i in range(0, len(picked), step)], axis=-2)
+        v = verify(name, got[..., picked, :], want, dtype)
+        worst = v.worst_index
+        if worst:
+            worst = worst[:-2] + (int(picked[worst[-2]]), worst[-1])
+        return replace(v, worst_index=worst, mode="rows", rows=tuple(int(i) for i in picked))
+    if n_rows > 1:
+        step = ev.block_rows(expr)
+        want = np.concatenate([np.asarray(ev.rows(expr, slice(i, i + step)), dtype=np.float64)
+                               for i in range(0, n_rows, step)], axis=-2)
+    else:
+        want = np.asarray(ev.rows(expr, slice(None)), dtype=np.float64)
+    return verify(name, got, want, dtype)
 
 
-def _need_elements(f: str, x, e) -> None:
-    """max and min have no value over nothing: say so instead of failing inside NumPy."""
-    if np.size(x) == 0:
-        raise _fail(f"{f}() in the spec is taken over an empty tensor (shape {list(np.shape(x))})", e)
+def draw_rows(n_rows: int, k: int, seed: int) -> np.ndarray:
+    """k of n_rows rows, sorted: one drawn uniformly from each of k equal stretches, so any
+    2 * n_rows / k consecutive rows (a tile, an edge) hold at least one of them."""
+    rng = np.random.default_rng([seed, 1])
+    edges = (np.arange(k + 1) * n_rows) // k
+    return edges[:-1] + (rng.random(k) * (edges[1:] - edges[:-1])).astype(np.int64)
 
 
 def verify(name: str, got: np.ndarray, want: np.ndarray, dtype: str) -> Verification:

@@ -23,8 +23,7 @@ from ..hardware import Hardware
 from ..interp.machine import Counters, _kib
 from ..syntax import ast
 from . import native
-from .lower import CLEANUP, ENTRY, lower_kernel
-from .values import DEADLOCK, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
+from .values import CLEANUP, DEADLOCK, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
 VERSION = "4"
@@ -59,6 +58,8 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
         if "fallback" in meta:
             return {"fallback": meta["fallback"]}
     else:
+        from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
+
         try:
             ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
         except Unsupported as exc:
@@ -71,7 +72,7 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
 
 
 def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, trace: bool = False,
-            max_cycles: float | None = None, timeout: float | None = None):
+            max_cycles: float | None = None, timeout: float | None = None, verify=None):
     """Run the kernel natively; fall back to the interpreter (saying why) where it cannot."""
     from ..interp import execute as interp_execute
 
@@ -84,17 +85,18 @@ def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, tra
         if "fallback" in c:
             reason = c["fallback"]
         else:
-            result = _run(c, kernel, env, hw, inputs, max_cycles, timeout)
+            result = _run(c, kernel, env, hw, inputs, max_cycles, timeout, verify)
             if isinstance(result, str):
                 reason = result
             else:
                 return result
-    result = interp_execute(prog, kernel, env, hw, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout)
+    result = interp_execute(prog, kernel, env, hw, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
+                            verify=verify)
     result.fallback = f"the JIT ran this in the interpreter: {reason}"
     return result
 
 
-def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout):
+def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout, verify):
     from .. import cost
     from ..interp import summarize, verify_outputs
 
@@ -176,7 +178,8 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
     for t in kernel.outputs:
         if not I[i[f"stored.{t.name}"]]:
             result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))
-    result.verify = verify_outputs(kernel, env, inputs, outputs, out_dtype)
+    result.verify = verify_outputs(kernel, env, inputs, outputs, out_dtype, verify)
+    result.verify_mode = str(verify) if verify else "full"
     result.jit = {"compile_seconds": c["compile_seconds"], "run_seconds": run_seconds, "cached": c["cached"]}
     return result
 

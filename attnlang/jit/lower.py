@@ -33,10 +33,9 @@ from ..syntax import ast
 from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
 from .streams import ChannelLowering, settled
 from .tiles import Tiles, View, broadcast_shapes, contiguous_strides, elem_of
-from .values import MAX_CYCLES, NO_MEMORY, OK, OVERFLOW, RAISE, RT, SPILL, TIMEOUT, Desc, Unsupported, Val
+from .values import (CLEANUP, ENTRY, MAX_CYCLES, NO_MEMORY, OK, OVERFLOW, RAISE, RT, SPILL, TIMEOUT, Desc,
+                     Unsupported, Val)
 
-ENTRY = "attn_main"
-CLEANUP = "attn_cleanup"
 
 
 @dataclass

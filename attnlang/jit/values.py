@@ -5,8 +5,14 @@ of values (shared by lower.py and streams.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .tiles import View
+if TYPE_CHECKING:  # only a type here; tiles imports llvmlite.ir, which a cached run does not need
+    from .tiles import View
+
+#: the compiled kernel's entry point and the function that frees what it allocated
+ENTRY = "attn_main"
+CLEANUP = "attn_cleanup"
 
 # return codes of the compiled kernel and of its process functions
 OK, OVERFLOW, SPILL, MAX_CYCLES, TIMEOUT, NO_MEMORY, RAISE = 0, 1, 2, 3, 4, 5, 6

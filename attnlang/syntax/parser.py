@@ -13,8 +13,6 @@ from ..diagnostics import Diagnostic, Span, error
 from . import ast, lalr
 from .build import SyntaxProblem, ToAst
 
-#: Files larger than this are refused rather than parsed for a long time.
-MAX_SOURCE_BYTES = 4 * 1024 * 1024
 #: Deeper nesting of brackets than this is refused (it is never meant).
 MAX_NESTING = 200
 

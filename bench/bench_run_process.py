@@ -1,0 +1,156 @@
+"""`attn run` as the process a user starts: wall time and peak RSS, next to a NumPy script.
+
+    python bench/bench_run_process.py                 # N = 1024, 4096; every --verify; 5 repeats
+    python bench/bench_run_process.py --quick         # N = 1024, 4096; 3 repeats
+    python bench/bench_run_process.py -N 32768 --verify full --repeat 1     # the long run
+
+Each measurement is a fresh process, timed from start to exit, its peak resident set read off
+`os.wait4`:
+
+- `attn run examples/flash.attn -D N=... --engine jit --verify MODE` (d = 64, Br = Bc = 64), the
+  JIT's disk cache warm (one untimed run first, in a cache folder of its own);
+- a NumPy script doing the same attention: import NumPy, draw Q, K, V from a standard normal
+  (rounded through float16, as the kernel's f16 inputs are), softmax(QK^T/sqrt(d))V in float32.
+  The reference for time and for memory, measured in the same run, alternating with attn;
+- `python -c "import attnlang.cli"` and `attn check` on a generated 200-line program
+  (bench/bench_parse.py's), for the start-up of a command that does not run anything.
+
+Memory is set against what a run must hold: its tensors (Q, K, V as float32 and the float64
+they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
+on-chip memory, from --json), and a baseline (the same command at N = 64 with --verify off:
+the interpreter's imports, NumPy, llvmlite and the compiled code), and, when verifying, the
+verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x 8 MiB). Times and
+RSS: min and median of the repeats. Bytecode is cached, as for an installed package. The
+figures in docs/performance.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from attnlang.interp.spec_eval import BLOCK_BYTES  # noqa: E402
+
+FLASH = ROOT / "examples" / "flash.attn"
+
+NUMPY_SCRIPT = """
+import sys
+import numpy as np
+n, d = int(sys.argv[1]), 64
+rng = np.random.default_rng(0)
+q, k, v = (rng.standard_normal((n, d)).astype(np.float16).astype(np.float32) for _ in range(3))
+s = q @ k.T / np.float32(np.sqrt(d))
+s = np.exp(s - s.max(axis=1, keepdims=True))
+o = (s / s.sum(axis=1, keepdims=True)) @ v
+print(float(o[0, 0]))
+"""
+
+
+def measure(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}: {err.decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+def attn_cmd(n: int, verify: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "attnlang", "run", str(FLASH), "-D", f"N={n}", "--engine", "jit",
+            "--verify", verify, *extra]
+
+
+def summary(values: list[float]) -> str:
+    return f"{min(values):.3f} / {statistics.median(values):.3f}"
+
+
+def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: float) -> None:
+    info = json.loads(measure(attn_cmd(n, "off", "--json"), env)[2])  # also warms the JIT cache
+    sram_mib = max(m["peak_bytes"] for name, m in info["memories"].items() if name != "dram") / 2**20
+    tensors_mib = (3 * n * 64 * (4 + 8) + n * 64 * 4) / 2**20
+    np_t, np_rss = [], []
+    runs = {m: ([], []) for m in modes}
+    for _ in range(repeat):  # alternate, so the box's load falls on both alike
+        t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
+        np_t.append(t)
+        np_rss.append(rss)
+        for m in modes:
+            t, rss, _ = measure(attn_cmd(n, m), env)
+            runs[m][0].append(t)
+            runs[m][1].append(rss)
+    # verification: float64 copies of the inputs, the spec's value and the comparison's arrays (O(N d)),
+    # and the blocks of rows (a fixed few times spec_eval.BLOCK_BYTES, whatever N)
+    verify_mib = (8 * n * 64 * 8 + 4 * BLOCK_BYTES) / 2**20
+    bound = tensors_mib + sram_mib + baseline_mib + verify_mib
+    print(f"N = {n}: tensors {tensors_mib:.1f} MiB, on-chip working set {sram_mib * 1024:.0f} KiB, "
+          f"baseline {baseline_mib:.0f} MiB, verification {verify_mib:.0f} MiB: bound {bound:.0f} MiB")
+    print(f"  {'process':<28} {'seconds min / median':>22} {'x NumPy (min, med)':>19} "
+          f"{'peak RSS MiB min / median':>27} {'x NumPy':>8}")
+    print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
+    off_rss = min(runs["off"][1]) if "off" in runs else None
+    for m in modes:
+        t, rss = runs[m]
+        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
+        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
+              f"{min(rss) / min(np_rss):>8.2f}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
+              + ("" if min(rss) <= bound else "  ABOVE THE BOUND"))
+    print(flush=True)
+
+
+def bench_start(repeat: int, env: dict) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_parse import program
+
+    path = Path(env["XDG_CACHE_HOME"]) / "two_hundred.attn"
+    path.write_text(program())
+    imp = [measure([sys.executable, "-c", "import attnlang.cli"], env)[0] for _ in range(repeat)]
+    chk = [measure([sys.executable, "-m", "attnlang", "check", str(path)], env)[0] for _ in range(repeat)]
+    bare = [measure([sys.executable, "-c", "pass"], env)[0] for _ in range(repeat)]
+    lines = len(path.read_text().splitlines())
+    print(f"start-up, seconds min / median: python -c pass {summary(bare)}; python -c 'import attnlang.cli' "
+          f"{summary(imp)}; attn check on a {lines}-line program {summary(chk)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-N", type=int, action="append", help="sequence length (repeatable)")
+    ap.add_argument("--verify", action="append", help="--verify modes to time (repeatable)")
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="3 repeats")
+    args = ap.parse_args(argv)
+    sizes = args.N or [1024, 4096]
+    modes = args.verify or ["full", "rows=256", "off", "auto"]
+    repeat = args.repeat or (3 if args.quick else 5)
+    cache = tempfile.mkdtemp(prefix="attn-bench-")
+    # as an installed package runs: bytecode cached (here in a folder of the bench's own)
+    env = dict(os.environ, XDG_CACHE_HOME=cache, PYTHONPYCACHEPREFIX=os.path.join(cache, "pyc"),
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {repeat} repeats, processes alternating")
+    measure(attn_cmd(64, "off"), env)
+    baseline = min(measure(attn_cmd(64, "off"), env)[1] for _ in range(3))
+    for n in sizes:
+        bench_size(n, modes, repeat, env, baseline)
+    bench_start(repeat, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
