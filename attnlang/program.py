@@ -15,6 +15,7 @@ from typing import Mapping
 
 from .diagnostics import Diagnostic, Sources, Span, UsageError, error, warning
 from .hardware import Hardware, elaborate
+from .limits import integer_error, integer_problem
 from .static import Static, StaticError, static_eval
 from .syntax import ast
 from .syntax.parser import MAX_SOURCE_BYTES, parse
@@ -244,6 +245,9 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
     declared = {d.name for d in decls} | set(signature_dims(kernel))
     dims = {d.name for d in decls if isinstance(d, ast.DimBinding)} | set(signature_dims(kernel))
     for name, value in defines.items():
+        problem = integer_problem(value)
+        if problem:
+            raise UsageError(f"-D {name}: the value is out of range: {problem}")
         if name in dims and (isinstance(value, str) or not float(value).is_integer()):
             raise UsageError(f"-D {name}: a dimension takes a whole number, not '{value}'")
         param = next((d for d in decls if isinstance(d, ast.Param) and d.name == name), None)
@@ -273,9 +277,15 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
                 continue
         try:
             # A symbolic param's default (`= q_outer`) names one of its symbols.
-            env[d.name] = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
+            value = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
         except StaticError as exc:
             diags.append(exc.diagnostic)
+            continue
+        bad = integer_error(value, f"the value of {d.name}", default.span)
+        if bad:
+            diags.append(bad)
+            continue
+        env[d.name] = value
     return env, diags
 
 

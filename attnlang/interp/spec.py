@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..diagnostics import AttnError, Diagnostic, error
+from ..limits import integer_problem
 from ..syntax import ast
 
 #: (relative, absolute) tolerance per output dtype; the absolute part is scaled
@@ -68,7 +69,7 @@ def _ev(e, t, env):
             raise _fail(f"'{e.op}' is not allowed in a spec", e)
         try:
             with np.errstate(all="ignore"):
-                return fns[e.op](a, b)
+                return np.asarray(fns[e.op](a, b), dtype=np.float64)  # a comparison is 0 or 1, as in a kernel
         except ValueError:
             raise _fail(f"the spec's shapes do not fit for '{e.op}': {np.shape(a)} and {np.shape(b)}", e) from None
     if isinstance(e, ast.Attr) and e.name == "T":
@@ -85,8 +86,8 @@ def _call(e: ast.Call, t, env):
     f = e.func
     if f == "causal":
         x = np.asarray(_ev(e.args[0], t, env))
-        i = int(_ev(e.args[1], t, env)) if len(e.args) > 1 else 0
-        j = int(_ev(e.args[2], t, env)) if len(e.args) > 2 else 0
+        i = _offset(e.args[1], t, env) if len(e.args) > 1 else 0
+        j = _offset(e.args[2], t, env) if len(e.args) > 2 else 0
         rows = np.arange(x.shape[-2])[:, None]
         cols = np.arange(x.shape[-1])[None, :]
         return np.where(j + cols > i + rows, -np.inf, x)
@@ -122,6 +123,20 @@ def _call(e: ast.Call, t, env):
         if f == "transpose":
             return np.swapaxes(args[0], -1, -2)
     raise _fail(f"{f}() is not allowed in a spec", e)
+
+
+def _offset(e, t, env) -> int:
+    """A causal() offset: a whole number in range (NumPy's int64 would wrap a larger one)."""
+    v = _ev(e, t, env)
+    if np.ndim(v) != 0:
+        raise _fail("a causal() offset in the spec must be a number, not a tensor", e)
+    v = float(v)
+    problem = integer_problem(v)
+    if problem:
+        raise _fail(f"a causal() offset in the spec is out of range: {problem}", e)
+    if not v.is_integer():
+        raise _fail(f"a causal() offset in the spec must be a whole number, not {v}", e)
+    return int(v)
 
 
 def _need_elements(f: str, x, e) -> None:
