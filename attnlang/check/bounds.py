@@ -17,7 +17,7 @@ from ..program import Program
 from ..static import Static, free_names
 from ..syntax import ast
 from . import scope
-from .dims import Unknown, dim_of, try_value, veval
+from .dims import Unknown, dim_of, veval
 from .shapes import analyze
 from .space import LIMIT, TooBig, corners, interval, intervals, monotone, needed_loops, points
 

@@ -52,7 +52,8 @@ def _offsets(kernel: ast.Kernel, env: Mapping) -> list[Diagnostic]:
     for top in exprs:
         for x in ast.subexprs(top):
             if isinstance(x, ast.Call) and x.func == "causal":
-                for arg, what in zip(x.args[1:], ("the row offset of causal()", "the column offset of causal()")):
+                offsets = ("the row offset of causal()", "the column offset of causal()")
+                for arg, what in zip(x.args[1:], offsets, strict=False):
                     bad = integer_error(try_value(arg, env), what, arg.span)
                     if bad:
                         diags.append(bad)
