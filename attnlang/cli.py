@@ -7,13 +7,12 @@ is wrong; 3 an internal error (a bug in attnlang: please report it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Sequence
 
 from . import __version__
-from .diagnostics import AttnError, Sources, UsageError, has_errors, render_all, to_json
+from .diagnostics import AttnError, Sources, UsageError, has_errors, json_text, render_all, to_json
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,7 +166,7 @@ def cmd_run(args) -> int:
     if result.warnings:
         print(render_all(result.warnings, prog.sources), file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json_text(result.to_json(), indent=2))
     else:
         print(text_report(result))
     failed = [v for v in result.verify.values() if not v.ok]

@@ -8,8 +8,27 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
+
+
+def json_text(obj, indent: int | None = None) -> str:
+    """Strict JSON for every `--json`: a non-finite number is the string "inf", "-inf" or "nan"
+    (Python's json would print Infinity and NaN, which JSON does not have)."""
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False)
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:  # a NumPy scalar
+        return _finite(x.item())
+    return x
 
 
 @dataclass(frozen=True)
@@ -183,7 +202,7 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: Sources | None = None
 
 
 def to_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([d.to_json() for d in sorted(diagnostics, key=sort_key)], indent=2)
+    return json_text([d.to_json() for d in sorted(diagnostics, key=sort_key)], indent=2)
 
 
 __all__ = [

@@ -13,6 +13,7 @@ from typing import Mapping
 
 from .cost import DATAFLOWS, FILLS
 from .diagnostics import Diagnostic, Span, did_you_mean, error
+from .limits import MAX_QUANTITY, MAX_UNITS, integer_problem, quantity_problem
 from .static import Static, StaticError, static_eval, static_int
 from .syntax import ast
 from .syntax import units as U
@@ -137,6 +138,8 @@ class Hardware:
 
 _NAME = "name"
 _INT = "int"
+#: The largest machine word, in bytes (a word is a tensor element's size on the hardware).
+_WORD_LIMIT = 1024.0
 # property -> accepted dimensions (or _NAME / _INT / "shape")
 _SCHEMA: dict[str, dict[str, tuple]] = {
     "hardware": {"clock": (U.FREQUENCY,), "leakage": (U.POWER,), "word": (U.BYTES,)},
@@ -225,6 +228,10 @@ class _Props:
             self.diags.append(error("E0205", f"'{key}' takes a number, not {value!r}", v.span))
             return default
         if _INT in accepted:
+            problem = integer_problem(value)
+            if problem:
+                self.diags.append(error("E0302", f"'{key}' is out of range: {problem}", v.span))
+                return default
             if dim != U.NONE or not float(value).is_integer() or value < 0:
                 self.diags.append(error("E0202", f"'{key}' takes a whole number, not {_show(v, value)}", v.span))
                 return default
@@ -240,9 +247,13 @@ class _Props:
             self.diags.append(error("E0205", f"'{key}' cannot be negative", v.span))
             return default
         if dim == U.TIME:
-            return value * (self.clock_hz or 1.0)
-        if dim == U.BANDWIDTH:
-            return value / (self.clock_hz or 1.0)
+            value = value * (self.clock_hz or 1.0)
+        elif dim == U.BANDWIDTH:
+            value = value / (self.clock_hz or 1.0)
+        problem = quantity_problem(float(value), _WORD_LIMIT if key == "word" else MAX_QUANTITY)
+        if problem:
+            self.diags.append(error("E0302", f"'{key}' is out of range: {problem}", v.span))
+            return default
         return float(value)
 
 
@@ -358,6 +369,10 @@ def _elaborate_unit(u: ast.UnitDecl, env, diags, clock, memories) -> Unit | None
         if count < 1:
             diags.append(error("E0205", f"unit array '{u.name}' needs at least one unit", u.count.span))
             return None
+        if count > MAX_UNITS:
+            diags.append(error("E0302", f"unit array '{u.name}' is out of range: {count} units exceed "
+                                        f"{MAX_UNITS}, the most one array may have", u.count.span))
+            return None
     p = _Props(u.kind, u.props, env, diags, clock)
     memory = p.name("memory")
     if memory is not None and memory not in memories:
@@ -451,7 +466,11 @@ def _elaborate_links(hw, env, diags, clock, units, unsized=frozenset()) -> list[
             except StaticError as exc:
                 diags.append(exc.diagnostic)
                 continue
-            values = list(range(lo, hi))
+            if hi - lo > MAX_UNITS:
+                diags.append(error("E0302", f"the link range is out of range: {hi - lo} links exceed {MAX_UNITS}",
+                                   ln.hi.span))
+                continue
+            values = range(lo, hi)
         for v in values:
             scope = dict(env) if v is None else {**env, ln.var: v}
             try:

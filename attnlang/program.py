@@ -27,6 +27,7 @@ from .diagnostics import (
     warning,
 )
 from .hardware import Hardware, elaborate
+from .limits import integer_error, integer_problem
 from .static import Static, StaticError, static_eval
 from .syntax import ast
 from .syntax.cache import cached_parse
@@ -290,6 +291,9 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
     declared = {d.name for d in decls} | set(signature_dims(kernel))
     dims = {d.name for d in decls if isinstance(d, ast.DimBinding)} | set(signature_dims(kernel))
     for name, value in defines.items():
+        problem = integer_problem(value)
+        if problem:
+            raise UsageError(f"-D {name}: the value is out of range: {problem}", DEFINE_ERROR)
         if name in dims and (isinstance(value, str) or not float(value).is_integer() or value < 1):
             # A dimension of 0 would make empty tensors, and a run of nothing "verifies"; below 0, no shape.
             raise UsageError(f"-D {name}: a dimension takes a whole number of at least 1, not '{value}'",
@@ -322,9 +326,15 @@ def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
                 continue
         try:
             # A symbolic param's default (`= q_outer`) names one of its symbols.
-            env[d.name] = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
+            value = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
         except StaticError as exc:
             diags.append(exc.diagnostic)
+            continue
+        bad = integer_error(value, f"the value of {d.name}", default.span)
+        if bad:
+            diags.append(bad)
+            continue
+        env[d.name] = value
     return env, diags
 
 

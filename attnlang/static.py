@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Union
 import numpy as np
 
 from .diagnostics import Diagnostic, error
+from .limits import MAX_INT, integer_error, show
 from .syntax import ast
 
 Static = Union[int, float, bool, str]
@@ -131,7 +132,7 @@ def _scalar_binary(expr: ast.Binary, left, right, fail: Fail):
         if op in _DIVISIONS and right == 0:
             raise fail(expr, "division by zero")
         if (op == "**" and isinstance(left, int) and isinstance(right, int) and right > 0
-                and abs(left).bit_length() * right > 100_000):
+                and abs(left).bit_length() * right > 1_000):
             # Python would compute the exact integer, taking unbounded time and memory.
             raise fail(expr, "the power is too large to compute")
         try:
@@ -140,6 +141,8 @@ def _scalar_binary(expr: ast.Binary, left, right, fail: Fail):
             raise fail(expr, f"cannot evaluate: {exc}") from None
         if type(out) is complex:  # a negative number to a fractional power
             raise fail(expr, f"cannot evaluate: {left} ** {right} is not a real number")
+        if type(out) is int and abs(out) > MAX_INT:  # exact integers would grow without bound
+            raise fail(expr, f"cannot evaluate: the result, {show(out)}, exceeds 2**53 in magnitude")
         return _tidy(out)
     fn = _COMPARE.get(op)
     if fn is not None:
@@ -232,6 +235,9 @@ static_eval.__doc__ = """Evaluate expr with the names in env; raises StaticError
 def static_int(expr: ast.Expr, env: Mapping[str, Static], what: str) -> int:
     """Evaluate to an integer, or fail saying what was expected."""
     v = static_eval(expr, env)
+    bad = integer_error(v, what, expr.span)
+    if bad:
+        raise StaticError(bad)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
         raise _fail(expr, f"{what} must be an integer, not {v!r}")
     return int(v)

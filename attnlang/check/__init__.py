@@ -18,6 +18,7 @@ from .capacity import check_capacity
 from .channels import check_channels
 from .names import check_names
 from .races import check_races
+from .ranges import check_loop_bounds, out_of_range
 from .shapes import check_shapes
 from .units import check_units
 from .where import check_where
@@ -59,6 +60,10 @@ def check(prog: Program, defines: Mapping[str, Static] | None = None,
         hw, d = hardware_for(prog, kernel, env)
         diags += d
         if hw is None:
+            continue
+        d = check_loop_bounds(prog, kernel, env, hw)
+        diags += d
+        if out_of_range(d):
             continue
         for rule in RULES:
             diags += rule(prog, kernel, env, hw)

@@ -1,4 +1,4 @@
-"""Slices inside their tensors for every iteration, tiles that divide their loops, positive steps.
+"""Slices inside their tensors for every iteration, tiles that divide their loops (ranges.py: the bounds).
 
 Each slice bound is evaluated over every iteration of the loops it depends
 on (space.points); past space.LIMIT points, over intervals, and a slice the
@@ -17,15 +17,15 @@ from ..program import Program
 from ..static import Static, free_names
 from ..syntax import ast
 from . import scope
-from .dims import Unknown, dim_of, try_value, veval
+from .dims import Unknown, dim_of, veval
 from .shapes import analyze
 from .space import LIMIT, TooBig, corners, interval, intervals, monotone, needed_loops, points
 
 
 def check_bounds(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
-    """Slices out of bounds, tiles that do not divide their loop, steps that are not positive (E06xx)."""
+    """Slices out of bounds, tiles that do not divide their loop (E06xx)."""
     env = scope.full_env(kernel, env)
-    diags = _loops(kernel, env, prog)
+    diags: list[Diagnostic] = []
     divided: set[int] = set()
     for rec in analyze(kernel, env, hw).slices.values():
         if not rec.quiet:
@@ -41,24 +41,6 @@ def _named(text: str, value) -> str:
 def _num(v):
     v = v.item() if isinstance(v, np.generic) else v
     return int(v) if isinstance(v, float) and v.is_integer() else v
-
-
-def _loops(kernel: ast.Kernel, env: Mapping, prog) -> list[Diagnostic]:
-    diags = []
-    for s, _, quiet in scope.walk_live(kernel.body, env):
-        if quiet or not isinstance(s, ast.For):
-            continue
-        for e, what in ((s.lo, "a loop bound"), (s.hi, "a loop bound"), (s.step, "the loop step")):
-            v = try_value(e, env) if e is not None else None
-            if v is None or isinstance(v, str):
-                continue
-            if isinstance(v, bool) or not float(v).is_integer():
-                diags.append(error("E0606", f"{what} must be a whole number, not {_named(scope.text_of(prog, e), v)}",
-                                   e.span))
-            elif e is s.step and v <= 0:
-                diags.append(error("E0603", f"the loop step {_named(scope.text_of(prog, e), v)} is not positive",
-                                   e.span))
-    return diags
 
 
 def _where(pts: dict, k: int, names: set[str]) -> str:

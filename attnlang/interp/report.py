@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, json_text
 from .machine import Event
 
 
@@ -139,4 +138,4 @@ def chrome_trace(r: Result) -> str:
                     "args": {"start_cycle": e.start, "end_cycle": e.end, "busy_cycles": e.busy_cycles,
                              "ready_cycle": e.ready_cycle,
                              "bytes": e.nbytes, "energy_pj": e.energy_pj, "line": e.line}})
-    return json.dumps({"traceEvents": out, "displayTimeUnit": "ns"})
+    return json_text({"traceEvents": out, "displayTimeUnit": "ns"})

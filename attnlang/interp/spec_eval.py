@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..diagnostics import AttnError, error
+from ..limits import integer_problem
 from ..syntax import ast
 
 Rows = slice | np.ndarray  # rows of the row axis: a slice for a block, sorted indices for sampled rows
@@ -189,10 +190,24 @@ class SpecEval:
             if e.op == "@":
                 return self._matmul(e, e.left, e.right, r)
             with np.errstate(all="ignore"):
-                return _BINARY[e.op](self.rows(e.left, r), self.rows(e.right, r))
+                # a comparison is 0 or 1, as in a kernel
+                return np.asarray(_BINARY[e.op](self.rows(e.left, r), self.rows(e.right, r)), dtype=np.float64)
         if isinstance(e, ast.Attr):  # .T: the rows of a transpose are columns of its operand
             return self._take(_swap(self.whole(e.base)), r)
         return self._call(e, r)
+
+    def _offset(self, e) -> int:
+        """A causal() offset: a whole number in range (NumPy's int64 would wrap a larger one)."""
+        v = self.whole(e)
+        if np.ndim(v) != 0:
+            raise fail("a causal() offset in the spec must be a number, not a tensor", e)
+        v = float(v)
+        problem = integer_problem(v)
+        if problem:
+            raise fail(f"a causal() offset in the spec is out of range: {problem}", e)
+        if not v.is_integer():
+            raise fail(f"a causal() offset in the spec must be a whole number, not {v}", e)
+        return int(v)
 
     def _take(self, x, r: Rows):
         x = np.asarray(x)
@@ -209,8 +224,8 @@ class SpecEval:
         with np.errstate(all="ignore"):
             if f == "causal":
                 x = self.rows(args[0], r)
-                i = int(self.whole(args[1])) if len(args) > 1 else 0
-                j = int(self.whole(args[2])) if len(args) > 2 else 0
+                i = self._offset(args[1]) if len(args) > 1 else 0
+                j = self._offset(args[2]) if len(args) > 2 else 0
                 s = self.shape(args[0])
                 row_ids = np.arange(s[-2]) if len(s) >= 2 else np.arange(1)
                 if len(s) >= 2 and s[-2] > 1:

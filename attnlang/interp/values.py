@@ -32,8 +32,20 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
         out = rounded.astype(np.uint32).view(np.float32)
         return np.where(np.isnan(x), x, out)
     if dtype in ("i32", "i8"):
-        return np.asarray(x).astype(_NUMPY[dtype]).astype(np.float32)
+        return _to_integer(np.asarray(x, dtype=np.float64), dtype).astype(np.float32)
     raise ValueError(f"unknown dtype {dtype}")
+
+
+#: The range of each integer dtype: a value is truncated toward zero and saturates at these, NaN is 0
+#: (NumPy's own cast leaves out-of-range values undefined, and the JIT must give the same numbers).
+INT_RANGE = {"i32": (-2**31, 2**31 - 1), "i8": (-128, 127)}
+
+
+def _to_integer(x: np.ndarray, dtype: str) -> np.ndarray:
+    lo, hi = INT_RANGE[dtype]
+    return np.clip(np.nan_to_num(np.trunc(x), nan=0.0, posinf=hi, neginf=lo), lo, hi)
+
+
 
 
 def promote(a: str | None, b: str | None) -> str:

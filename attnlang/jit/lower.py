@@ -26,8 +26,10 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from .. import cost, ops
+from ..diagnostics import AttnError
 from ..hardware import Hardware, Unit
 from ..interp.engine import MAX_PIPELINE
+from ..limits import integer_error
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
@@ -275,6 +277,9 @@ class Lowering(ChannelLowering):
         v = self.static_or_rt(e)
         if isinstance(v, RT):
             return self.as_i64(v.v)
+        bad = integer_error(v, what, e.span)
+        if bad:  # the interpreter's static_int says the same
+            raise AttnError(bad)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
             raise Unsupported(f"{what} must be an integer, not {v!r}", e.span)
         return int(v)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ..interp.values import INT_RANGE
 from .irkit import F32, F64, I32, I64, Fn, i64
 
 
@@ -117,7 +118,7 @@ class Tiles:
     def intrinsic(self, name: str, ty):
         key = f"{name}.{ty}"
         if key not in self._decl:
-            nargs = 2 if name in ("maximum", "minimum", "pow") else 1
+            nargs = 2 if name in ("maximum", "minimum", "maxnum", "minnum", "pow") else 1
             self._decl[key] = self.m.declare_intrinsic(f"llvm.{name}", [ty], ir.FunctionType(ty, [ty] * nargs))
         return self._decl[key]
 
@@ -157,11 +158,14 @@ class Tiles:
     def round_to(self, x, dtype: str):
         """values.round_to for one element (x in its compute type)."""
         b = self.b
-        if dtype in ("f32", "f64", "i8"):
+        if dtype in ("f32", "f64"):
             return x
-        if dtype == "i32":
-            f = self.m.declare_intrinsic("llvm.fptosi.sat", [I32, x.type])
-            return b.sitofp(b.call(f, [x]), x.type)
+        if dtype in INT_RANGE:  # values.round_to: toward zero, saturated, NaN is 0
+            lo, hi = INT_RANGE[dtype]
+            t = self.call1("trunc", x)
+            t = self.b.call(self.intrinsic("maxnum", x.type), [t, ir.Constant(x.type, float(lo))])
+            t = self.b.call(self.intrinsic("minnum", x.type), [t, ir.Constant(x.type, float(hi))])
+            return b.select(b.fcmp_unordered("uno", x, x), ir.Constant(x.type, 0.0), t)
         if x.type == F64:
             x = b.fptrunc(x, F32)
         bits = b.bitcast(x, I32)

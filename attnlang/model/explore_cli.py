@@ -9,10 +9,9 @@ Exit status: 0 success; 1 the program is wrong, or no candidate is feasible;
 
 from __future__ import annotations
 
-import json
 import sys
 
-from ..diagnostics import AttnError, UsageError
+from ..diagnostics import AttnError, UsageError, json_text
 
 
 def add_arguments(p) -> None:
@@ -67,7 +66,7 @@ def main(args) -> int:
         out["rate"] = ex.rate
         if validated is not None:
             out["validated"] = validated
-        print(json.dumps(out, indent=2))
+        print(json_text(out, indent=2))
     else:
         print(text_report(ex, args.file, validated))
     return 0

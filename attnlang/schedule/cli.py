@@ -9,10 +9,9 @@ or a file is wrong, the kernel is not a ring kernel, python-sat is missing, or n
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
-from ..diagnostics import AttnError, UsageError, error, has_errors
+from ..diagnostics import AttnError, UsageError, error, has_errors, json_text
 from .ring import SCHEMES, RingProblem, kernel_schedule, lower_bound, problem
 
 #: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
@@ -82,7 +81,7 @@ def main(args) -> int:
         if args.proof and proof.unsat_proof is not None:
             _write_proof(args.proof, proof)
     report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
-    print(json.dumps(report, indent=2) if args.json else text_report(args.file, report))
+    print(json_text(report, indent=2) if args.json else text_report(args.file, report))
     return 0
 
 

@@ -1,0 +1,61 @@
+"""The ranges numbers in a program must lie in: one home for the checker and every engine.
+
+A number enters a program as a literal, a `-D` value, a param default or a
+hardware property. Where an integer is meant (a dimension, a param, a loop
+bound or step, a unit count, a channel depth) it must lie within MAX_INT, so
+that a float64 holds it exactly, NumPy's int64 holds it with room for a sum
+of a few, and the interpreter and the JIT (which keeps indices in 64-bit
+registers) compute the same thing. A hardware quantity must be finite and at
+most MAX_QUANTITY in its canonical unit (bytes, cycles, pJ, bytes per cycle),
+so that totals over a run stay finite. Out of range is error E0302, placed at
+the value.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .diagnostics import Diagnostic, Span, error
+
+#: The largest magnitude of an integer value: 2**53, exact in a float64.
+MAX_INT = 2**53
+#: The most units one unit array may have (the engines keep accounting per unit).
+MAX_UNITS = 2**16
+#: The largest hardware quantity, in canonical units (10**18 bytes, cycles or pJ).
+MAX_QUANTITY = 1e18
+
+
+def integer_problem(value) -> str | None:
+    """Why value cannot stand where an integer is meant (None when it can)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None  # a symbol or a truth value: the caller's own rule says what it needs
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if abs(value) > MAX_INT:
+        return f"{show(value)} exceeds 2**53 in magnitude"
+    return None
+
+
+def integer_error(value, what: str, span: Span) -> Diagnostic | None:
+    """E0302 when value cannot stand where an integer is meant: `what` names the place (a loop bound)."""
+    problem = integer_problem(value)
+    return error("E0302", f"{what} is out of range: {problem}", span) if problem else None
+
+
+def quantity_problem(value: float, limit: float = MAX_QUANTITY) -> str | None:
+    """Why a hardware quantity (canonical units) is unusable (None when it is fine)."""
+    if not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if abs(value) > limit:
+        return f"{show(value)} exceeds {show(limit)}"
+    return None
+
+
+def show(value) -> str:
+    """A number for a message: short, whatever its size (Python will not print an int over 4300 digits)."""
+    if isinstance(value, int) and abs(value) > 10**15:
+        return f"about 10**{len(str(abs(value)))- 1}" if value.bit_length() < 14000 else \
+            f"about 2**{value.bit_length() - 1}"
+    if isinstance(value, float) and value.is_integer() and abs(value) > 1e15:
+        return f"{value:.3g}"
+    return str(value)
