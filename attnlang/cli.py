@@ -7,6 +7,7 @@ is wrong; 3 an internal error (a bug in attnlang: please report it).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Sequence
