@@ -1,6 +1,7 @@
 """`attn study NAME`: reproduce a published study beside its reference.
 
     attn study flat [--json] [--max-seq N]
+    attn study mas [--json] [--max-seq N]
 
 Exit status: 0 success; 2 the command line is wrong or the reference is missing.
 """
@@ -11,22 +12,26 @@ import json
 
 from ..diagnostics import UsageError
 
-STUDIES = ("flat",)
+STUDIES = ("flat", "mas")
 
 
 def add_arguments(p) -> None:
     p.add_argument("study", choices=STUDIES, metavar="STUDY",
-                   help="flat: FLAT's published table beside our model on FLAT's assumptions")
+                   help="flat: FLAT's published table beside our model on FLAT's assumptions; "
+                        "mas: MAS-Attention's two streams against FLAT, an ablation on edge")
     p.add_argument("--json", action="store_true", help="print a list of rows as JSON")
     p.add_argument("--max-seq", type=int, default=16384, metavar="N",
-                   help="the longest sequence to include (default 16384: the 48 rows FLAT's table has up to 16K)")
+                   help="the longest sequence to include (default 16384: for flat the 48 rows FLAT's table has "
+                        "up to 16K; for mas N = 512 to 8192)")
 
 
 def main(args) -> int:
-    from . import flat
-
     if args.max_seq < 1:
         raise UsageError(f"--max-seq takes a positive number, not {args.max_seq}")
+    if args.study == "mas":
+        return _mas(args)
+    from . import flat
+
     try:
         rows = flat.study(args.max_seq)
     except FileNotFoundError as exc:
@@ -35,4 +40,19 @@ def main(args) -> int:
         print(json.dumps([r.to_json() for r in rows], indent=2))
     else:
         print(flat.text_table(rows))
+    return 0
+
+
+def _mas(args) -> int:
+    from . import mas
+
+    sizes = [n for n in mas.SIZES if n <= args.max_seq]
+    if not sizes:
+        raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs N = "
+                         f"{', '.join(map(str, mas.SIZES))}")
+    rows = mas.study(sizes)
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+    else:
+        print(mas.text_table(rows))
     return 0
