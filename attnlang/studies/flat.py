@@ -67,6 +67,7 @@ class Costed:
     energy_pj: float  # DRAM only, as FLAT's table counts it
     total_energy_pj: float
     macs: float
+    ideal_s: float  # the MACs on the whole array at the clock
     pe_busy: float  # the array's share of the latency
     sram_peak: float
     sram_capacity: float
@@ -119,8 +120,9 @@ class Row:
                 "on_flat_assumptions": asdict(self.ours), "on_our_hardware": asdict(self.default)}
 
 
-def mapping(row: dict, block: int) -> tuple[str, dict]:
-    """FLAT's mapping of a row as one of our kernels and its params, with the fused block `block`.
+def mapping(row: dict, block: int, pe: int) -> tuple[str, dict]:
+    """FLAT's mapping of a row as one of our kernels and its params, with the fused block `block` on
+    an array of pe x pe.
 
     - Scores on chip, output stationary: flat_os, query and key tiles of the array's size.
     - Scores on chip, weight stationary: flat_ws with P1 = block.
@@ -130,7 +132,6 @@ def mapping(row: dict, block: int) -> tuple[str, dict]:
     and V once per block whatever their placement.
     """
     B, H, N, d = (int(row[k]) for k in ("B", "H", "M", "E"))
-    pe = _array_size(row["platform"])
     ws = row["QK_stationarity"] == "weight"
 
     def at(col: str) -> str:
@@ -148,8 +149,9 @@ def mapping(row: dict, block: int) -> tuple[str, dict]:
     return "flat_os", params
 
 
-def _array_size(platform: str) -> int:
-    return {"edge": 32, "cloud": 256}[platform]
+def _flat_p1(row: dict) -> int:
+    """FLAT's fused block: P1 = N for head granularity (the table's P1 column is unused there)."""
+    return int(row["M"]) if row["fusion_granularity"] == "head" else int(row["P1"])
 
 
 _cache: dict = {}
@@ -164,16 +166,17 @@ def _program():
 def _cost(row: dict, hw_name: str) -> tuple[str, Costed]:
     """The row's mapping on hw_name with the largest fused block up to FLAT's that fits the buffer."""
     prog = _program()
-    N = int(row["M"])
-    flat_p1 = N if row["fusion_granularity"] == "head" else int(row["P1"])
-    kernel, params = mapping(row, flat_p1)
-    hw, diags = elaborate(prog.hardware[hw_name], {k: params[k] for k in ("G", "N", "d")})
+    flat_p1 = _flat_p1(row)
+    dims = {"G": int(row["B"]) * int(row["H"]), "N": int(row["M"]), "d": int(row["E"])}
+    hw, diags = elaborate(prog.hardware[hw_name], dims)
     if hw is None:
         raise RuntimeError(f"hardware {hw_name}: {diags}")
     cap = hw.memories["sram"].capacity_bytes
+    array = hw.units["pe"]
+    kernel, _ = mapping(row, flat_p1, array.rows)
     blocks = [b for b in BLOCKS if b <= flat_p1] if kernel != "flat_os" else [flat_p1]
     for block in blocks:
-        kernel, params = mapping(row, block)
+        kernel, params = mapping(row, block, array.rows)
         est = estimate(prog, kernel, params, hw=hw)
         if float(est.peak_bytes["sram"]) <= cap and not any(bool(m.any()) for m in est.invalid.values()):
             break
@@ -185,7 +188,8 @@ def _cost(row: dict, hw_name: str) -> tuple[str, Costed]:
     return kernel, Costed(
         hardware=hw_name, params=params, latency_s=cycles / hw.clock_hz, dram_bytes=dram_bytes,
         energy_pj=float(est.energy_breakdown_pj.get(dram.name, 0.0)), total_energy_pj=float(est.energy_pj),
-        macs=float(est.macs), pe_busy=float(est.busy_cycles["pe"]) / cycles,
+        macs=float(est.macs), ideal_s=float(est.macs) / (array.rows * array.cols) / hw.clock_hz,
+        pe_busy=float(est.busy_cycles["pe"]) / cycles,
         sram_peak=float(est.peak_bytes["sram"]), sram_capacity=float(cap))
 
 
@@ -193,15 +197,13 @@ def study_row(row: dict) -> Row:
     B, H, N, d = (int(row[k]) for k in ("B", "H", "M", "E"))
     kernel, ours = _cost(row, ON_FLAT[row["platform"]])
     _, default = _cost(row, ON_OURS[row["platform"]])
-    pe = _array_size(row["platform"])
-    clock = 940e6
     return Row(
         platform=row["platform"], model=row["models"], seq_len=row["seq_len"], B=B, H=H, N=N, d=d,
-        kernel=kernel, flat_p1=N if row["fusion_granularity"] == "head" else int(row["P1"]),
+        kernel=kernel, flat_p1=_flat_p1(row),
         proportion_buffered=float(row["proportion_buffered"]),
         ref_latency_s=float(row["actual_latency"]), ref_dram_bytes=float(row["mem_traffic"]),
         ref_energy_pj=float(row["energy"]), ref_ideal_s=float(row["ideal_latency"]),
-        ideal_s=ours.macs / (pe * pe) / clock, ours=ours, default=default)
+        ideal_s=ours.ideal_s, ours=ours, default=default)
 
 
 def study(max_seq: int = MAX_SEQ) -> list[Row]:
