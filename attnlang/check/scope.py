@@ -126,7 +126,16 @@ def pipeline_depth(loop: ast.For, env: Mapping):
 
 
 def condition(cond: ast.Expr, env: Mapping) -> bool | None:
-    """An `if` condition decided from dims and params alone; None when it depends on more."""
+    """An `if` condition decided from dims and params alone; None when it depends on more.
+
+    `and` and `or` are decided by either side alone where that side settles them (a param that is
+    false rules out `param == x and i == 0` whatever the loop index)."""
+    if isinstance(cond, ast.Binary) and cond.op in ("and", "or"):
+        left, right = condition(cond.left, env), condition(cond.right, env)
+        settles = cond.op == "or"  # the value of one side that decides the whole
+        if left is settles or right is settles:
+            return settles
+        return None if left is None or right is None else (not settles)
     try:
         v = veval(cond, env)
     except Unknown:

@@ -425,6 +425,10 @@ class Frame:
         steady state gives. Returns the start.
         """
         res = [_resolve(self, p.pos, lanes) for p in b.phantoms]
+        # The values b's names held on entry, each once: b was walked from one state, and placed again
+        # its entry may alias them differently (liveness after b follows the names, below).
+        given = {id(q): q for p in b.phantoms for pos in p.pos if pos[0] == "name"
+                 for q in (_resolve(self, [pos], lanes),) if q is not None and q.live}
         free = self.free
         moved = {}
         for r in b.first:
@@ -558,6 +562,21 @@ class Frame:
             if q is not None:
                 names[n] = AVal(v.shape, v.dtype, q)
         self.names = names
+        # A value given under several names is freed when no name has it any more, whatever b's walk
+        # assumed: one b was walked with `qn = q` still aliased keeps the value, and a later
+        # placement, where qn has a value of its own, frees that one when b rebinds qn.
+        held: dict[int, int] = {}
+        for v in names.values():
+            held[id(v.buf)] = held.get(id(v.buf), 0) + 1
+        for key, q in given.items():
+            refs = held.get(key, 0)
+            if refs and not q.live:
+                q.live = True
+                fix[q.memory] = add(fix.get(q.memory), q.nbytes)
+            elif not refs and q.live:
+                q.live = False
+                fix[q.memory] = add(fix.get(q.memory), -q.nbytes)
+            q.refs = refs
         hist = {} if lanes is None else dict(self.hist)
         for n, lst in b.hist.items():
             hist[n if lanes is None else lanes.key(n)] = [q for q in (conv(x) for x in lst) if q is not None]

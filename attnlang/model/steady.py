@@ -256,11 +256,25 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     # Occupancy: the first iteration releases the values it was given; the later ones release
     # those of the iteration before, which may differ in size (pipeline copies).
     steady = dict(b.occ)
+    paired: set[int] = set()
     for p in b.phantoms:
         if not p.live and p.nbytes is not None and p.memory:
             x = final_at(b, p.pos[0])
-            if x is not None and x.pos is None and x.nbytes is not p.nbytes:
-                steady[p.memory] = add(steady.get(p.memory, 0), p.nbytes - x.nbytes)
+            if x is not None and x.pos is None:
+                paired.add(id(x))
+                if x.nbytes is not p.nbytes:
+                    steady[p.memory] = add(steady.get(p.memory, 0), p.nbytes - x.nbytes)
+    # A value the first iteration was given under several names (`qn = q` before the loop) outlives
+    # it when the body rebinds only some of them; the value the body binds in their place has those
+    # names alone, so every later iteration, rebinding them again, releases it.
+    for p in b.phantoms:
+        if not p.live or not p.memory:
+            continue
+        for pos in p.pos:
+            x = final_at(b, pos) if pos[0] == "name" else None
+            if x is not None and x is not p and x.pos is None and x.live and id(x) not in paired:
+                paired.add(id(x))
+                steady[x.memory] = add(steady.get(x.memory, 0), -x.nbytes)
     more = trips - 1
     for m in set(b.occ) | set(steady):
         out.occ[m] = add(b.occ.get(m, 0), steady.get(m, 0) * more)

@@ -92,6 +92,35 @@ kernel k(Q: f16[N, d]) -> (O: f16[N, d]) on edge {
     assert [d.code for d in check(prog, {"order": "cols"})] == ["E0601"]
 
 
+def test_a_param_settles_and_and_or_whatever_the_loop_index():
+    """`hold == yes and g + 1 < G` is false for hold = no whatever g is: its branch is not checked, so
+    a name the params leave unbound there is no error (an earlier fault reported E0312)."""
+    src = """use hw.edge
+kernel k(K: f16[G, N, d]) -> (O: f16[G, N, d]) on edge {
+  dim G = 3, N = 64, d = 32
+  param hold in {yes, no} = yes
+  if hold == yes { kn = load K[0, :, :] -> sram }
+  for g in 0 .. G {
+    if hold == yes { kb = kn } else { kb = load K[g, :, :] -> sram }
+    for j in 0 .. 2 @pipeline(2) {
+      if hold == yes and g + 1 < G {
+        if j == 0 { kn = load K[g + 1, :, :] -> sram }
+      }
+    }
+    store kb -> O[g, :, :]
+    if hold == yes and g + 1 < G { kb = kn }
+    if hold == no or g < 0 { kb = kb * 2 }
+  }
+}
+"""
+    prog = load_source(src, "settle.attn")
+    for hold in ("yes", "no"):
+        assert [d for d in check(prog, {"hold": hold}) if d.severity == "error"] == [], hold
+    # Where neither side settles it, the branch may run and is still checked.
+    bad = src.replace("if hold == yes and g + 1 < G { kb = kn }", "if hold == no and g + 1 < G { kb = kn }")
+    assert "E0312" in {d.code for d in check(load_source(bad, "settle.attn"), {"hold": "no"})}
+
+
 def test_channel_of_an_untaken_branch_is_not_unused():
     """A channel only another param value uses is not 'never used' (E0901) at these params."""
     src = """use hw.stream

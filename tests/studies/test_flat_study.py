@@ -49,11 +49,11 @@ def test_rows_within_10_percent_of_the_table():
     assert s["latency"]["within"] >= 33
 
 
-def test_latency_is_bounded_by_the_work_and_within_30_percent_everywhere():
+def test_latency_is_bounded_by_the_work_and_within_25_percent_everywhere():
     for r in ROWS:
         assert r.latency_s >= r.ideal_s * (1 - 1e-9)
         assert r.latency_s >= r.dram_bytes / BANDWIDTH[r.platform] * (1 - 1e-9)
-        assert r.latency_s / r.ref_latency_s < 1.30, (r.platform, r.model, r.seq_len)
+        assert r.latency_s / r.ref_latency_s < 1.25, (r.platform, r.model, r.seq_len)
 
 
 def test_each_mapping_fits_flats_buffer():
