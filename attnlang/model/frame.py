@@ -118,7 +118,8 @@ class Frame:
         return f
 
     # ---------------------------------------------------------- one operation
-    def schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL) -> tuple:
+    def schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL,
+                 prefetch: bool = True) -> tuple:
         """Start one operation on resources after waits; returns (start, end).
 
         waits: (value, phantom or None, kind 'r'|'l'|'s', mask or None) — a
@@ -138,7 +139,7 @@ class Frame:
         if resources[0][0] == "port":
             self.tl = None
             if self.xrows is not None:
-                start, end = self._schedule(resources, cycles, waits, result, umask)
+                start, end = self._schedule(resources, cycles, waits, result, umask, prefetch)
                 ready, refs = -INF, None
                 for value, p, kind, mask in waits:
                     if value is not None:
@@ -150,10 +151,12 @@ class Frame:
                 if result is not None:
                     result.xrow = row
                 return start, end
-        return self._schedule(resources, cycles, waits, result, umask)
+        return self._schedule(resources, cycles, waits, result, umask, prefetch)
 
-    def _schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL) -> tuple:
-        if result is not None and self.body:
+    def _schedule(self, resources: tuple, cycles, waits: list, result: "Buf | None" = None, umask=ALL,
+                  prefetch: bool = True) -> tuple:
+        """prefetch: a load that needs nothing the body makes may be a prefetch (_prefetch)."""
+        if result is not None and self.body and prefetch:
             pf = _prefetchable(waits)
             if pf is True:
                 return self._prefetch(resources, cycles, waits, result, umask)

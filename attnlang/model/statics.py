@@ -156,6 +156,22 @@ def _bound_vars(body) -> set[str]:
     return {s.var for s in walk(body) if isinstance(s, ast.For)}
 
 
+def values_read(body) -> set[str]:
+    """The names whose values a body reads (a superset: index expressions count too)."""
+    out: set[str] = set()
+    for s in walk(body):
+        t = type(s)
+        if t is ast.Assign:
+            out |= free_names(s.value)
+            if s.target.index is not None:
+                out.add(s.target.name)
+        elif t is ast.Store or t is ast.Send:
+            out |= free_names(s.expr)
+        elif t is ast.Load:
+            out.add(s.tensor)
+    return out
+
+
 class LoopShape:
     """What the model needs to know about one loop, worked out once."""
 
@@ -171,6 +187,8 @@ class LoopShape:
         #: names the body writes (whole values), for the history of buffer copies
         self.assigned = sorted({s.target.name for s in walk(loop.body)
                                 if isinstance(s, (ast.Assign, ast.Load)) and s.target.index is None})
+        #: names whose values the body reads (nested loops included)
+        self.reads = values_read(loop.body)
         par = next((a for a in loop.annotations if a.name == "parallel"), None)
         self.parallel = par is not None
         #: the unit array a @parallel loop names (its instances bound how many iterations overlap)

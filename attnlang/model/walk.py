@@ -40,6 +40,7 @@ class Walker:
         self.slot: tuple = ()  # which concurrent copy of buffers (Engine._Loop.slot), markers for lanes
         self.copies = 1  # iterations of enclosing @parallel loops that run at once
         self.outer: set[str] = set()  # names from outside the innermost loop's iteration
+        self.reads: set[str] | None = None  # the names the innermost loop's body reads (None outside loops)
         self.invalid: list[tuple[str, ast.Expr, object]] = []  # (reason, where, mask)
         self._paths: dict = {}
         self._vec = hw.default_unit("vector")
@@ -167,8 +168,11 @@ class Walker:
         nbytes = cost.tensor_bytes(_elements(shape), dtype)
         dvalue, dwaits, dmask = self._dest(s.target.name)
         buf = Buf(s.memory, nbytes, None)
+        # A load whose value the loop body never reads (read after the loop) is no prefetch for the
+        # body's next iteration: the DMA engine takes it in turn with the body's other transfers.
+        prefetch = self.reads is None or s.target.name in self.reads
         start, end = self._transfer(mem, s.memory, nbytes, waits + [(dvalue, None, "l", None)] + dwaits,
-                                    buf, umask | dmask)
+                                    buf, umask | dmask, prefetch)
         om = f.om
         if src is not None:
             if src.pending is not None:
@@ -232,7 +236,8 @@ class Walker:
             got = self._paths[(src, dst)] = (tuple(("port", m.name) for m in mems), bw, latency)
         return got
 
-    def _transfer(self, src: str, dst: str, nbytes, waits: list, result: Buf | None = None, umask=ALL):
+    def _transfer(self, src: str, dst: str, nbytes, waits: list, result: Buf | None = None, umask=ALL,
+                  prefetch: bool = True):
         """A DMA transfer (Machine.transfer): returns its start and end (umask: Frame.schedule's)."""
         f = self.f
         if src == dst:
@@ -244,7 +249,7 @@ class Walker:
             return value, value
         ports, bw, latency = self._path(src, dst)
         cycles = cost.transfer_cycles(nbytes, bw, latency)
-        start, end = f.schedule(ports, cycles, waits, result, umask)
+        start, end = f.schedule(ports, cycles, waits, result, umask, prefetch)
         s, d = self.hw.memories[src], self.hw.memories[dst]
         f.count(f.rbytes, src, nbytes)
         f.count(f.wbytes, dst, nbytes)
