@@ -566,20 +566,16 @@ class Frame:
                 names[n] = AVal(v.shape, v.dtype, q)
         self.names = names
         # A value given under several names is freed when no name has it any more, whatever b's walk
-        # assumed: one b was walked with `qn = q` still aliased keeps the value, and a later
-        # placement, where qn has a value of its own, frees that one when b rebinds qn.
+        # assumed: a b walked with `qn = q` still aliased keeps the value, and a later placement,
+        # where qn has a value of its own, frees that one when b rebinds qn.
         held: dict[int, int] = {}
         for v in names.values():
             held[id(v.buf)] = held.get(id(v.buf), 0) + 1
         for key, q in given.items():
-            refs = held.get(key, 0)
-            if refs and not q.live:
-                q.live = True
-                fix[q.memory] = add(fix.get(q.memory), q.nbytes)
-            elif not refs and q.live:
+            if not held.get(key) and q.live:
                 q.live = False
+                q.refs = 0
                 fix[q.memory] = add(fix.get(q.memory), -q.nbytes)
-            q.refs = refs
         hist = {} if lanes is None else dict(self.hist)
         for n, lst in b.hist.items():
             hist[n if lanes is None else lanes.key(n)] = [q for q in (conv(x) for x in lst) if q is not None]
