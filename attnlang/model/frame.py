@@ -51,6 +51,9 @@ class Frame:
         self.busy: dict[str, object] = {}
         self.pbusy: dict[tuple, object] = {}  # port -> cycles it is busy
         self.lead: dict[tuple, object] = {}  # port -> end of its first run of back-to-back transfers
+        #: port -> start of its second run: the idle stretch after the first run ends there (INF: no
+        #: second run, or this frame does not know it)
+        self.gap: dict[tuple, object] = {}
         #: port -> start of its last run of back-to-back transfers; INF where this frame does not know it
         self.tail: dict[tuple, object] = {}
         #: port -> where the idle stretch before its last run begins (-INF: at the frame's start)
@@ -176,6 +179,7 @@ class Frame:
             if r[0] == "port":
                 self.pbusy[r] = add(self.pbusy.get(r), cycles)
                 lead = self.lead.get(r)
+                self.gap[r] = INF if lead is None else _second_run(self.gap.get(r, INF), lead, start)
                 self.lead[r] = end if lead is None else _extend(lead, start, end)
                 self._new_tail(r, start)
             if r not in free:
@@ -267,7 +271,9 @@ class Frame:
             self.pbusy[r] = add(self.pbusy.get(r), cycles)
             lead = self.lead.get(r)
             old = first.get(r)
-            # it joins the first run of back-to-back transfers when it ends where that run begins
+            # it joins the first run of back-to-back transfers when it ends where that run begins;
+            # else that run becomes the second, after an idle stretch from its end
+            self.gap[r] = INF if old is None else _after_join(self.gap.get(r, INF), old, end)
             self.lead[r] = end if lead is None else _join(lead, old, end)
             if old is None:
                 self.tail[r] = start
@@ -307,6 +313,7 @@ class Frame:
         start, end = np.where(pf, head - cycles, start_n), np.where(pf, head, end_n)
         for r in resources:
             old_first, old_free, lead = first.get(r), free.get(r), self.lead.get(r)
+            self.gap[r] = INF  # (not followed here)
             if lead is None:
                 self.lead[r] = end
             else:
@@ -489,9 +496,16 @@ class Frame:
                 if r[0] == "port":
                     self.flen[r2] = bflen
                     self.lead[r2] = s + blead
+                    self.gap[r2] = s + b.gap.get(r, INF) if pre or r not in b.pneed else INF
                     if r in b.post:
                         self.post[r2] = s + b.post[r]
             elif r[0] == "port":  # b may have slid into idle time before this frame's last transfer
+                # b's first run after this frame's first run and its idle stretch: the second run starts
+                # there, unless one started before (where b joins the first run, not followed: INF)
+                after = s + bfirst > self.lead[r2]
+                g = self.gap.get(r2, INF)
+                self.gap[r2] = np.where(after, mn(g, s + bfirst), INF) if _arrays(after, g) else (
+                    mn(g, s + bfirst) if after else INF)
                 self.lead[r2] = _extend(self.lead[r2], s + bfirst, s + blead)
                 before = s + bfirst < self.first[r2]
                 old = self.flen.get(r2, 0.0)
@@ -949,6 +963,20 @@ def _join(lead, old_first, end):
 
 def _arrays(*xs) -> bool:
     return any(isinstance(x, np.ndarray) for x in xs)
+
+
+def _second_run(gap, lead, start):
+    """The start of a port's second run after a transfer from start is put after its work so far."""
+    if type(gap) is float and type(lead) is float and type(start) is float:
+        return start if gap == INF and start > lead else gap
+    return np.where((gap == INF) & (start > lead), start, gap)
+
+
+def _after_join(gap, old_first, end):
+    """The start of a port's second run after a prefetch ending at end goes before its first run."""
+    if type(gap) is float and type(old_first) is float and type(end) is float:
+        return gap if old_first <= end else old_first
+    return np.where(old_first <= end, gap, old_first)
 
 
 def _extend(lead, start, end):

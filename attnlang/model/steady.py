@@ -32,19 +32,27 @@ def steady_interval(b: Frame, depth: int):
         if need is not None:
             fold.take(end - need)
     data = Fold(-INF)  # what the values alone allow: when a prefetch's copy is free, at the earliest
+    first = {r: f for r, f in b.first.items() if r[0] == "port" and r in b.pneed}
+    own = {r: Fold(-INF) for r in first}  # the same, for the value each port's first transfer writes
     for need, x, ready, back in _made_before(b, depth):
         t = x.ready if ready else x.last_read
         if t is not None:
-            data.take((t - need) if back == 1 else (t - need) / back)
+            v = (t - need) if back == 1 else (t - need) / back
+            data.take(v)
+            if not ready:
+                for r, f in first.items():
+                    same = need == f
+                    own[r].take(np.where(same, v, -INF) if isinstance(same, np.ndarray) else (v if same else -INF))
     fold.take(data.value)
-    return _after_tail(b, fold.value, data.value)
+    return _after_tail(b, fold.value, data.value, {r: o.value for r, o in own.items()})
 
 
-def _after_tail(b: Frame, ii, data):
+def _after_tail(b: Frame, ii, data, own=None):
     """ii, or later where the next iteration's first transfer on a port cannot fit before this
     iteration's last run there and would start inside it: then it waits until the port is free.
     A prefetched transfer may go as early as its copy is free (data, what the values alone allow),
-    into the idle stretch before that run when it fits there."""
+    into the idle stretch before that run when it fits there, or into the one after this iteration's
+    first run (own: when the copy that transfer overwrites is free)."""
     for r, tail in b.tail.items():
         if r not in b.first or r not in b.lead:
             continue
@@ -54,6 +62,11 @@ def _after_tail(b: Frame, ii, data):
         clash = (at < free) & ((at + length > tail) | (at < idle)) & (tail >= 0)
         if r in b.pneed:  # (INF for the candidates that prefetch nothing on r)
             clash = clash & ((b.pneed[r] == INF) | (mx(data + f, idle) + length > tail))
+            # or into the idle stretch after this iteration's first run, when it is long enough and
+            # the copy the transfer overwrites is free by then (own: what that copy allows)
+            gap = b.gap.get(r)
+            if gap is not None and own is not None and r in own:
+                clash = clash & ((b.pneed[r] == INF) | (mx(own[r] + f, b.lead[r]) + length > gap))
         ii = np.where(clash, free - f, ii) if isinstance(clash, np.ndarray) else (free - f if clash else ii)
     return ii
 
@@ -176,6 +189,10 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
         out.lead[r] = np.where(busy, last + v, early) if isinstance(busy, np.ndarray) else (
             last + v if busy else early)
     out.tail = {r: last + v for r, v in b.tail.items()}  # the last iteration's last run
+    # the first iteration's second run, where the first run is that iteration's own
+    out.gap = {r: np.where(out.lead[r] == b.lead[r], g, INF) if isinstance(out.lead[r], np.ndarray)
+               else (g if out.lead[r] is b.lead[r] or out.lead[r] == b.lead[r] else INF)
+               for r, g in b.gap.items() if r in out.lead}
     # the idle stretch before it: from the iteration's run before, or from the iteration before
     before = (lambda r: np.where(trips > 1, last - ii + b.free[r], -INF)) if isinstance(trips, np.ndarray) \
         else (lambda r: last - ii + b.free[r] if trips > 1 else -INF)
