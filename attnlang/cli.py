@@ -32,7 +32,9 @@ def _defines(values: list[str] | None) -> dict:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only: give just this command its arguments (the others are listed with
+    their help but take none), so a command does not import what another command's options need."""
     p = _Parser(prog="attn", description="attnlang: attention dataflows on modeled accelerators")
     p.add_argument("--version", action="version", version=f"attn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,19 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "full up to N = 2048 and rows=256 beyond (auto, the default)")
 
     e = sub.add_parser("explore", help="search the design space of a kernel's params with the analytical model")
-    from .model.explore_cli import add_arguments as add_explore_arguments
+    if only in (None, "explore"):
+        from .model.explore_cli import add_arguments as add_explore_arguments
 
-    add_explore_arguments(e)
+        add_explore_arguments(e)
 
     sc = sub.add_parser("schedule", help="a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT")
-    from .schedule.cli import add_arguments as add_schedule_arguments
+    if only in (None, "schedule"):
+        from .schedule.cli import add_arguments as add_schedule_arguments
 
-    add_schedule_arguments(sc)
+        add_schedule_arguments(sc)
 
     st = sub.add_parser("study", help="reproduce a published study beside its reference (flat: FLAT's table)")
-    from .studies.cli import add_arguments as add_study_arguments
+    if only in (None, "study"):
+        from .studies.cli import add_arguments as add_study_arguments
 
-    add_study_arguments(st)
+        add_study_arguments(st)
 
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
@@ -84,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        # the command is the first word (the only options before it are --help and --version)
+        args = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None).parse_args(argv)
         return _COMMANDS[args.command](args)
     except UsageError as exc:
         if "--json" in argv:  # --json promises JSON on stdout, whatever went wrong
