@@ -13,7 +13,9 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .diagnostics import AttnError, Sources, UsageError, has_errors, json_text, render_all, to_json
+from .diagnostics import (
+    NO_SPAN, AttnError, Sources, Span, UsageError, error, has_errors, json_text, render_all, to_json,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,21 +100,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _json_error(argv, INTERRUPTED, "interrupted")
         print("attn: interrupted", file=sys.stderr)
         return 130
     except MemoryError:  # a value too large for this machine: the program's sizes, not a bug
-        print("attn: error: out of host memory: the run makes a value larger than this machine can hold "
-              "(try smaller dims; `attn explore` costs a kernel without its numbers)", file=sys.stderr)
+        message = ("out of host memory: the run makes a value larger than this machine can hold "
+                   "(try smaller dims; `attn explore` costs a kernel without its numbers)")
+        _json_error(argv, OUT_OF_MEMORY, message)
+        print(f"attn: error[{OUT_OF_MEMORY}]: {message}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in attnlang, not in the user's program
         if os.environ.get("ATTN_DEBUG"):
             raise
-        print(f"attn: internal error: {type(exc).__name__}: {exc}\n"
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        _json_error(argv, INTERNAL_ERROR, f"{message} (a bug in attnlang; please report it)")
+        print(f"attn: {message}\n"
               "This is a bug in attnlang; run again with ATTN_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 3
+
+
+#: Codes of what stops a command from outside the program (docs/diagnostics.md).
+INTERNAL_ERROR = "E0110"  # a bug in attnlang (exit 3)
+INTERRUPTED = "E0111"  # Ctrl-C (exit 130)
+OUT_OF_MEMORY = "E1018"  # the run makes a value larger than this machine can hold (exit 1)
+
+
+def _json_error(argv: list[str], code: str, message: str) -> None:
+    """Under --json, the one diagnostic of a command that stopped, in the shape of `attn check --json`."""
+    if "--json" not in argv:
+        return
+    try:
+        print(to_json([error(code, message, Span(NO_SPAN.file, 0, 0, 0, 0))]), flush=True)
+    except (BrokenPipeError, OSError):
+        pass  # nobody is reading stdout any more
 
 
 def cmd_check(args) -> int:
