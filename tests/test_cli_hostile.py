@@ -207,3 +207,23 @@ def test_json_when_a_command_stops_from_outside_the_program(monkeypatch, raised,
         assert f"attn: error[{code}]: out of host memory" in err
     got, out, _ = attn(command, FLASH)
     assert got == status and out == ""
+
+
+@pytest.mark.parametrize("example, name", [
+    ("flash_causal", "B"), ("flash_causal", "d"), ("flash", "Br"), ("flash", "d"), ("mmee", "N"),
+    ("stream_sdpa", "d"),
+])
+@pytest.mark.parametrize("value", [2**40, 2**52, 2**53])
+def test_explore_with_huge_values_is_coded(example, name, value):
+    """Values the command line accepts (up to 2**53) that make a count past the model's 64 bits are E1401,
+    and a space they empty is E1402 in the right number (never an internal error)."""
+    status, out, err = attn("explore", str(ROOT / "examples" / f"{example}.attn"), "-D", f"{name}={value}",
+                            "--json")
+    assert_user_error(status, err)
+    if status:
+        diags = json.loads(out)
+        assert {d["code"] for d in diags} <= {"E1401", "E1402", "E0602", "E0601", "E0107"}, diags
+        assert not any("all 1 candidates" in d["message"] for d in diags), diags
+        for d in diags:
+            if d["code"] == "E1401":
+                assert "too large for the model" in d["message"] and f"{name} = {value}" in d["notes"][0], d
