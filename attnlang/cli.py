@@ -255,7 +255,8 @@ def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
 def entry() -> None:
     try:
         status = main()
-        sys.stdout.flush()
+        if not sys.stdout.closed:  # the language server closes it on exit
+            sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`attn ... | head`): nothing more to say, and no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 0

@@ -19,7 +19,7 @@ Memory is set against what a run must hold: its tensors (Q, K, V as float32 and 
 they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
 on-chip memory, from --json), and a baseline (the same command at N = 64 with --verify off:
 the interpreter's imports, NumPy, llvmlite and the compiled code), and, when verifying, the
-verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x 8 MiB). Times and
+verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x spec_eval.BLOCK_BYTES, 16 MiB). Times and
 RSS: min and median of the repeats. Bytecode is cached, as for an installed package. The
 figures in docs/performance.md come from this script.
 """
