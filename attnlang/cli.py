@@ -14,7 +14,16 @@ from typing import Sequence
 
 from . import __version__
 from .diagnostics import (
-    NO_SPAN, AttnError, Sources, Span, UsageError, error, has_errors, json_text, render_all, to_json,
+    NO_SPAN,
+    AttnError,
+    Sources,
+    Span,
+    UsageError,
+    error,
+    has_errors,
+    json_text,
+    render_all,
+    to_json,
 )
 
 
