@@ -13,7 +13,18 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .diagnostics import AttnError, Sources, UsageError, has_errors, json_text, render_all, to_json
+from .diagnostics import (
+    NO_SPAN,
+    AttnError,
+    Sources,
+    Span,
+    UsageError,
+    error,
+    has_errors,
+    json_text,
+    render_all,
+    to_json,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +43,9 @@ def _defines(values: list[str] | None) -> dict:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only: give just this command its arguments (the others are listed with
+    their help but take none), so a command does not import what another command's options need."""
     p = _Parser(prog="attn", description="attnlang: attention dataflows on modeled accelerators")
     p.add_argument("--version", action="version", version=f"attn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,19 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "full up to N = 2048 and rows=256 beyond (auto, the default)")
 
     e = sub.add_parser("explore", help="search the design space of a kernel's params with the analytical model")
-    from .model.explore_cli import add_arguments as add_explore_arguments
+    if only in (None, "explore"):
+        from .model.explore_cli import add_arguments as add_explore_arguments
 
-    add_explore_arguments(e)
+        add_explore_arguments(e)
 
     sc = sub.add_parser("schedule", help="a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT")
-    from .schedule.cli import add_arguments as add_schedule_arguments
+    if only in (None, "schedule"):
+        from .schedule.cli import add_arguments as add_schedule_arguments
 
-    add_schedule_arguments(sc)
+        add_schedule_arguments(sc)
 
     st = sub.add_parser("study", help="reproduce a published study beside its reference (flat: FLAT's table)")
-    from .studies.cli import add_arguments as add_study_arguments
+    if only in (None, "study"):
+        from .studies.cli import add_arguments as add_study_arguments
 
-    add_study_arguments(st)
+        add_study_arguments(st)
 
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
@@ -84,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        # the command is the first word (the only options before it are --help and --version)
+        args = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None).parse_args(argv)
         return _COMMANDS[args.command](args)
     except UsageError as exc:
         if "--json" in argv:  # --json promises JSON on stdout, whatever went wrong
@@ -92,21 +109,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _json_error(argv, INTERRUPTED, "interrupted")
         print("attn: interrupted", file=sys.stderr)
         return 130
     except MemoryError:  # a value too large for this machine: the program's sizes, not a bug
-        print("attn: error: out of host memory: the run makes a value larger than this machine can hold "
-              "(try smaller dims; `attn explore` costs a kernel without its numbers)", file=sys.stderr)
+        message = ("out of host memory: the run makes a value larger than this machine can hold "
+                   "(try smaller dims; `attn explore` costs a kernel without its numbers)")
+        _json_error(argv, OUT_OF_MEMORY, message)
+        print(f"attn: error[{OUT_OF_MEMORY}]: {message}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in attnlang, not in the user's program
         if os.environ.get("ATTN_DEBUG"):
             raise
-        print(f"attn: internal error: {type(exc).__name__}: {exc}\n"
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        _json_error(argv, INTERNAL_ERROR, f"{message} (a bug in attnlang; please report it)")
+        print(f"attn: {message}\n"
               "This is a bug in attnlang; run again with ATTN_DEBUG=1 for the traceback and report it.",
               file=sys.stderr)
         return 3
+
+
+#: Codes of what stops a command from outside the program (docs/diagnostics.md).
+INTERNAL_ERROR = "E0110"  # a bug in attnlang (exit 3)
+INTERRUPTED = "E0111"  # Ctrl-C (exit 130)
+OUT_OF_MEMORY = "E1018"  # the run makes a value larger than this machine can hold (exit 1)
+
+
+def _json_error(argv: list[str], code: str, message: str) -> None:
+    """Under --json, the one diagnostic of a command that stopped, in the shape of `attn check --json`."""
+    if "--json" not in argv:
+        return
+    try:
+        print(to_json([error(code, message, Span(NO_SPAN.file, 0, 0, 0, 0))]), flush=True)
+    except (BrokenPipeError, OSError):
+        pass  # nobody is reading stdout any more
 
 
 def cmd_check(args) -> int:
@@ -224,7 +262,14 @@ def report_error(exc: AttnError, sources: Sources, as_json: bool) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+        if not sys.stdout.closed:  # the language server closes it on exit
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`attn ... | head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)
 
 
 if __name__ == "__main__":

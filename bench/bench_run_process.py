@@ -3,6 +3,11 @@
     python bench/bench_run_process.py                 # N = 1024, 4096; every --verify; 5 repeats
     python bench/bench_run_process.py --quick         # N = 1024, 4096; 3 repeats
     python bench/bench_run_process.py -N 32768 --verify full --repeat 1     # the long run
+    python bench/bench_run_process.py -N 4096 --against /tmp/prev   # beside another version, same run
+
+(--against takes a folder holding another version of the repository, e.g. from
+`git worktree add /tmp/prev COMMIT`; its `attn run` is timed in each round too,
+from its own folder, with its own JIT cache warm.)
 
 Each measurement is a fresh process, timed from start to exit, its peak resident set read off
 `os.wait4`:
@@ -19,7 +24,7 @@ Memory is set against what a run must hold: its tensors (Q, K, V as float32 and 
 they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
 on-chip memory, from --json), and a baseline (the same command at N = 64 with --verify off:
 the interpreter's imports, NumPy, llvmlite and the compiled code), and, when verifying, the
-verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x 8 MiB). Times and
+verification's float64 copies (O(N d)) and its blocks of rows (a fixed 4 x spec_eval.BLOCK_BYTES, 16 MiB). Times and
 RSS: min and median of the repeats. Bytecode is cached, as for an installed package. The
 figures in docs/performance.md come from this script.
 """
@@ -57,10 +62,10 @@ print(float(o[0, 0]))
 """
 
 
-def measure(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one process."""
+def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one process, started in root."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=root)
     out = p.stdout.read()
     err = p.stderr.read()
     _, status, usage = os.wait4(p.pid, 0)
@@ -71,21 +76,30 @@ def measure(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, out.decode()
 
 
-def attn_cmd(n: int, verify: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "attnlang", "run", str(FLASH), "-D", f"N={n}", "--engine", "jit",
-            "--verify", verify, *extra]
+def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT) -> list[str]:
+    return [sys.executable, "-m", "attnlang", "run", str(root / "examples" / "flash.attn"), "-D", f"N={n}",
+            "--engine", "jit", "--verify", verify, *extra]
+
+
+def other_env(env: dict, root: Path) -> dict:
+    """env for another version's processes: its own folder first on the path, its own bytecode cache."""
+    return dict(env, PYTHONPATH=str(root), PYTHONPYCACHEPREFIX=os.path.join(env["XDG_CACHE_HOME"], "pyc-other"))
 
 
 def summary(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f}"
 
 
-def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: float) -> None:
+def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: float,
+               against: Path | None = None) -> None:
     info = json.loads(measure(attn_cmd(n, "off", "--json"), env)[2])  # also warms the JIT cache
+    if against is not None:
+        measure(attn_cmd(n, "off", root=against), other_env(env, against), against)
     sram_mib = max(m["peak_bytes"] for name, m in info["memories"].items() if name != "dram") / 2**20
     tensors_mib = (3 * n * 64 * (4 + 8) + n * 64 * 4) / 2**20
     np_t, np_rss = [], []
     runs = {m: ([], []) for m in modes}
+    others = {m: ([], []) for m in modes} if against is not None else {}
     for _ in range(repeat):  # alternate, so the box's load falls on both alike
         t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
         np_t.append(t)
@@ -94,6 +108,10 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
             t, rss, _ = measure(attn_cmd(n, m), env)
             runs[m][0].append(t)
             runs[m][1].append(rss)
+            if m in others:
+                t, rss, _ = measure(attn_cmd(n, m, root=against), other_env(env, against), against)
+                others[m][0].append(t)
+                others[m][1].append(rss)
     # verification: float64 copies of the inputs, the spec's value and the comparison's arrays (O(N d)),
     # and the blocks of rows (a fixed few times spec_eval.BLOCK_BYTES, whatever N)
     verify_mib = (8 * n * 64 * 8 + 4 * BLOCK_BYTES) / 2**20
@@ -110,6 +128,10 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
         print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
               f"{min(rss) / min(np_rss):>8.2f}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
               + ("" if min(rss) <= bound else "  ABOVE THE BOUND"))
+    for m, (t, rss) in others.items():
+        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
+        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
+              f"{min(rss) / min(np_rss):>8.2f}")
     print(flush=True)
 
 
@@ -133,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify", action="append", help="--verify modes to time (repeatable)")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
+    ap.add_argument("--against", type=Path, help="a folder with another version, timed in the same rounds")
     args = ap.parse_args(argv)
     sizes = args.N or [1024, 4096]
     modes = args.verify or ["full", "rows=256", "off", "auto"]
@@ -147,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     measure(attn_cmd(64, "off"), env)
     baseline = min(measure(attn_cmd(64, "off"), env)[1] for _ in range(3))
     for n in sizes:
-        bench_size(n, modes, repeat, env, baseline)
+        bench_size(n, modes, repeat, env, baseline, args.against)
     bench_start(repeat, env)
     return 0
 

@@ -176,3 +176,54 @@ def test_json_program_errors_have_one_shape_for_check_run_and_explore(tmp_path):
         assert status == 1, err
         shapes[command] = [(d["file"], d["line"], d["column"], d["code"]) for d in json.loads(out)]
     assert shapes["check"] == shapes["run"] == shapes["explore"] == [(files["wrong"], 2, 7, "E0001")]
+
+
+@pytest.mark.parametrize("raised, status, code", [
+    (lambda: RuntimeError("a bug"), 3, "E0110"),
+    (MemoryError, 1, "E1018"),
+    (KeyboardInterrupt, 130, "E0111"),
+])
+@pytest.mark.parametrize("command", ["check", "run", "explore"])
+def test_json_when_a_command_stops_from_outside_the_program(monkeypatch, raised, status, code, command):
+    """A bug in attnlang (exit 3), the machine's memory running out (1) and Ctrl-C (130) still print
+    the one list shape on stdout under --json, with a code; without --json stdout stays empty."""
+    import attnlang.api
+    import attnlang.program
+
+    def stop(*args, **kwargs):
+        raise raised()
+
+    for module in (attnlang.program, attnlang.api):  # the first thing every command does with its file
+        monkeypatch.setattr(module, "load", stop)
+    monkeypatch.delenv("ATTN_DEBUG", raising=False)
+    got, out, err = attn(command, "--json", FLASH)
+    assert got == status, err
+    (d,) = json.loads(out)
+    assert d["code"] == code and d["severity"] == "error" and d["line"] == 0
+    assert set(d) == {"file", "line", "column", "end_line", "end_column", "severity", "code", "message", "notes"}
+    if status == 3:
+        assert "RuntimeError: a bug" in d["message"] and "internal error" in err and "Traceback" not in err
+    if status == 1:
+        assert f"attn: error[{code}]: out of host memory" in err
+    got, out, _ = attn(command, FLASH)
+    assert got == status and out == ""
+
+
+@pytest.mark.parametrize("example, name", [
+    ("flash_causal", "B"), ("flash_causal", "d"), ("flash", "Br"), ("flash", "d"), ("mmee", "N"),
+    ("stream_sdpa", "d"),
+])
+@pytest.mark.parametrize("value", [2**40, 2**52, 2**53])
+def test_explore_with_huge_values_is_coded(example, name, value):
+    """Values the command line accepts (up to 2**53) that make a count past the model's 64 bits are E1401,
+    and a space they empty is E1402 in the right number (never an internal error)."""
+    status, out, err = attn("explore", str(ROOT / "examples" / f"{example}.attn"), "-D", f"{name}={value}",
+                            "--json")
+    assert_user_error(status, err)
+    if status:
+        diags = json.loads(out)
+        assert {d["code"] for d in diags} <= {"E1401", "E1402", "E0602", "E0601", "E0107"}, diags
+        assert not any("all 1 candidates" in d["message"] for d in diags), diags
+        for d in diags:
+            if d["code"] == "E1401":
+                assert "too large for the model" in d["message"] and f"{name} = {value}" in d["notes"][0], d

@@ -11,11 +11,9 @@ from ..diagnostics import AttnError, error, warning
 from ..hardware import Hardware
 from ..program import Program
 from ..syntax import ast
-from .engine import Engine
 from .machine import Limits, Machine
 from .report import Result
 from .spec import VerifyPlan, check_output, mismatch_diagnostic
-from .streams import Scheduler, declare_channels, undrained
 
 
 def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict[str, np.ndarray],
@@ -23,6 +21,9 @@ def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: 
             verify: VerifyPlan | None = None) -> Result:
     """Run the kernel body on the machine; verify outputs against the specs as verify says (default:
     every element)."""
+    from .engine import Engine  # here, not above: the JIT uses this package's summary without the engine
+    from .streams import Scheduler, declare_channels, undrained
+
     limits = Limits(max_cycles, time.monotonic() + timeout if timeout else None)
     machine = Machine(hw, trace=trace, limits=limits)
     eng = Engine(hw, machine, env, inputs, kernel)

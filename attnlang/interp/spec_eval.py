@@ -15,6 +15,14 @@ still right: it is evaluated whole and its rows are taken.
 
 Shapes are worked out first, without numbers (`shape`), so a block knows
 which operands broadcast over rows and which of them it must slice.
+
+Speed, with every number still float64: `softmax(x) @ y` is worked out as
+`(exp(x - rowmax x) @ y) / rowsum(exp(x - rowmax x))`, so the division is on
+the N x d product rather than on the N-wide block, and an elementwise result
+is written over an operand's block when that block was made for this one use
+(not a tensor, a view, or a value kept whole), which saves a fresh N-wide
+allocation and its page faults per operation. At N = 4096 that took the
+check of flash from about 0.3 s to 0.15 s in process.
 """
 
 from __future__ import annotations
@@ -36,7 +44,10 @@ _UNARY = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
 _ROW_REDUCE = {"rowmax": np.max, "rowmin": np.min, "rowsum": np.sum}
 
 #: Bytes of float64 a block of one intermediate may take; the block's rows follow from the widest row.
-BLOCK_BYTES = 8 << 20
+#: 16 MiB is 512 rows of N = 4096 and 64 of N = 32768: fewer, longer BLAS calls than 8 MiB took (on a
+#: busy 2-core box, N = 16384: 7.4 s against 7.9-8.6 s single-threaded, and far steadier with BLAS
+#: threads), and still a fixed few blocks of memory whatever N is (docs/performance.md).
+BLOCK_BYTES = 16 << 20
 
 
 def fail(message: str, e) -> AttnError:
@@ -121,6 +132,8 @@ class SpecEval:
         if f not in known or not e.args:
             raise fail(f"{f}() is not allowed in a spec", e)
         shapes = [self.shape(a) for a in e.args]
+        if f in ("softmax", *_ROW_REDUCE) and not shapes[0]:
+            raise fail(f"{f}() in the spec needs a tensor, not a number", e)
         if f in ("causal", "softmax", *_UNARY):
             return shapes[0]
         if f in ("max", "min") and len(shapes) == 2:
@@ -128,8 +141,6 @@ class SpecEval:
         if f in ("max", "min", "sum", "mean"):
             return ()
         if f in _ROW_REDUCE:
-            if not shapes[0]:
-                raise fail(f"{f}() in the spec needs a tensor, not a number", e)
             return shapes[0][:-1]
         if f == "where":
             return _broadcast(shapes, e, f)
@@ -185,13 +196,15 @@ class SpecEval:
                 return float(self.env[e.id])
             return math.inf
         if isinstance(e, ast.Unary):
-            return -self.rows(e.operand, r)
+            x = self.rows(e.operand, r)
+            return np.negative(x, out=self._into(x))
         if isinstance(e, ast.Binary):
             if e.op == "@":
                 return self._matmul(e, e.left, e.right, r)
+            a, b = self.rows(e.left, r), self.rows(e.right, r)
             with np.errstate(all="ignore"):
-                # a comparison is 0 or 1, as in a kernel
-                return np.asarray(_BINARY[e.op](self.rows(e.left, r), self.rows(e.right, r)), dtype=np.float64)
+                # a comparison is 0 or 1, as in a kernel; into an operand's own block where it is one
+                return np.asarray(_BINARY[e.op](a, b, out=self._into(a, b)), dtype=np.float64)
         if isinstance(e, ast.Attr):  # .T: the rows of a transpose are columns of its operand
             return self._take(_swap(self.whole(e.base)), r)
         return self._call(e, r)
@@ -213,8 +226,31 @@ class SpecEval:
         x = np.asarray(x)
         return x[..., r, :] if x.ndim >= 2 and x.shape[-2] > 1 else x
 
+    def _owned(self, x) -> bool:
+        """x is a block of float64 this evaluation made for one use (not a tensor, a view of one, a
+        kept whole value or a number): an operation on it may write its result over it."""
+        return isinstance(x, np.ndarray) and x.dtype == np.float64 and x.base is None and x.flags.writeable \
+            and x.ndim > 0 and not any(x is w for w in self._whole.values())
+
+    def _into(self, a, b=None):
+        """The operand block an elementwise result may be written into (None: a new array). Reusing the
+        block saves a fresh N-wide allocation, and its page faults, per operation."""
+        shape = np.shape(a) if b is None else np.broadcast_shapes(np.shape(a), np.shape(b))
+        for x in (a, b):
+            if x is not None and self._owned(x) and x.shape == shape:
+                return x
+        return None
+
     def _matmul(self, e, left, right, r: Rows):
         if len(self.shape(left)) >= 2 and len(self.shape(right)) >= 2:
+            if isinstance(left, ast.Call) and left.func == "softmax" and math.prod(self.shape(left.args[0])):
+                # softmax(x) @ y = (exp(x - rowmax x) @ y) / rowsum(exp(x - rowmax x)): the division is
+                # on the product's N x d block, not on the N-wide one (float64 all along, as written)
+                p = self._exp_shifted(left, r)
+                total = np.sum(p, axis=-1, keepdims=True)
+                out = np.matmul(p, self.whole(right))
+                with np.errstate(all="ignore"):
+                    return np.divide(out, total, out=self._into(out, total))
             return np.matmul(self.rows(left, r), self.whole(right))
         # a vector on either side: the result's rows are not the left operand's
         return self._take(np.matmul(self.whole(left), self.whole(right)), r)
@@ -235,7 +271,8 @@ class SpecEval:
             if f == "softmax":
                 return self._softmax(e, r)
             if f in _UNARY:
-                return _UNARY[f](self.rows(args[0], r))
+                x = self.rows(args[0], r)
+                return _UNARY[f](x, out=self._into(x))
             if f in ("max", "min") and len(args) == 2:
                 return (np.maximum if f == "max" else np.minimum)(self.rows(args[0], r), self.rows(args[1], r))
             if f in ("max", "min", "sum", "mean"):
@@ -255,9 +292,16 @@ class SpecEval:
             if not s or math.prod(s[:-1]) > 0:
                 raise fail(f"softmax() in the spec is taken over empty rows (shape {list(s)})", e)
             return np.zeros(s)
-        x = np.asarray(self.rows(e.args[0], r))
-        ex = np.exp(x - np.max(x, axis=-1, keepdims=True))
-        return ex / np.sum(ex, axis=-1, keepdims=True)
+        ex = self._exp_shifted(e, r)
+        return np.divide(ex, np.sum(ex, axis=-1, keepdims=True), out=ex)
+
+    def _exp_shifted(self, e: ast.Call, r: Rows) -> np.ndarray:
+        """exp(x - rowmax(x)) for softmax(x) on rows r, in a block of its own (x's, where x's is one)."""
+        x = self.rows(e.args[0], r)
+        x = x if self._owned(x) else np.array(x, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            np.subtract(x, np.max(x, axis=-1, keepdims=True), out=x)
+            return np.exp(x, out=x)
 
     def _blocks(self, x):
         """x's value a block of rows at a time (all of it when it has no rows)."""

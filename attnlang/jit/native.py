@@ -65,8 +65,12 @@ def cpu_id() -> str:
 
 def _register_symbols() -> None:
     """libc/libm functions the compiled code calls, and BLAS where NumPy ships one."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-    libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
+    # the process's own symbols first: Python links libc and libm, and ctypes.util.find_library runs
+    # a program (ldconfig, a compiler) per library, tens of milliseconds of every JIT run's start
+    libc = libm = ctypes.CDLL(None)
+    if not all(hasattr(libc, name) for name in ("realloc", "clock_gettime", "expf", "fmodf", "floorf")):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
     wanted = [(libc, name, name) for name in ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")]
     wanted += [(libm, name, name) for name in ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf",
                                                "floor", "floorf")]

@@ -25,6 +25,7 @@ import numpy as np
 from .. import cost
 from ..diagnostics import AttnError, has_errors
 from ..hardware import Hardware
+from ..limits import MAX_INT, show
 from ..program import Program, bind, hardware_for, signature_dims, static_decls, symbols
 from ..static import free_names
 from ..syntax import ast
@@ -185,6 +186,18 @@ def _sized(v, like):
     return np.broadcast_to(v, np.shape(like))
 
 
+def _shown(v) -> str:
+    """A value of env as a note shows it: a number (whole ones exactly up to 2**53), or the range an array
+    of candidates spans."""
+    if isinstance(v, np.ndarray) and v.size:
+        lo, hi = _shown(np.min(v)), _shown(np.max(v))
+        return lo if lo == hi else f"{lo} to {hi}"
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and abs(v) <= MAX_INT:
+        return str(int(v))
+    return show(v)
+
+
 def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
     """One walk of the kernel; every split param is one value in env."""
     w = Walker(hw, kernel, env)
@@ -195,7 +208,13 @@ def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
     w.f.occ[root] = resident
     w.f.peak[root] = resident
     with np.errstate(all="ignore"):
-        w.run(kernel.body)
+        try:
+            w.run(kernel.body)
+        except OverflowError:  # a Python integer past int64 met a NumPy array of candidates
+            raise model_error("the dims and params make a count (bytes or cycles) too large for the model: "
+                              "it counts in 64 bits, up to 2**63", kernel.name_span,
+                              "the values: " + ", ".join(f"{k} = {_shown(v)}" for k, v in sorted(env.items())
+                                                         if not isinstance(v, str))) from None
     f = w.f
     shape = np.broadcast_shapes(*[np.shape(v) for v in env.values() if isinstance(v, np.ndarray)] or [()])
     cycles = np.broadcast_to(np.ceil(f.end), shape).astype(np.float64)

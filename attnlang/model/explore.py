@@ -260,7 +260,7 @@ def _nothing_feasible(sps: list[KernelSpace], stages: list[Stage], total: int):
     span = stage.span or sps[0].kernel.name_span
     if stage.memory is not None:
         left = "" if before == total else " left"
-        msg = f"{stage.what} removed all {before:,} candidates{left}; the smallest needs {_bytes(stage.smallest)}"
+        msg = f"{stage.what} removed {_all(before)}{left}; the smallest needs {_bytes(stage.smallest)}"
         mem = sps[0].hw.memories[stage.memory]
         notes = [f"{stage.memory} holds {_bytes(mem.capacity_bytes)}"]
         if mem.policy != "strict":
@@ -268,9 +268,14 @@ def _nothing_feasible(sps: list[KernelSpace], stages: list[Stage], total: int):
                          "but explore cannot cost it")
         return error("E1402", msg, span, *notes)
     if before == total:
-        return error("E1402", f"{stage.what} removed all {total:,} candidates", span)
-    return error("E1402", f"{stage.what} removed the last {before:,} candidates", span,
+        return error("E1402", f"{stage.what} removed {_all(total)}", span)
+    last_ones = "the last candidate" if before == 1 else f"the last {before:,} candidates"
+    return error("E1402", f"{stage.what} removed {last_ones}", span,
                  "; ".join(f"{s.what} removed {s.removed:,}" for s in stages if s.removed))
+
+
+def _all(n: int) -> str:
+    return "the only candidate" if n == 1 else f"all {n:,} candidates"
 
 
 def _bytes(n: float | None) -> str:

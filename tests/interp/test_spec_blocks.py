@@ -31,6 +31,11 @@ def mask(x, i, j):
     return np.where(j + c > i + r, -np.inf, x)
 
 
+def quiet(f):
+    with np.errstate(invalid="ignore"):
+        return f()
+
+
 def scores(Q, K):
     return Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
 
@@ -50,6 +55,17 @@ SPECS = {
                          lambda Q, K, V: V * (Q @ K.T).sum() + (Q @ K.T).max() - np.abs(Q @ K.T).mean()),
     "transposed": ("(Q @ K.T).T @ V", "N, d", lambda Q, K, V: (Q @ K.T).T @ V),
     "rowmax_vector": ("rowmax(Q @ K.T)", "N", lambda Q, K, V: (Q @ K.T).max(axis=-1)),
+    # the same value twice, and operations written over their operand's block: each side its own numbers
+    "twice": ("(-(Q @ K.T) * (Q @ K.T) + exp(-(Q @ K.T))) @ V * 2", "N, d",
+              lambda Q, K, V: (-(Q @ K.T) * (Q @ K.T) + np.exp(-(Q @ K.T))) @ V * 2),
+    "kept_operand": ("Q @ K.T + exp(-rowmax(K @ Q.T))", "N, N",  # a value worked out once, read by each block
+                     lambda Q, K, V: Q @ K.T + np.exp(-(K @ Q.T).max(axis=-1))),
+    "softmax_both_sides": ("softmax(Q @ K.T) @ softmax(K @ Q.T) @ V", "N, d",
+                           lambda Q, K, V: softmax(Q @ K.T) @ softmax(K @ Q.T) @ V),
+    "softmax_scaled": ("softmax(Q @ K.T) * 2 @ V + softmax(V)", "N, d",
+                       lambda Q, K, V: softmax(Q @ K.T) * 2 @ V + softmax(V)),
+    "masked_rows": ("softmax(causal(Q @ K.T, 0, 3)) @ V", "N, d",  # rows 0..2 all masked: NaN, as NumPy's
+                    lambda Q, K, V: quiet(lambda: softmax(mask(Q @ K.T, 0, 3)) @ V)),
 }
 
 

@@ -58,3 +58,23 @@ def test_a_cached_jit_run_imports_neither_lark_nor_the_lowering(tmp_path):
     warm = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True,
                           text=True)
     assert warm.stdout.split() == ["[]", "False"]
+
+
+def test_a_command_imports_only_what_it_runs(tmp_path):
+    """`attn check` and a cached `attn run --engine jit` leave the other commands' modules (explore's
+    model, schedule, the studies) and the interpreter's engine unimported: they are start-up time
+    (docs/performance.md, "`attn run` as a process")."""
+    others = ("attnlang.model", "attnlang.schedule", "attnlang.studies", "attnlang.interp.engine",
+              "attnlang.interp.streams", "attnlang.repl", "attnlang.lsp", "lark")
+    code = ("import sys, contextlib, io\n"
+            "from attnlang.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(sys.argv[1:]) == 0\n"
+            f"print(sorted(m for m in sys.modules if m.startswith({others!r})))\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    run = ["run", "examples/flash.attn", "-D", "N=128", "--engine", "jit"]
+    subprocess.run([sys.executable, "-c", code, *run], cwd=ROOT, env=env, check=True, capture_output=True)
+    for args in (run, ["check", "examples/flash.attn"]):
+        warm = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, check=True,
+                              capture_output=True, text=True)
+        assert warm.stdout.strip() == "[]", (args, warm.stdout)

@@ -407,3 +407,11 @@ def test_the_vscode_package_is_complete():
     left_out = {line.split("/")[1] for line in ignored if line.startswith("node_modules/")}
     assert set(package["devDependencies"]) <= left_out
     assert not any("vscode-languageclient" in line for line in ignored)
+    # vsce stops to ask about a missing `repository` unless told not to: the README's command packages
+    # without a question either way
+    package_commands = [line for line in (vscode / "README.md").read_text().splitlines() if "vsce package" in line]
+    assert package_commands
+    if "repository" not in package:
+        assert all("--allow-missing-repository" in line for line in package_commands)
+    else:
+        assert package["repository"]["directory"] == "editors/vscode" and package["repository"]["url"]
