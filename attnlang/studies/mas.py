@@ -8,8 +8,10 @@ attnlang/studies/mas.attn take FLAT's row-fused dataflow there in two steps, one
     flat_softmax  the same schedule with MAS's softmax arithmetic
     mas           the same arithmetic as two overlapping streams
 
-Each variant is tuned by the analytical model (explore, minimizing latency) at each N, then run
-through the interpreter at its best params. The speedup over FLAT splits into a product:
+The kernels are written for hw.edge, the paper's platform; `platform="cloud"` runs the same
+kernels on hw.cloud (the larger array, buffer and DRAM bandwidth). Each variant is tuned by the
+analytical model (explore, minimizing latency) at each N, then run through the interpreter at its
+best params. The speedup over FLAT splits into a product:
 flat / flat_softmax is the part from the arithmetic, flat_softmax / mas the part from the overlap.
 `model_error` is the model's cycles over the simulated cycles, minus one.
 """
@@ -20,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..api import estimate, explore, load_program, run
+from ..program import load_source
 
 KERNELS = Path(__file__).resolve().parent / "mas.attn"
 VARIANTS = ("flat", "flat_softmax", "mas")
+PLATFORMS = ("edge", "cloud")
 SIZES = (512, 1024, 2048, 4096, 8192)
 D = 64
 
@@ -44,6 +48,7 @@ class Row:
     #: flat_softmax only: the model's cycles at flat's (Br, Bc), which separates the arithmetic from the
     #: larger row block that overwriting the scores in place allows
     at_flat_tiles_model_cycles: int | None = None
+    platform: str = "edge"
 
     @property
     def model_error(self) -> float:
@@ -59,7 +64,7 @@ class Row:
         return max(0.0, self.pe_busy_cycles + self.vec_busy_cycles - self.cycles)
 
     def to_json(self) -> dict:
-        return {"N": self.N, "d": D, "variant": self.variant, "Br": self.Br, "Bc": self.Bc,
+        return {"platform": self.platform, "N": self.N, "d": D, "variant": self.variant, "Br": self.Br, "Bc": self.Bc,
                 "cycles": self.cycles, "model_cycles": self.model_cycles, "model_error": self.model_error,
                 "energy_pj": self.energy_pj, "model_energy_pj": self.model_energy_pj,
                 "model_energy_error": self.model_energy_error, "energy_breakdown_pj": self.energy_breakdown_pj,
@@ -71,15 +76,24 @@ class Row:
 _cache: dict = {}
 
 
-def _program():
-    if "prog" not in _cache:
-        _cache["prog"] = load_program(str(KERNELS))
-    return _cache["prog"]
+def _program(platform: str = "edge"):
+    """The kernels on `platform`: mas.attn as written (edge), or with each kernel's `on edge` and the
+    `use` of its hardware moved to the other platform."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform {platform!r}: one of {', '.join(PLATFORMS)}")
+    if platform not in _cache:
+        if platform == "edge":
+            _cache[platform] = load_program(str(KERNELS))
+        else:
+            text = KERNELS.read_text(encoding="utf-8")
+            text = text.replace("use hw.edge\n", f"use hw.{platform}\n").replace("  on edge\n", f"  on {platform}\n")
+            _cache[platform] = load_source(text, str(KERNELS))
+    return _cache[platform]
 
 
-def study_row(N: int, variant: str) -> Row:
+def study_row(N: int, variant: str, platform: str = "edge") -> Row:
     """One variant at one N: tuned by the model, then simulated at the model's pick."""
-    prog = _program()
+    prog = _program(platform)
     best = explore(prog, [variant], {"N": N, "d": D}).best
     sim = run(prog, variant, defines=best.defines, verify="rows=4")
     dram = sim.memories["dram"]
@@ -89,15 +103,15 @@ def study_row(N: int, variant: str) -> Row:
                energy_breakdown_pj={k: float(v) for k, v in sim.energy_breakdown_pj.items()},
                dram_bytes=float(dram["read_bytes"] + dram["write_bytes"]),
                pe_busy_cycles=float(sim.units["pe"]["busy_cycles"]),
-               vec_busy_cycles=float(sim.units["vec"]["busy_cycles"]))
+               vec_busy_cycles=float(sim.units["vec"]["busy_cycles"]), platform=platform)
 
 
-def study(sizes=SIZES) -> list[Row]:
+def study(sizes=SIZES, platform: str = "edge") -> list[Row]:
     """Every variant at every N; flat_softmax's row also carries its model cycles at flat's tiles."""
     rows = []
     for N in sizes:
-        flat, soft, mas = (study_row(N, v) for v in VARIANTS)
-        est = estimate(_program(), "flat_softmax", {"N": N, "d": D, "Br": flat.Br, "Bc": flat.Bc})
+        flat, soft, mas = (study_row(N, v, platform) for v in VARIANTS)
+        est = estimate(_program(platform), "flat_softmax", {"N": N, "d": D, "Br": flat.Br, "Bc": flat.Bc})
         soft.at_flat_tiles_model_cycles = int(est.cycles)
         rows += [flat, soft, mas]
     return rows
