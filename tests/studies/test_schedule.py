@@ -251,7 +251,7 @@ def test_kernel_meets_the_sat_optimum_to_n_16(sat, n, m, scheme):
     _prove_kernel(n, m, scheme)
 
 
-@pytest.mark.parametrize("n,m", [(8, 8), (12, 4), (6, 2), (9, 3), (16, 16)])
+@pytest.mark.parametrize("n,m", [(8, 8), (12, 4), (6, 2), (9, 3), (16, 16), (3, 1)])
 def test_cli_symmetric_kernel_is_optimal_odd_blocks(sat, attn_main, n, m):
     """Through the command line: the kernel is run, its MAC work per PE counted and matched to the model's
     program, and its schedule proven optimal (the issue's n = 8, m = 8 and n = 12, m = 4 among them)."""
