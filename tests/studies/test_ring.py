@@ -96,11 +96,9 @@ def test_causal_skips_every_future_key_and_balances_the_triangle(n, m):
     assert len(busy) == m and len(set(busy.values())) == 1, busy
 
 
-@pytest.mark.parametrize("n,points", [(16, 0.04), (32, 0.015), (64, 0.005)])
-def test_symmetric_saves_a_quarter(n, points):
-    """Q = K: n(n+1)/2 of the n^2 dot products, all n^2 weighted sums: (n-1)/(4n) of the work saved.
-    At n = 16 (two rows a PE) the vector unit's softmax before each weighted sum (5 cycles of 32 or 64)
-    is not hidden: 3.6 points short; the gap closes as the blocks grow."""
+@pytest.mark.parametrize("n", [16, 32, 64])
+def test_symmetric_saves_a_quarter(n):
+    """Q = K: n(n+1)/2 of the n^2 dot products, all n^2 weighted sums: (n-1)/(4n) of the work saved."""
     saved = 1 - _cycles(n, "symmetric") / _cycles(n, "full")
     target = (n - 1) / (4 * n)
-    assert abs(saved - target) <= points, (saved, target)
+    assert abs(saved - target) <= 0.01, (saved, target)
