@@ -69,7 +69,7 @@ def _ring(args) -> int:
     if not sizes:
         raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs n = "
                          f"{', '.join(map(str, ring.SIZES))}")
-    rows = ring.study(sizes)
+    rows = ring.study(tuple(sizes))
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
     else:
