@@ -89,7 +89,6 @@ def main(args) -> int:
     if args.emit:
         from ..api import save_atomic
         from .emit import emit
-
         from .sat import solve
 
         # the solver's own schedule at the optimum, free of the kernel's placement (which the search

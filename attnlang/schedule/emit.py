@@ -161,12 +161,13 @@ def _unit(plan: _Plan, p: int, op: str, started: set[int]) -> list[str]:
         return [f"s{i}_{j} = ({left} @ {right}.T on mac[{p}]) / sqrt(d)"]
     s = f"s{min(i, j)}_{max(i, j)}" if sym else f"s{i}_{j}"
     if pr.owner[i] == p:
-        mx, l, acc = f"mx{i}", f"l{i}", f"acc{i}"
+        mx, total, acc = f"mx{i}", f"l{i}", f"acc{i}"
         lines = []
     else:                                             # a partial state of row i, kept on this PE
-        mx, l, acc = f"pm{i}_{p}", f"pl{i}_{p}", f"pa{i}_{p}"
-        lines = [] if i in started else [f"{mx} = full([1], -inf)", f"{l} = zeros([1])", f"{acc} = zeros([1, d])"]
+        mx, total, acc = f"pm{i}_{p}", f"pl{i}_{p}", f"pa{i}_{p}"
+        lines = [] if i in started else [f"{mx} = full([1], -inf)", f"{total} = zeros([1])",
+                                         f"{acc} = zeros([1, d])"]
         started.add(i)
     return lines + [f"mn = max({mx}, rowmax({s}))", f"w = exp({s} - mn[:, None])", f"c = exp({mx} - mn)",
-                    f"{l} = {l} * c + rowsum(w)", f"{mx} = mn",
+                    f"{total} = {total} * c + rowsum(w)", f"{mx} = mn",
                     f"{acc} = {acc} * c[:, None] + (w @ v{j} on mac[{p}])"]

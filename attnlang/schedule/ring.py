@@ -217,9 +217,10 @@ def _symmetric_program(pr: RingProblem, p: int) -> list[tuple]:
     diagonal block's upper triangle; the scores of the pair at distance s (1 <= s <= m/2; at m/2 with
     m even the PE's part of the split pair) at slot 2s - 2 (slot 1 for s = 1), a slot before its rows'
     weighted sums against them at slot 2s, which then sends the scores on (so that the vector unit's
-    softmax between a pair's scores and its sums overlaps the next pair's scores); the diagonal block's weighted sums at slot m (m odd), m + 1 (m even, p < m/2) or m - 1
-    (m even, p >= m/2, whose part of the split pair is the smaller); at slot m + s the weighted sums
-    against the scores of stream s that have just arrived.
+    softmax between a pair's scores and its sums overlaps the next pair's scores); the diagonal
+    block's weighted sums at slot m (m odd), m + 1 (m even, p < m/2) or m - 1 (m even, p >= m/2,
+    whose part of the split pair is the smaller); at slot m + s the weighted sums against the scores
+    of stream s that have just arrived.
     """
     m, b = pr.m, pr.rows_per_pe
     half, even = m // 2, m % 2 == 0
