@@ -32,9 +32,17 @@ def analyze(kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware | None) 
         return hit[2]
     a = Typer(kernel, env, hw).run()
     if any(isinstance(s, ast.Recv) for s in scope.walk(kernel.body)):
-        # What a recv gives is what its channel's sender sends: type again, knowing that.
-        chans = {s.name: a.sent.get(s.name) for s in scope.walk(kernel.body) if isinstance(s, ast.ChannelDecl)}
-        a = Typer(kernel, env, hw, chans).run()
+        # What a recv gives is what its channel's sender sends: type again, knowing that. A value sent on
+        # may itself come from a recv (a relay, or a score made from a received vector), typed only in the
+        # pass after: again until no channel learns a type (at most once per channel).
+        decls = [s.name for s in scope.walk(kernel.body) if isinstance(s, ast.ChannelDecl)]
+        chans: dict = {}
+        for _ in range(len(decls)):
+            known = {name: a.sent.get(name) for name in decls}
+            if known == chans:
+                break
+            chans = known
+            a = Typer(kernel, env, hw, chans).run()
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (kernel, hw, a)

@@ -20,6 +20,7 @@ own names, storage and clock, the kernel's entry into their scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -650,6 +651,8 @@ class Lowering(ChannelLowering):
                     raise Unsupported(f"@pipeline({pipeline})", a.span)
             elif a.name == "parallel":
                 parallel = a
+        if isinstance(lo, int) and isinstance(hi, int) and not s.annotations and self._varying_extent(s):
+            return self._unrolled(s, range(lo, hi, step))
         if self.proc is not None:
             if parallel is not None:
                 raise Unsupported("@parallel inside a process", parallel.span)
@@ -704,6 +707,41 @@ class Lowering(ChannelLowering):
         else:
             self.rt[s.var] = saved_rt
         if saved_env is not None:
+            self.env[s.var] = saved_env
+
+    def _varying_extent(self, s: ast.For) -> bool:
+        """Whether a slice in the loop's body has a size that changes with its index (q[r : B])."""
+        rt = set(self.rt) | {s.var}
+        env = {k: v for k, v in self.env.items() if k != s.var}
+        return any(s.var in (free_names(x.lo) if x.lo is not None else set()) |
+                   (free_names(x.hi) if x.hi is not None else set())
+                   and _extent(x.lo, x.hi, 0, rt, env) is None
+                   for x in _slices(s.body))
+
+    def _unrolled(self, s: ast.For, values: range) -> None:
+        """A loop whose slices change size with its index, lowered once per index with the index static:
+        the same statements, in the same order, as the loop's iterations, each with its own shapes."""
+        b = self.b
+        saved_rt = self.rt.pop(s.var, None)
+        saved_env = self.env.get(s.var)
+        before = dict(self.names)
+        wall = self.site("E1004", "the run passed its wall-time limit (--timeout) here", s.span)
+        for i in values:
+            self.env[s.var] = i
+            self.check_wall(wall)
+            self.block(s.body)
+            for name in [x for x in self.names if x not in before]:
+                b.call(self.runtime.drop, [self.fn.P, self.fn.F, self.fn.I, b.load(self.name_buf[name])])
+                b.store(i64(-1), self.name_buf[name])
+                del self.names[name]
+            if self.names != before:
+                raise Unsupported("a name holds a value of another shape, dtype or memory after an iteration "
+                                  "than before it (the JIT needs one layout per loop)", s.span)
+        if saved_rt is not None:
+            self.rt[s.var] = saved_rt
+        if saved_env is None:
+            self.env.pop(s.var, None)
+        else:
             self.env[s.var] = saved_env
 
     def check_wall(self, site: int) -> None:
@@ -1166,6 +1204,21 @@ def _extent(lo, hi, size, rt: set, env: dict):
     if any(v for v in coefs.values()):
         return None
     return a[1] - c[1]
+
+
+def _slices(node):
+    """Every slice in statements or expressions, nested ones included."""
+    if isinstance(node, (list, tuple)):
+        for x in node:
+            yield from _slices(x)
+        return
+    if not dataclasses.is_dataclass(node):
+        return
+    if isinstance(node, ast.Slice):
+        yield node
+    for f in dataclasses.fields(node):
+        if f.name != "span":
+            yield from _slices(getattr(node, f.name))
 
 
 def _affine(e, rt: set, env: dict):

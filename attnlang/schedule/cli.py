@@ -1,6 +1,6 @@
 """`attn schedule`: the ring kernel's schedule in units of work, and with --prove the fewest steps.
 
-    attn schedule FILE [-k KERNEL] [-D NAME=VALUE]... [--prove] [--proof PREFIX] [--json]
+    attn schedule FILE [-k KERNEL] [-D NAME=VALUE]... [--prove] [--proof PREFIX] [--emit FILE.attn] [--json]
 
 Exit status: 0 success (whether or not the kernel's schedule is the shortest); 1 the program is wrong
 (diagnostics, a failed run, a kernel whose work per PE is not the ring schedule's); 2 the command line
@@ -34,6 +34,9 @@ def add_arguments(p) -> None:
     p.add_argument("--proof", metavar="PREFIX",
                    help="with --prove: write the formula one step below the optimum (PREFIX.cnf) and the "
                         "solver's DRUP refutation of it (PREFIX.drup), for drat-trim")
+    p.add_argument("--emit", metavar="FILE.attn",
+                   help="with --prove: write a shortest schedule as a runnable ring kernel (one process per PE, "
+                        "the solver's units step by step) that checks, runs and verifies against the spec")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -45,6 +48,8 @@ def main(args) -> int:
 
     if args.proof and not args.prove:
         raise UsageError("--proof needs --prove")
+    if args.emit and not args.prove:
+        raise UsageError("--emit needs --prove (it writes the solver's shortest schedule)")
     defines = _defines(args.defines)
     prog = load_program(args.file)
     if has_errors(prog.diagnostics):
@@ -81,8 +86,25 @@ def main(args) -> int:
         if args.proof and proof.unsat_proof is not None:
             _write_proof(args.proof, proof)
     report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
+    if args.emit:
+        from ..api import save_atomic
+        from .emit import emit
+        from .sat import solve
+
+        # the solver's own schedule at the optimum, free of the kernel's placement (which the search
+        # above starts from, and reports when it is already optimal)
+        free, _, _ = solve(pr, proof.optimum)
+        text = emit(pr, free.placed, proof.optimum, env["d"], _latency(env))
+        save_atomic(args.emit, lambda f: f.write(text.encode()))
+        report["emitted"] = args.emit
     print(json_text(report, indent=2) if args.json else text_report(args.file, report))
     return 0
+
+
+def _latency(env) -> int:
+    """The ring links' latency the kernel uses (its param latency, else 4 cycles)."""
+    lat = env.get("latency", 4)
+    return lat if isinstance(lat, int) and not isinstance(lat, bool) and lat >= 0 else 4
 
 
 def _ring_params(k, env) -> tuple[int, int, str]:
@@ -120,6 +142,8 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
         raise UsageError(f"kernel '{k.name}' runs its matmuls on {len(arrays)} matrix units; the ring schedule "
                          "has one per PE, an array of m")
     name = arrays.pop()
+    if m == 1 and name in busy:                      # an array of one unit is traced by its bare name
+        busy[f"{name}[0]"] = busy.pop(name)
     return result.hardware, [round(busy.get(f"{name}[{p}]", 0.0) / d) for p in range(m)]
 
 
@@ -211,6 +235,8 @@ def text_report(path: str, r: dict) -> str:
             note = "  (the kernel's placement)" if s["kernel_placement"] else ""
             lines.append(f"    {s['steps']:>6,} steps  {'SAT  ' if s['sat'] else 'UNSAT'}  {s['seconds']:7.3f} s  "
                          f"{s['variables']:>9,} variables  {s['clauses']:>9,} clauses{note}")
+        if r.get("emitted"):
+            lines.append(f"  a shortest schedule written as a ring kernel: {r['emitted']} (attn run {r['emitted']})")
         if r["optimum"] <= SHOW_STEPS:
             lines.append(f"  a shortest schedule ({r['optimum']} steps, '.' idle):")
             width = max(len(u or ".") for row in r["schedule"] for u in row)

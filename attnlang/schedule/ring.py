@@ -19,7 +19,8 @@ Who runs what (the ring schedule's rule: row work is owned by the PE that owns t
              half of the rows, chunk m-1-p of the second).
 - symmetric: Q = K, so s(i, j) = s(j, i): one D per pair i <= j, on owner(i) or owner(j). W(i, j) on
              owner(i), or on owner(j) where v_j lives, folded into a partial softmax state that must
-             then reach owner(i) by the end, one hop per step (what the kernel does).
+             then reach owner(i) by the end, one hop per step. (The kernel runs every W on owner(i)
+             and sends the scores there instead.)
 """
 
 from __future__ import annotations
@@ -142,8 +143,6 @@ def kernel_schedule(pr: RingProblem) -> KernelSchedule:
     for d in pr.data:
         if pr.initial(d) is not None:
             avail[pr.initial(d)][d] = 0
-    for p in range(pr.m):
-        avail[p][f"part {p}"] = 0                  # symmetric: the empty partial state of PE p's rows
     issue, free, pc = [0] * pr.m, [0] * pr.m, [0] * pr.m
     out = KernelSchedule(0, units=[sum(1 for it in prog if it[0] == "op") for prog in programs])
     inf = float("inf")
@@ -151,37 +150,31 @@ def kernel_schedule(pr: RingProblem) -> KernelSchedule:
         moved = False
         for p in range(pr.m):
             while pc[p] < len(programs[p]):
-                kind, what, *extra = programs[p][pc[p]]
-                needs = ops[what].needs + tuple(extra) if kind == "op" else (what,)
+                kind, what = programs[p][pc[p]]
+                needs = ops[what].needs if kind == "op" else (what,)
                 ready = max((avail[p].get(d, inf) for d in needs), default=0)
                 if ready == inf:
                     break                          # waits for another PE
                 if kind == "wait":
                     issue[p] = max(issue[p], ready)
-                elif kind == "send":               # a partial state moves on; a kv vector is copied
+                elif kind == "send":               # a copy moves on one hop
                     avail[(p + 1) % pr.m][what] = max(issue[p], ready) + 1
-                    if what.startswith("part "):
-                        del avail[p][what]
                 else:
                     start = max(free[p], issue[p], ready)
                     free[p] = start + 1
                     out.placed[what] = (p, start)
                     if ops[what].makes:
                         avail[p][ops[what].makes] = start + 1
-                    for d in extra:                # a W folded into a partial state updates it
-                        avail[p][d] = start + 1
                 pc[p] += 1
                 moved = True
         if not moved:
             raise RuntimeError("the kernel's ring schedule waits on itself")  # a bug in _program
-    done = [max(free[p], avail[p].get(f"part {p}", 0) if pr.scheme == "symmetric" and pr.m > 1 else 0)
-            for p in range(pr.m)]
-    out.steps = max(done)
+    out.steps = max(free)
     return out
 
 
 def _program(pr: RingProblem, p: int) -> list[tuple]:
-    """PE p's program: ("op", name[, partial state]), ("wait", datum), ("send", datum)."""
+    """PE p's program: ("op", name), ("wait", datum), ("send", datum)."""
     if pr.scheme == "symmetric":
         return _symmetric_program(pr, p)
     m, mine = pr.m, owned_rows(pr.n, pr.m, pr.scheme, p)
@@ -206,45 +199,76 @@ def _program(pr: RingProblem, p: int) -> list[tuple]:
     return prog
 
 
+def split_rows(b: int) -> tuple[int, int]:
+    """The split of a block pair at ring distance m/2 (m even): of the B x B scores S[x, x + m/2]
+    (x < m/2), PE x computes rows 0 .. hr and the first hc keys of row hr, ceil(B^2 / 2) in all, and
+    PE x + m/2 the rest; (hr, hc) = divmod(ceil(B^2 / 2), B)."""
+    return divmod((b * b + 1) // 2, b)
+
+
 def _symmetric_program(pr: RingProblem, p: int) -> list[tuple]:
+    """The kernel's symmetric program, slot by slot (examples/ring_attention.attn, scheme = symmetric).
+
+    Every weighted sum runs on its row's PE; the dot products of a block pair {p, p - s} run on PE p,
+    and their scores travel on to PE p - s (m - s hops) in a score stream. Slot t of PE p holds, in
+    order: the receipt of K/V block p - t (t < m, passed on unless t = m - 1); the hop of each score
+    stream s made at slot 2s that reaches it now (h = t - 2s hops, 1 <= h <= m - s; passed on unless
+    h = m - s, where it is PE p's own); then its units, scores before weighted sums: slot 0 the
+    diagonal block's upper triangle; the scores of the pair at distance s (1 <= s <= m/2; at m/2 with
+    m even the PE's part of the split pair) at slot 2s - 2 (slot 1 for s = 1), a slot before its rows'
+    weighted sums against them at slot 2s, which then sends the scores on (so that the vector unit's
+    softmax between a pair's scores and its sums overlaps the next pair's scores); the diagonal
+    block's weighted sums at slot m (m odd), m + 1 (m even, p < m/2) or m - 1 (m even, p >= m/2,
+    whose part of the split pair is the smaller); at slot m + s the weighted sums against the scores
+    of stream s that have just arrived.
+    """
     m, b = pr.m, pr.rows_per_pe
-    half, last = b // 2, m // 2
+    half, even = m // 2, m % 2 == 0
+    hr, hc = split_rows(b)
 
-    def block(c, lo=0, hi=b):
-        return list(range(c * b + lo, c * b + hi))
+    def block(x):
+        return list(range((x % m) * b, (x % m + 1) * b))
 
-    def dots(rows, keys):
-        return [("op", f"D({min(i, j)},{max(i, j)})") for i in rows for j in keys]
+    def first(x):                  # the pairs (i of x, j of x + m/2), x < m/2, that PE x scores
+        return [(i, j) for r, i in enumerate(block(x)) for c, j in enumerate(block(x + half))
+                if r < hr or (r == hr and c < hc)]
 
-    def sums(rows, keys, y):
-        """PE p's rows against the values of block y, then block y's rows against PE p's values,
-        folded into the partial state of block y's rows."""
-        return [("op", f"W({i},{j})") for i in rows for j in keys] + \
-               [("op", f"W({j},{i})", f"part {y}") for j in keys for i in rows]
+    def made(s, q):                # the pairs (i of q, j) whose scores PE q computes in stream s
+        q %= m
+        if not (even and s == half):
+            return [(i, j) for i in block(q) for j in block(q - s)]
+        if q < half:
+            return first(q)
+        mine = set(first(q - half))
+        return [(j, i) for i in block(q - half) for j in block(q) if (i, j) not in mine]
+
+    def scores(s, q):
+        return [f"s {min(i, j)},{max(i, j)}" for i, j in made(s, q)]
+
+    items: list[tuple[int, int, tuple]] = []      # (slot, 0 receive / 1 scores / 2 sums / 3 send, item)
+
+    def units(slot, ops, order=2):
+        items.extend((slot, order, ("op", o)) for o in ops)
+
+    def receive(slot, data, pass_on):
+        items.extend((slot, 0, x) for d in data for x in [("wait", d)] + [("send", d)] * pass_on)
 
     mine = block(p)
-    prog: list[tuple] = [("op", f"D({i},{j})") for i in mine for j in mine if i <= j]
+    units(0, [f"D({i},{j})" for a, i in enumerate(mine) for j in mine[a:]], 1)
     if m > 1:
-        prog += [("send", f"kv {j}") for j in mine] + [("send", f"part {p}")]
-    # The kernel issues each pair's dot products before the previous pair's weighted sums, to hide the
-    # vector unit's softmax between them. A unit here has no such latency, and in that order the partial
-    # states would only leave a step later: the same units on the same PEs are timed in the order
-    # scores, then sums.
-    for s in range(1, (m + 1) // 2):                       # the pairs {p, p - s} at ring distance s
-        y = (p - s) % m
-        prog += [("wait", f"kv {j}") for j in block(y)] + dots(mine, block(y))
-        if s < last:
-            prog += [("send", f"kv {j}") for j in block(y)]
-        prog += [("wait", f"part {y}")] + sums(mine, block(y), y) + [("send", f"part {y}")]
-    if m % 2 == 0 and m > 1:                               # the pair at distance m/2, split by rows
-        y = (p - last) % m
-        rows, keys = (block(p, half), block(y)) if p < last else (mine, block(y, 0, half))
-        prog += [("wait", f"kv {j}") for j in block(y)] + dots(rows, keys)
-        prog += [("wait", f"part {y}")] + sums(rows, keys, y) + [("send", f"part {y}")]
-    prog += [("op", f"W({i},{j})") for i in mine for j in mine]
-    if m > 1:
-        for f in range(m - last - 1):
-            z = (p - last - 1 - f) % m
-            prog += [("wait", f"part {z}"), ("send", f"part {z}")]
-        prog += [("wait", f"part {p}")]
-    return prog
+        items.extend((0, 3, ("send", f"kv {j}")) for j in mine)
+    for t in range(1, m):
+        receive(t, [f"kv {j}" for j in block(p - t)], t < m - 1)
+    for s in range(1, half + 1):
+        own = made(s, p)
+        units(max(2 * s - 2, 1), [f"D({min(i, j)},{max(i, j)})" for i, j in own], 1)
+        units(2 * s, [f"W({i},{j})" for i, j in own])
+        items.extend((2 * s, 3, ("send", d)) for d in scores(s, p))
+        for h in range(1, m - s + 1):
+            receive(2 * s + h, scores(s, p - h), h < m - s)
+    diag = m if not even else (m + 1 if p < half else m - 1)
+    units(diag, [f"W({i},{j})" for i in mine for j in mine])
+    for s in range(1, half + 1):
+        units(m + s, [f"W({j},{i})" for i, j in made(s, p + s)])
+    items.sort(key=lambda x: (x[0], x[1]))        # stable: within a slot, in the order made above
+    return [x for _, _, x in items]

@@ -2,6 +2,7 @@
 
     attn study flat [--json] [--max-seq N]
     attn study mas [--json] [--max-seq N]
+    attn study ring [--json] [--max-seq N]
 
 Exit status: 0 success; 2 the command line is wrong or the reference is missing.
 """
@@ -12,13 +13,14 @@ import json
 
 from ..diagnostics import UsageError
 
-STUDIES = ("flat", "mas")
+STUDIES = ("flat", "mas", "ring")
 
 
 def add_arguments(p) -> None:
     p.add_argument("study", choices=STUDIES, metavar="STUDY",
                    help="flat: FLAT's published table beside our model on FLAT's assumptions; "
-                        "mas: MAS-Attention's two streams against FLAT, an ablation on edge")
+                        "mas: MAS-Attention's two streams against FLAT, an ablation on edge; "
+                        "ring: ring scheduling over m units (Yu & Fujita), savings against the closed forms")
     p.add_argument("--json", action="store_true", help="print a list of rows as JSON")
     p.add_argument("--max-seq", type=int, default=16384, metavar="N",
                    help="the longest sequence to include (default 16384: for flat the 48 rows FLAT's table has "
@@ -30,6 +32,8 @@ def main(args) -> int:
         raise UsageError(f"--max-seq takes a positive number, not {args.max_seq}")
     if args.study == "mas":
         return _mas(args)
+    if args.study == "ring":
+        return _ring(args)
     from . import flat
 
     try:
@@ -55,4 +59,19 @@ def _mas(args) -> int:
         print(json.dumps([r.to_json() for r in rows], indent=2))
     else:
         print(mas.text_table(rows))
+    return 0
+
+
+def _ring(args) -> int:
+    from . import ring
+
+    sizes = [n for n in ring.SIZES if n <= args.max_seq]
+    if not sizes:
+        raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs n = "
+                         f"{', '.join(map(str, ring.SIZES))}")
+    rows = ring.study(tuple(sizes))
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+    else:
+        print(ring.text_table(rows))
     return 0
