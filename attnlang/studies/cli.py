@@ -1,7 +1,7 @@
 """`attn study NAME`: reproduce a published study beside its reference.
 
     attn study flat [--json] [--max-seq N]
-    attn study mas [--json] [--max-seq N]
+    attn study mas [--json] [--max-seq N] [--platform edge|cloud]
     attn study ring [--json] [--max-seq N]
 
 Exit status: 0 success; 2 the command line is wrong or the reference is missing.
@@ -25,11 +25,15 @@ def add_arguments(p) -> None:
     p.add_argument("--max-seq", type=int, default=16384, metavar="N",
                    help="the longest sequence to include (default 16384: for flat the 48 rows FLAT's table has "
                         "up to 16K; for mas N = 512 to 8192)")
+    p.add_argument("--platform", choices=("edge", "cloud"), default="edge",
+                   help="mas only: the hardware the kernels run on (default edge, the paper's NPU)")
 
 
 def main(args) -> int:
     if args.max_seq < 1:
         raise UsageError(f"--max-seq takes a positive number, not {args.max_seq}")
+    if args.platform != "edge" and args.study != "mas":
+        raise UsageError(f"--platform is for the mas study; {args.study} runs on its own platforms")
     if args.study == "mas":
         return _mas(args)
     if args.study == "ring":
@@ -54,7 +58,7 @@ def _mas(args) -> int:
     if not sizes:
         raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs N = "
                          f"{', '.join(map(str, mas.SIZES))}")
-    rows = mas.study(sizes)
+    rows = mas.study(sizes, args.platform)
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
     else:

@@ -73,3 +73,23 @@ def test_study_command_json(capsys):
 def test_study_command_rejects_a_size_below_the_smallest(capsys):
     assert main(["study", "mas", "--max-seq", "256"]) == 2
     assert "leaves no size" in capsys.readouterr().err
+
+
+def test_the_same_kernels_on_cloud(capsys):
+    """--platform cloud: the kernels on hw.cloud, each row saying so; MAS still overlaps the units and
+    beats both FLAT variants there, and the model stays within 10% of the simulation."""
+    assert main(["study", "mas", "--json", "--max-seq", "512", "--platform", "cloud"]) == 0
+    out = {r["variant"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {r["platform"] for r in out.values()} == {"cloud"}
+    assert out["mas"]["cycles"] < out["flat_softmax"]["cycles"] < out["flat"]["cycles"]
+    assert out["mas"]["overlap_cycles"] > 0.3 * out["mas"]["cycles"]
+    for r in out.values():
+        assert abs(r["model_error"]) <= 0.10, r["variant"]
+    edge = mas.study([512])
+    assert all(r.platform == "edge" for r in edge)
+    assert {r.variant: r.cycles for r in edge} != {v: r["cycles"] for v, r in out.items()}
+
+
+def test_platform_is_for_the_mas_study_only(capsys):
+    assert main(["study", "flat", "--platform", "cloud"]) == 2
+    assert "--platform is for the mas study" in capsys.readouterr().err
