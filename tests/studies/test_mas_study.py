@@ -27,7 +27,7 @@ def rows():
 def _doc_rows() -> dict[tuple[int, str], dict]:
     """The rows of the study's table in docs/studies.md's MAS section."""
     text = DOC.read_text()
-    section = text[text.index("## MAS-Attention"):]
+    section = text[text.index("## MAS-Attention"):text.index("**On cloud**")]
     out = {}
     for line in section.splitlines():
         m = re.match(r"\s*(\d+) (flat|flat_softmax|mas)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+([+-][\d.]+)%\s+([\d.]+)", line)
