@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -28,12 +28,13 @@ from .program import Program, bind, hardware_for, load, load_source, signature_d
 from .syntax import ast
 
 
-def load_program(source_or_path: str) -> Program:
-    """A path to a .attn file, or source text."""
+def load_program(source_or_path: str, include: Sequence[str] = ()) -> Program:
+    """A path to a .attn file, or source text. include: folders besides the file's own (the working
+    folder's, for text) that its `use "file"`s may read from, like `attn -I DIR` (docs/cli.md)."""
     text = str(source_or_path)
     if "\n" not in text and (text.endswith(".attn") or Path(text).exists()):
-        return load(text)
-    return load_source(text, "<input>")
+        return load(text, include)
+    return load_source(text, "<input>", include=include)
 
 
 def _program(source_or_path: str | Program, strict: bool = True) -> Program:

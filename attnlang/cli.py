@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
+    for command in (c, r, e, sc, rp):
+        command.add_argument("-I", dest="include", action="append", metavar="DIR",
+                             help="a folder `use \"file\"` may also read from (repeatable; ATTN_PATH adds more)")
     sub.add_parser("lsp", help="the language server, over stdio")
     return p
 
@@ -119,7 +122,7 @@ def cmd_check(args) -> int:
     usage = False  # a file that cannot be read, or a -D or -k it cannot take: exit 2 once all are checked
     for path in args.files:
         try:
-            prog = load(path)
+            prog = load(path, args.include or ())
             sources.merge(prog.sources)
             all_diags += check(prog, defines, args.kernel)
         except UsageError as exc:
@@ -147,7 +150,7 @@ def cmd_run(args) -> int:
         if not sep or not name or not path:
             raise UsageError(f"--save expects NAME=FILE.npy, not '{spec}'")
         saves.append((name, path))
-    prog = load_program(args.file)
+    prog = load_program(args.file, args.include or ())
     try:
         result = run(prog, args.kernel, defines, inputs, seed=args.seed, engine=args.engine,
                      trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout, verify=args.verify)
