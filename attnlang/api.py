@@ -15,8 +15,11 @@ UsageError. The CLI, REPL and LSP are thin faces over these functions
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -277,7 +280,9 @@ def load_npy(spec: str) -> tuple[str, np.ndarray]:
 
 
 def save_atomic(path: str, write) -> None:
-    """Write a file through a temporary in the same directory and a rename."""
+    """Write a file through a temporary in the same directory, fsync, and a rename: a reader sees the old
+    file or the whole new one. The file's mode follows the umask, as a plain `open` would make it; the
+    temporary is removed on an error, Ctrl-C or SIGTERM (not on SIGKILL: a `.NAME.*` file may stay)."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
@@ -289,9 +294,14 @@ def save_atomic(path: str, write) -> None:
     except OSError as exc:
         raise UsageError(f"{path}: cannot write here: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with _removed_on_sigterm(tmp), os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
             write(f)
-        os.replace(tmp, target)
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, target)
+        _fsync_dir(directory)
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -300,3 +310,41 @@ def save_atomic(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _removed_on_sigterm(tmp: str):
+    """While a temporary file is written, SIGTERM removes it and then ends the process as SIGTERM would
+    (exit status 143 by SystemExit, so every `finally` runs). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; a system that cannot open a folder for this (Windows) skips it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

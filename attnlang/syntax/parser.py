@@ -40,35 +40,32 @@ def expression_grammar() -> Lark:
 
 @lru_cache(maxsize=2)
 def _parser(start: str) -> Lark:
+    import hashlib
+    import io
+
+    import lark
+
+    from .. import usercache
+
     text = resources.files("attnlang").joinpath("grammar/attn.lark").read_text(encoding="utf-8")
     # The basic lexer reserves keywords everywhere (the contextual one would
     # take `load = 1` as a name where no keyword fits).
     options = dict(parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False, start=start)
-    cache = _cache_file(text + repr(sorted(options.items())))
-    if cache is not None:
+    # Lark's tables are a pickle: read only through usercache, which loads nothing this user's attnlang
+    # did not write (not Lark's own cache=, which unpickles whatever file has the grammar's hash line).
+    digest = hashlib.sha256((text + repr(sorted(options.items())) + lark.__version__).encode()).hexdigest()[:32]
+    entry = f"{digest}.lark"
+    saved = usercache.read("grammar", entry)
+    if saved is not None:
         try:
-            return Lark(text, cache=cache, **options)
-        except (OSError, EOFError, ValueError, TypeError, AttributeError):
-            pass  # a corrupt or unreadable cache: build afresh
-    return Lark(text, **options)
-
-
-def _cache_file(text: str) -> str | None:
-    import hashlib
-    import os
-
-    import lark
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "attnlang")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    digest = hashlib.sha256((text + lark.__version__).encode()).hexdigest()[:16]
-    return os.path.join(folder, f"grammar-{digest}.lark-cache")
+            return Lark.load(io.BytesIO(saved))
+        except Exception:  # noqa: BLE001 - our own bytes from an older Lark: build afresh below
+            pass
+    parser = Lark(text, **options)
+    buf = io.BytesIO()
+    parser.save(buf)
+    usercache.write("grammar", entry, buf.getvalue())
+    return parser
 
 
 def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:
