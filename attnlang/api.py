@@ -114,14 +114,26 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
     """
+    from .wallclock import Deadline, time_limit
+
+    t0 = time.perf_counter()
+    deadline = Deadline(timeout)
+    with time_limit(deadline):  # --timeout covers checking and compiling too, not the run alone
+        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check,
+                      verify)
+    result.wall_seconds = time.perf_counter() - t0
+    return result
+
+
+def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check, verify):
     from .check import check as run_checks
     from .interp import execute
     from .interp.spec import parse_verify
 
-    t0 = time.perf_counter()
     plan = parse_verify(verify, seed)
     prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
     k = prog.kernel(kernel)
+    deadline.span, deadline.phase = k.name_span, "checking the program"
     inputs = dict(inputs or {})
     inferred = _infer_dims(k, inputs)
     defines = dict(defines or {})
@@ -146,19 +158,19 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
+    deadline.phase = "compiling and running the kernel" if engine == "jit" else "running the kernel"
     if engine == "jit":
         from .jit import execute as jit_execute
 
-        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
-                             verify=plan)
+        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles,
+                             timeout=deadline.left(), verify=plan)
     elif engine == "interp":
-        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
+        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
                          verify=plan)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")
     result.defines = {n: env[n] for n in _defined_names(k) if n in env}
     result.warnings = warnings + result.warnings
-    result.wall_seconds = time.perf_counter() - t0
     return result
 
 

@@ -255,10 +255,22 @@ def _open_block(chunk: str, offset: int) -> tuple[str, int, int] | None:
     return what, line, column
 
 
+#: The last token before an error is looked for in this many characters, and shown cut to half of them.
+_TOKEN_WINDOW = 64
+
+
 def _previous_token(chunk: str, offset: int) -> str | None:
     before = _strip_comments(chunk[:offset]).rstrip()
-    m = re.search(r"(->|\.\.|[=<>!]=|[A-Za-z_0-9.]+|\S)$", before)
-    return m.group(1) if m else None
+    # In a window at the end: a search of the whole text for a token at its end is quadratic in a long
+    # name or number (every start in it is tried, and each runs to its end).
+    tail = before[-_TOKEN_WINDOW:]
+    m = re.search(r"(->|\.\.|[=<>!]=|[A-Za-z_0-9.]+|\S)$", tail)
+    if not m:
+        return None
+    token = m.group(1)
+    if len(token) > _TOKEN_WINDOW // 2 or (m.start(1) == 0 and len(before) > len(tail)):
+        token = "…" + token[-(_TOKEN_WINDOW // 2 - 1):]
+    return token
 
 
 def _describe(exc: UnexpectedInput, chunk: str, file: str, line_offset: int) -> Diagnostic:
@@ -284,7 +296,9 @@ def _describe(exc: UnexpectedInput, chunk: str, file: str, line_offset: int) -> 
     assert isinstance(exc, UnexpectedToken)
     tok: Token = exc.token
     expected = set(exc.expected)
-    found = f"'{tok.value}'" if tok.type != "$END" else "the end of the file"
+    value = str(tok.value)
+    value = value if len(value) <= _TOKEN_WINDOW // 2 else value[:_TOKEN_WINDOW // 2 - 1] + "…"
+    found = f"'{value}'" if tok.type != "$END" else "the end of the file"
     prev = _previous_token(chunk, tok.start_pos if tok.start_pos is not None else offset)
     words = _expected_words(expected)
     where = f" after '{prev}'" if prev else ""
