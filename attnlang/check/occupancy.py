@@ -457,7 +457,9 @@ class Occupancy:
         try:
             lo, hi = veval(s.lo, self.env), veval(s.hi, self.env)
             step = veval(s.step, self.env) if s.step is not None else 1
-            trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)), 0)
+            with np.errstate(over="ignore", invalid="ignore"):  # a tiny step: trips is inf, as it should be
+                trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)),
+                                 0)
         except (Unknown, TypeError, ValueError):
             self.set_static(s.var, None)
             self.iteration(s.body, None, None, 1, self.xp.full(True))
