@@ -101,7 +101,10 @@ def _stdlib_text(module: str) -> tuple[str, str] | None:
     for part in parts[:-1]:
         node = node.joinpath(part)
     node = node.joinpath(parts[-1] + ".attn")
-    if not node.is_file():
+    try:
+        if not node.is_file():
+            return None
+    except OSError:  # a name too long for a file name: no such module (found by the fuzz campaign)
         return None
     return node.read_text(encoding="utf-8"), f"<stdlib>/{'/'.join(parts)}.attn"
 

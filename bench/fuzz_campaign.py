@@ -42,7 +42,12 @@ def _one(job: tuple[int, int, bool, float]):
     rng = random.Random(seed * 1_000_003 + index)
     name, applied, text = fuzzing.mutant(rng)
     t0 = time.perf_counter()
-    o = fuzzing.outcome(text, engines=("interp", "jit") if with_jit else ("interp",), timeout=timeout)
+    try:
+        o = fuzzing.outcome(text, engines=("interp", "jit") if with_jit else ("interp",), timeout=timeout)
+    except Exception:  # noqa: BLE001 - anything that escapes is an internal error, counted, not fatal
+        import traceback
+
+        o = fuzzing.Outcome("internal", detail=traceback.format_exc())
     return index, name, applied, text, o, time.perf_counter() - t0
 
 

@@ -217,7 +217,7 @@ def defines_for(text: str) -> dict:
     try:
         k = attnlang.load_program(text).kernel(None)
     except (attnlang.UsageError, attnlang.AttnError):
-        return {}
+        return {}  # (anything else escapes: outcome() counts it as an internal error)
     declared = {d.name for d in static_decls(k)} | set(signature_dims(k))
     return {name: v for name, v in SMALL.items() if name in declared}
 
@@ -248,8 +248,8 @@ def outcome(text: str, engines=("interp", "jit"), timeout: float = 10.0) -> Outc
     """Check text, then run it on each engine (unless the checker found errors); see the module's doc."""
     import attnlang
 
-    defines = defines_for(text)
     try:
+        defines = defines_for(text)
         diags = attnlang.check_program(text, defines=defines)
     except attnlang.UsageError:
         diags = attnlang.check_program(text)  # a -D the mutant no longer declares

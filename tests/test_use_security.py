@@ -216,3 +216,9 @@ def test_documented(repo_root: Path):
     assert "-I DIR" in cli and "ATTN_PATH" in cli
     diagnostics = (repo_root / "docs" / "diagnostics.md").read_text(encoding="utf-8")
     assert "| E0103 | a `use`" in diagnostics and "| E0110 |" in diagnostics
+
+
+def test_a_standard_library_name_too_long_for_a_file_is_not_found(tmp_path, attn_main):
+    (tmp_path / "main.attn").write_text(f"use hw.{'a' * 60000}\n")
+    status, out, err = attn_main("check", "--json", str(tmp_path / "main.attn"))
+    assert status == 1 and codes(json.loads(out)) == ["E0101"] and "internal error" not in err
