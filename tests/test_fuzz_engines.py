@@ -62,3 +62,13 @@ def test_every_mutator_changes_every_shipped_program(mutator):
     for name, text in sorted(fuzzing.EXAMPLES.items()):
         changed = [mutator(text, random.Random(seed)) != text for seed in range(5)]
         assert any(changed), (mutator.__name__, name)
+
+
+REGRESSIONS = sorted((ROOT / "tests" / "fuzz_regressions").glob("*.attn"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
+def test_mutants_the_campaign_found_end_in_no_internal_error(path):
+    """Mutants that once ended in an internal error (bench/fuzz_campaign.py --save-failures wrote them)."""
+    o = fuzzing.outcome(path.read_text(encoding="utf-8"), engines=("interp",), timeout=20)
+    assert not o.internal, o.detail

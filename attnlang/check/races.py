@@ -154,7 +154,7 @@ def _boxes(rec, loop: ast.For, env: Mapping):
         los.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
         his.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
         axis += 1
-    outer = [lp.var for lp in enclosing]
+    outer = [lp.var for lp in enclosing if lp.var in pts]  # a process without an index has no points
     group = np.zeros(n, dtype=np.int64)
     if outer and n:
         _, group = np.unique(np.stack([pts[v] for v in outer], axis=1), axis=0, return_inverse=True)
