@@ -15,11 +15,14 @@ UsageError. The CLI, REPL and LSP are thin faces over these functions
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -28,12 +31,13 @@ from .program import Program, bind, hardware_for, load, load_source, signature_d
 from .syntax import ast
 
 
-def load_program(source_or_path: str) -> Program:
-    """A path to a .attn file, or source text."""
+def load_program(source_or_path: str, include: Sequence[str] = ()) -> Program:
+    """A path to a .attn file, or source text. include: folders besides the file's own (the working
+    folder's, for text) that its `use "file"`s may read from, like `attn -I DIR` (docs/cli.md)."""
     text = str(source_or_path)
     if "\n" not in text and (text.endswith(".attn") or Path(text).exists()):
-        return load(text)
-    return load_source(text, "<input>")
+        return load(text, include)
+    return load_source(text, "<input>", include=include)
 
 
 def _program(source_or_path: str | Program, strict: bool = True) -> Program:
@@ -110,14 +114,26 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
     """
+    from .wallclock import Deadline, time_limit
+
+    t0 = time.perf_counter()
+    deadline = Deadline(timeout)
+    with time_limit(deadline):  # --timeout covers checking and compiling too, not the run alone
+        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check,
+                      verify)
+    result.wall_seconds = time.perf_counter() - t0
+    return result
+
+
+def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check, verify):
     from .check import check as run_checks
     from .interp import execute
     from .interp.spec import parse_verify
 
-    t0 = time.perf_counter()
     plan = parse_verify(verify, seed)
     prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
     k = prog.kernel(kernel)
+    deadline.span, deadline.phase = k.name_span, "checking the program"
     inputs = dict(inputs or {})
     inferred = _infer_dims(k, inputs)
     defines = dict(defines or {})
@@ -142,19 +158,19 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
+    deadline.phase = "compiling and running the kernel" if engine == "jit" else "running the kernel"
     if engine == "jit":
         from .jit import execute as jit_execute
 
-        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
-                             verify=plan)
+        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles,
+                             timeout=deadline.left(), verify=plan)
     elif engine == "interp":
-        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
+        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
                          verify=plan)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")
     result.defines = {n: env[n] for n in _defined_names(k) if n in env}
     result.warnings = warnings + result.warnings
-    result.wall_seconds = time.perf_counter() - t0
     return result
 
 
@@ -276,7 +292,9 @@ def load_npy(spec: str) -> tuple[str, np.ndarray]:
 
 
 def save_atomic(path: str, write) -> None:
-    """Write a file through a temporary in the same directory and a rename."""
+    """Write a file through a temporary in the same directory, fsync, and a rename: a reader sees the old
+    file or the whole new one. The file's mode follows the umask, as a plain `open` would make it; the
+    temporary is removed on an error, Ctrl-C or SIGTERM (not on SIGKILL: a `.NAME.*` file may stay)."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
@@ -288,9 +306,14 @@ def save_atomic(path: str, write) -> None:
     except OSError as exc:
         raise UsageError(f"{path}: cannot write here: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with _removed_on_sigterm(tmp), os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
             write(f)
-        os.replace(tmp, target)
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, target)
+        _fsync_dir(directory)
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -299,3 +322,41 @@ def save_atomic(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _removed_on_sigterm(tmp: str):
+    """While a temporary file is written, SIGTERM removes it and then ends the process as SIGTERM would
+    (exit status 143 by SystemExit, so every `finally` runs). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; a system that cannot open a folder for this (Windows) skips it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -92,6 +92,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
     rp.add_argument("file", nargs="?", metavar="FILE")
+    for command in (c, r, e, sc, rp):
+        command.add_argument("-I", dest="include", action="append", metavar="DIR",
+                             help="a folder `use \"file\"` may also read from (repeatable; ATTN_PATH adds more)")
     sub.add_parser("lsp", help="the language server, over stdio")
     return p
 
@@ -157,7 +160,7 @@ def cmd_check(args) -> int:
     usage = False  # a file that cannot be read, or a -D or -k it cannot take: exit 2 once all are checked
     for path in args.files:
         try:
-            prog = load(path)
+            prog = load(path, args.include or ())
             sources.merge(prog.sources)
             all_diags += check(prog, defines, args.kernel)
         except UsageError as exc:
@@ -185,12 +188,23 @@ def cmd_run(args) -> int:
         if not sep or not name or not path:
             raise UsageError(f"--save expects NAME=FILE.npy, not '{spec}'")
         saves.append((name, path))
-    prog = load_program(args.file)
+    from .wallclock import Deadline, time_limit
+
+    stop = _hard_stop(args.timeout, args.json)
+    deadline = Deadline(args.timeout, span=Span(args.file, 1, 1, 1, 2))  # reading and parsing count too
+    try:
+        with time_limit(deadline):
+            prog = load_program(args.file, args.include or ())
+    except AttnError as exc:
+        return report_error(exc, Sources(), args.json)
     try:
         result = run(prog, args.kernel, defines, inputs, seed=args.seed, engine=args.engine,
-                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=args.timeout, verify=args.verify)
+                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=deadline.left(), verify=args.verify)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
+    finally:
+        if stop is not None:
+            stop.cancel()
     for name, _path in saves:
         if name not in result.outputs:
             raise UsageError(f"--save {name}: kernel '{result.kernel}' has no output '{name}' "
@@ -217,6 +231,31 @@ def cmd_run(args) -> int:
         print(render_all(diags, prog.sources), file=sys.stderr)
         return 1
     return 0
+
+
+def _hard_stop(timeout: float | None, as_json: bool):
+    """A timer that ends the process (exit 1, E1004) when run() has not stopped itself at its --timeout: only
+    native code (LLVM compiling a huge kernel) keeps the limit's alarm from being seen (wallclock.py)."""
+    import threading
+
+    from .diagnostics import error
+    from .wallclock import HARD_STOP_S
+
+    if not timeout:
+        return None
+
+    def stop() -> None:
+        d = error("E1004", "the command passed its wall-time limit (--timeout) in native code and was ended",
+                  Span("<command line>", 1, 1, 1, 2))
+        if as_json:
+            print(to_json([d]), flush=True)
+        print(f"attn: error[E1004]: {d.message}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(timeout + HARD_STOP_S, stop)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def cmd_explore(args) -> int:

@@ -11,12 +11,10 @@ import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .diagnostics import (
     DEFINE_ERROR,
-    FILE_ERROR,
     KERNEL_ERROR,
     Diagnostic,
     Sources,
@@ -24,16 +22,15 @@ from .diagnostics import (
     UsageError,
     did_you_mean,
     error,
+    has_errors,
     warning,
 )
+from .files import NotSource, Roots, UseRefused, looks_like_source, read_source, resolve_use
 from .hardware import Hardware, elaborate
 from .limits import integer_error, integer_problem
 from .static import Static, StaticError, static_eval
 from .syntax import ast
 from .syntax.cache import cached_parse
-
-#: Files larger than this are refused rather than parsed for a long time.
-MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -48,6 +45,7 @@ class Program:
     sources: Sources = field(default_factory=Sources)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     parse_cache: bool = False  # files read from disk keep their parse in the disk cache (syntax/cache.py)
+    include: tuple[str, ...] = ()  # the -I folders `use "file"` may read from (files.py; ATTN_PATH adds more)
 
     def kernel(self, name: str | None) -> ast.Kernel:
         """The kernel to run: the named one, or the only one. UsageError otherwise."""
@@ -67,40 +65,19 @@ class Program:
                          KERNEL_ERROR, self.root)
 
 
-def read_source(path: str) -> str:
-    """Read a source file or raise UsageError saying what is wrong with it."""
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{path}: no such file", FILE_ERROR, path)
-    if p.is_dir():
-        raise UsageError(f"{path}: is a directory, not a .attn file", FILE_ERROR, path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise UsageError(f"{path}: file is too large ({size / 2**20:.1f} MiB; the limit is "
-                             f"{MAX_SOURCE_BYTES // 2**20} MiB)", FILE_ERROR, path)
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}", FILE_ERROR, path) from None
-    if b"\0" in data:
-        raise UsageError(f"{path}: is a binary file, not attnlang source", FILE_ERROR, path)
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")  # editors may write a byte-order mark
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: is not UTF-8 text (byte {exc.start})", FILE_ERROR, path) from None
-
-
-def load(path: str) -> Program:
+def load(path: str, include: Sequence[str] = ()) -> Program:
     """Load a program from a file (UsageError if the file cannot be read). Its parse, and that of the
-    files it uses, is kept in the disk cache (syntax/cache.py) for the next command."""
-    return load_source(read_source(path), path, cache=True)
+    files it uses, is kept in the disk cache (syntax/cache.py) for the next command. include: folders
+    besides the file's own that `use "file"` may read from (-I; files.py)."""
+    return load_source(read_source(path), path, cache=True, include=include)
 
 
-def load_source(text: str, file: str = "<input>", cache: bool = False) -> Program:
-    """Load a program from source text; `use` paths resolve relative to file. cache: keep the parse of
-    text and of the files it uses on disk (the standard library's always is)."""
-    prog = Program(root=file, parse_cache=cache)
-    _load_module(prog, text, file, stack=[], is_root=True)
+def load_source(text: str, file: str = "<input>", cache: bool = False, include: Sequence[str] = ()) -> Program:
+    """Load a program from source text; `use` paths resolve relative to file, inside file's folder and
+    the include folders (files.py). cache: keep the parse of text and of the files it uses on disk (the
+    standard library's always is)."""
+    prog = Program(root=file, parse_cache=cache, include=tuple(include))
+    _Loader(prog, Roots.of(file, include)).module(text, file, None, stack=[], is_root=True)
     return prog
 
 
@@ -124,7 +101,10 @@ def _stdlib_text(module: str) -> tuple[str, str] | None:
     for part in parts[:-1]:
         node = node.joinpath(part)
     node = node.joinpath(parts[-1] + ".attn")
-    if not node.is_file():
+    try:
+        if not node.is_file():
+            return None
+    except OSError:  # a name too long for a file name: no such module (found by the fuzz campaign)
         return None
     return node.read_text(encoding="utf-8"), f"<stdlib>/{'/'.join(parts)}.attn"
 
@@ -149,76 +129,103 @@ def _parse_module(text: str, file: str, on_disk: bool) -> tuple[ast.Module, list
     return module, list(diags)
 
 
-def _load_module(prog: Program, text: str, file: str, stack: list[str], is_root: bool) -> None:
-    prog.sources.add(file, text)
-    module, diags = _parse_module(text, file, prog.parse_cache)
-    prog.modules[file] = module
-    prog.diagnostics += diags
-    stack = stack + [file]
-    for use in module.uses:
+class _Loader:
+    """Reads a file and, depth first, the files it uses. A file is known by its real path (its symlinks
+    resolved), so two names of one file are read once and a cycle through a symlink is still a cycle."""
+
+    def __init__(self, prog: Program, roots: Roots):
+        self.prog, self.roots = prog, roots
+        self.names: dict[str, str] = {}  # real path -> the name the file was first read under
+
+    def module(self, text: str, file: str, use: ast.Use | None, stack: list[tuple[str, str]],
+               is_root: bool) -> None:
+        prog = self.prog
+        module, diags = _parse_module(text, file, prog.parse_cache)
+        if use is not None and has_errors(diags) and not looks_like_source(text):
+            # Not attnlang at all (a symlink to a password file, say): say so at the `use`, showing none of it.
+            prog.diagnostics.append(error("E0112", f"cannot use '{use.module}': {file} is not attnlang source "
+                                                   "(it does not begin with 'use', 'hardware' or 'kernel')",
+                                          use.span))
+            prog.modules[file] = ast.Module(file=file, uses=(), hardware=(), kernels=())
+            return
+        prog.sources.add(file, text)
+        prog.modules[file] = module
+        prog.diagnostics += diags
+        for u in module.uses:
+            self.use(u, file, stack)
+        self.declare(module, is_root)
+
+    def use(self, use: ast.Use, file: str, stack: list[tuple[str, str]]) -> None:
+        prog = self.prog
         if use.is_path:
-            target = _use_path(prog, use, file)
-            if target is None:
-                continue
-            if target in stack:
-                prog.diagnostics.append(_cycle(use, stack, target))
-                continue
-            if target in prog.modules:
-                continue
+            if not use.module.endswith(".attn"):
+                prog.diagnostics.append(error("E0101", f"'use' takes a .attn file, not '{use.module}'", use.span))
+                return
             try:
-                sub = read_source(target)
-            except UsageError as exc:
-                prog.diagnostics.append(error("E0101", f"cannot use '{use.module}': {exc}", use.span))
-                continue
-            _load_module(prog, sub, target, stack, is_root=False)
+                name, real = resolve_use(use.module, file, self.roots)
+            except UseRefused as exc:
+                prog.diagnostics.append(error(exc.code, exc.message, use.span))
+                return
+            read = lambda: read_source(real)  # noqa: E731  (the checked path, not the name)
         else:
             found = _stdlib_text(use.module)
             if found is None:
-                # Among the modules of its package, by the last name: a shared "hw." is no likeness.
-                package, _, last = use.module.rpartition(".")
-                hint = did_you_mean(last, [m.rpartition(".")[2] for m in stdlib_modules()
-                                           if m.rpartition(".")[0] == package])
-                hint = hint.replace("mean '", f"mean '{package}.") if hint and package else hint
-                prog.diagnostics.append(error("E0101", f"no standard library module '{use.module}'" + (
-                    hint or " (write a path in quotes to use a file)"), use.span))
+                prog.diagnostics.append(_no_stdlib_module(use))
+                return
+            text, name = found
+            real, read = name, lambda: text  # noqa: E731
+        chain = [n for n, _ in stack] + [file]
+        reals = [r for _, r in stack] + [self._real(file)]
+        if real in reals:
+            prog.diagnostics.append(_cycle(use, chain, chain[reals.index(real)], name))
+            return
+        if real in self.names:
+            return
+        self.names[real] = name
+        try:
+            sub = read()
+        except NotSource as exc:
+            prog.diagnostics.append(error("E0112", f"cannot use '{use.module}': {exc}", use.span))
+            return
+        except UsageError as exc:
+            prog.diagnostics.append(error("E0101", f"cannot use '{use.module}': {exc}", use.span))
+            return
+        self.module(sub, name, use, stack + [(file, reals[-1])], is_root=False)
+
+    def _real(self, file: str) -> str:
+        return file if file.startswith("<") else os.path.realpath(file)
+
+    def declare(self, module: ast.Module, is_root: bool) -> None:
+        prog = self.prog
+        for hw in module.hardware:
+            if hw.name in prog.hardware and prog.hardware[hw.name] is not hw:
+                first = prog.hardware[hw.name].name_span
+                prog.diagnostics.append(error("E0104", f"hardware '{hw.name}' is defined twice (first at "
+                                                       f"{first.file}:{first.line})", hw.name_span))
                 continue
-            sub, name = found
-            if name in stack:
-                prog.diagnostics.append(_cycle(use, stack, name))
+            prog.hardware[hw.name] = hw
+        table = prog.kernels if is_root else prog.library_kernels
+        for k in module.kernels:
+            if k.name in table:
+                first = table[k.name].name_span
+                prog.diagnostics.append(error("E0104", f"kernel '{k.name}' is defined twice (first at "
+                                                       f"{first.file}:{first.line})", k.name_span))
                 continue
-            if name not in prog.modules:
-                _load_module(prog, sub, name, stack, is_root=False)
-    for hw in module.hardware:
-        if hw.name in prog.hardware and prog.hardware[hw.name] is not hw:
-            first = prog.hardware[hw.name].name_span
-            prog.diagnostics.append(error("E0104", f"hardware '{hw.name}' is defined twice (first at "
-                                                   f"{first.file}:{first.line})", hw.name_span))
-            continue
-        prog.hardware[hw.name] = hw
-    table = prog.kernels if is_root else prog.library_kernels
-    for k in module.kernels:
-        if k.name in table:
-            first = table[k.name].name_span
-            prog.diagnostics.append(error("E0104", f"kernel '{k.name}' is defined twice (first at "
-                                                   f"{first.file}:{first.line})", k.name_span))
-            continue
-        table[k.name] = k
+            table[k.name] = k
 
 
-def _use_path(prog: Program, use: ast.Use, file: str) -> str | None:
-    if not use.module.endswith(".attn"):
-        prog.diagnostics.append(error("E0101", f"'use' takes a .attn file, not '{use.module}'", use.span))
-        return None
-    if file.startswith("<"):
-        base = Path.cwd()
-    else:
-        base = Path(file).parent
-    return os.path.normpath(str(base / use.module))
+def _no_stdlib_module(use: ast.Use) -> Diagnostic:
+    # Among the modules of its package, by the last name: a shared "hw." is no likeness.
+    package, _, last = use.module.rpartition(".")
+    hint = did_you_mean(last, [m.rpartition(".")[2] for m in stdlib_modules() if m.rpartition(".")[0] == package])
+    hint = hint.replace("mean '", f"mean '{package}.") if hint and package else hint
+    return error("E0101", f"no standard library module '{use.module}'" + (
+        hint or " (write a path in quotes to use a file)"), use.span)
 
 
-def _cycle(use: ast.Use, stack: list[str], target: str) -> Diagnostic:
-    chain = " -> ".join(stack[stack.index(target):] + [target])
-    return error("E0102", f"'use' makes a cycle: {chain}", use.span)
+def _cycle(use: ast.Use, chain: list[str], first: str, target: str) -> Diagnostic:
+    names = chain[chain.index(first):] + [target]
+    return error("E0102", f"'use' makes a cycle: {' -> '.join(names)}", use.span)
 
 
 # ---------------------------------------------------------------- binding

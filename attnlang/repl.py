@@ -24,7 +24,7 @@ BANNER = "attnlang REPL: :help for commands, :quit or Ctrl-D to leave"
 
 def main(args) -> int:
     """The `attn repl` command; 0 at the end of input."""
-    session = Session()
+    session = Session(include=tuple(getattr(args, "include", None) or ()))
     if getattr(args, "file", None):
         session.load_file(args.file)  # a missing or unreadable file is a UsageError: exit 2
     if sys.stdin.isatty() and sys.stdout.isatty():

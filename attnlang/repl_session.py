@@ -58,10 +58,11 @@ COMMANDS = (":help", ":load", ":hw", ":tensor", ":vars", ":run", ":explore", ":c
 class Session:
     """One REPL session: the program, the hardware, the workspace, and the streams it writes to."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, include: tuple[str, ...] = ()):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.file: str | None = None
+        self.include = tuple(include)  # -I: folders `use "file"` may read from, besides the loaded file's
         self.decls: list[str] = []  # declarations typed at the prompt, in order
         self.prog: Program = self._build([])
         self.hw_name: str | None = None
@@ -90,7 +91,9 @@ class Session:
         return text + "\n"
 
     def _build(self, decls: list[str]) -> Program:
-        return load_source(self._program_text(decls), SESSION_FILE)
+        # The loaded file's folder is the program's folder: its `use "file"`s read from there (files.py).
+        folder = (os.path.dirname(self.file),) if self.file is not None else ()
+        return load_source(self._program_text(decls), SESSION_FILE, include=folder + self.include)
 
     def _refresh_sources(self) -> None:
         """The program's files, and the input being run, for rendering diagnostics."""

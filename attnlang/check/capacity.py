@@ -18,7 +18,7 @@ from ..program import Program, bind
 from ..static import Static
 from ..syntax import ast
 from . import scope
-from .occupancy import Occupancy, Snapshot
+from .occupancy import Occupancy, Snapshot, label_text
 from .shapes import analyze
 from .types import Analysis
 from .where import satisfied_many
@@ -127,7 +127,7 @@ def _holders(snap: Snapshot, top: int = 4) -> list[str]:
         copies = np.asarray(copies).reshape(-1)[0] if np.ndim(copies) else copies
         what = f": {ty}" if ty is not None else ""
         times = f" x {copies:g} copies" if copies != 1 and ty is not None else ""
-        notes.append(f"{label}{what}{times} = {fmt_bytes(nbytes)}")
+        notes.append(f"{label_text(label)}{what}{times} = {fmt_bytes(nbytes)}")
     rest = live[top:]
     if rest:
         notes.append(f"{len(rest)} more values: {fmt_bytes(sum(x[2] for x in rest))}")

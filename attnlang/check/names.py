@@ -56,6 +56,7 @@ class Names:
         self.quiet = 0
         self.depth = 0
         self.in_spec = False
+        self.loops_walked: dict[tuple, dict[str, Val]] = {}  # (loop, state on entry) -> state after (namewalk)
         self.first_assigned: dict[str, Span] = {}
         self.channels = set(self.f.channels) | set(hw.channels)
         for s in scope.walk(kernel.body):

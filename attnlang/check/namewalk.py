@@ -166,11 +166,21 @@ class NameWalk(Names):
             self.loop_vars.append(var)
         self.read(unit_index, "a unit index")
         entry = dict(self.vals)
-        self.block(s.body)
-        # The next iteration sees what this one left in the values that outlive it.
-        self.vals = {k: v for k, v in self.vals.items() if k in entry}
-        self.block(s.body)
-        self.vals = {k: v for k, v in self.vals.items() if k in entry}
+        # The walk of a loop depends only on the values it starts with (and the names in scope, and whether
+        # its diagnostics are silenced): a loop met again in the same state ends in the same state and
+        # says nothing new, so it is not walked again. Without this a loop inside a loop would be walked
+        # 2 ** depth times (each loop walks its body twice, for the first and a later iteration).
+        key = (id(s), tuple(sorted(entry.items())), tuple(self.loop_vars), self.quiet > 0, self.depth)
+        done = self.loops_walked.get(key)
+        if done is not None:
+            self.vals = dict(done)
+        else:
+            self.block(s.body)
+            # The next iteration sees what this one left in the values that outlive it.
+            self.vals = {k: v for k, v in self.vals.items() if k in entry}
+            self.block(s.body)
+            self.vals = {k: v for k, v in self.vals.items() if k in entry}
+            self.loops_walked[key] = dict(self.vals)
         if var is not None:
             self.loop_vars.pop()
 

@@ -152,6 +152,10 @@ class Buf:
     ty: Ty | None
     charge: object
     names: list[str] = field(default_factory=list)
+    # For the snapshot of a peak (explain): the clock when each name was bound, when it was made and died.
+    named_at: list[int] = field(default_factory=list)
+    born: int = 0
+    died: int | None = None
 
 
 @dataclass
@@ -160,7 +164,7 @@ class Snapshot:
 
     bytes: float
     span: Span | None
-    live: list[tuple[str, Ty | None, float, object]]  # (label, type, bytes, copies)
+    live: list[tuple[object, Ty | None, float, object]]  # (label: a str or an expression, type, bytes, copies)
 
 
 class Occupancy:
@@ -184,7 +188,13 @@ class Occupancy:
         self.local: dict[str, object] | None = None  # the peak of the process being walked
         self.temps: list[int] = []
         self.loops: list[tuple[object, dict[str, np.ndarray]]] = []
+        self.first_instance: list[bool] = []  # for each enclosing `for`: whether its first iteration is walked
         self.snaps: dict[str, Snapshot] = {}
+        # A memory's last new peak, listed once the walk ends: (clock, bytes, statement). The clock ticks at
+        # every buffer made, named or dead, so what a peak held is known later from the buffers alone;
+        # listing it at every new peak was quadratic in a long program (and cubic in a long sum).
+        self.peak_at: dict[str, tuple[int, float, Span | None]] = {}
+        self.clock = 0
         self.stmt: Span | None = None
         self.sized_by: dict[str, set[str]] = {m: set() for m in hw.memories}  # names sizes depend on (explain)
         self.process_unit: str | None = None
@@ -199,6 +209,8 @@ class Occupancy:
             self.alloc(ty, 1, f"{t.name}, a kernel {'input' if t in self.k.inputs else 'output'}", refs=1)
         self.temps = []
         self.block(self.k.body)
+        for m in self.peak_at:
+            self.list_peak(m)
         for per in (self.occ, self.peak, self.reserved, self.solo):
             for m in per:
                 per[m] = self.xp.array(per[m])
@@ -242,23 +254,45 @@ class Occupancy:
         if self.explain:
             self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
         self.occ[ty.memory] = self.occ[ty.memory] + amount
-        bid = len(self.bufs)
-        self.bufs.append(Buf(ty.memory, amount, xp.where(self.G, refs, 0), xp.copy(self.G), label, ty, charge))
+        bid = self.add_buf(Buf(ty.memory, amount, xp.where(self.G, refs, 0), xp.copy(self.G), label, ty, charge))
         self.temps.append(bid)
         self.note_peak(ty.memory)
         return {bid: xp.copy(self.G)}
+
+    def add_buf(self, buf: Buf) -> int:
+        bid = len(self.bufs)
+        self.bufs.append(buf)
+        self.clock += 1
+        buf.born = self.clock
+        return bid
 
     def note_peak(self, memory: str) -> None:
         xp, cur = self.xp, self.occ[memory]
         first = xp.first
         if self.explain and first(cur) > first(self.peak[memory]):
-            live = [(_label(b), b.ty, float(first(b.amount)), b.charge) for b in self.bufs
-                    if b.memory == memory and first(b.alive) and first(b.amount) > 0]
-            self.snaps[memory] = Snapshot(float(first(cur)), self.stmt, live)
+            self.clock += 1
+            self.peak_at[memory] = (self.clock, float(first(cur)), self.stmt)
         self.peak[memory] = xp.maximum(self.peak[memory], cur)
         self.solo[memory] = xp.maximum(self.solo[memory], cur - self.reserved[memory])
         if self.local is not None:
             self.local[memory] = xp.maximum(self.local[memory], cur)
+
+    def list_peak(self, memory: str) -> None:
+        """The snapshot of memory's last new peak: the buffers alive then, each by the name it had then."""
+        at, nbytes, span = self.peak_at[memory]
+        first, live = self.xp.first, []
+        for b in self.bufs:
+            if b.memory == memory and b.born <= at and (b.died is None or b.died > at) and first(b.amount) > 0:
+                names = [n for n, t in zip(b.names, b.named_at, strict=True) if t < at]
+                # A name, or the expression: printed only if reported (capacity.py, label_text).
+                live.append((names[-1] if names else b.label, b.ty, float(first(b.amount)), b.charge))
+        self.snaps[memory] = Snapshot(nbytes, span, live)
+
+    def dies(self, b: Buf) -> None:
+        """Note when b's candidate of the one-candidate walk died (b.alive was just narrowed)."""
+        if self.explain and b.died is None and not self.xp.first(b.alive):
+            self.clock += 1
+            b.died = self.clock
 
     def release_dead(self, bid: int) -> None:
         xp, b = self.xp, self.bufs[bid]
@@ -266,6 +300,7 @@ class Occupancy:
         if xp.any(freed):
             self.occ[b.memory] = self.occ[b.memory] - xp.where(freed, b.amount, 0.0)
             b.alive = b.alive & xp.not_(freed)
+            self.dies(b)
 
     def bind(self, name: str, binding: dict[int, object]) -> None:
         xp = self.xp
@@ -278,6 +313,8 @@ class Occupancy:
             self.bufs[b].refs = self.bufs[b].refs + m
             if name not in self.bufs[b].names:
                 self.bufs[b].names.append(name)
+                self.clock += 1
+                self.bufs[b].named_at.append(self.clock)
         self.names[name] = new
         self.drop(old, self.G)
 
@@ -376,6 +413,7 @@ class Occupancy:
                 freed = buf.alive & m & self.G
                 self.occ[buf.memory] = self.occ[buf.memory] - xp.where(freed, buf.amount, 0.0)
                 buf.alive = buf.alive & xp.not_(freed)
+                self.dies(buf)
             self.names[n.id] = {b: m & out for b, m in binding.items() if xp.any(m & out)}
 
     def s_if(self, s: ast.If) -> None:
@@ -406,7 +444,11 @@ class Occupancy:
                 created = self.present(name) & xp.not_(present.get(name, xp.full(False))) & self.G
                 if xp.any(created):
                     kept = xp.not_(created)
-                    self.names[name] = {b: m & kept for b, m in binding.items() if xp.any(m & kept)}
+                    binding_kept = {b: m & kept for b, m in binding.items() if xp.any(m & kept)}
+                    if binding_kept:
+                        self.names[name] = binding_kept
+                    else:  # gone for every candidate: no key left, or every later loop looks at it again
+                        del self.names[name]
                     self.drop(binding, created)
         self.G = saved
 
@@ -415,7 +457,9 @@ class Occupancy:
         try:
             lo, hi = veval(s.lo, self.env), veval(s.hi, self.env)
             step = veval(s.step, self.env) if s.step is not None else 1
-            trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)), 0)
+            with np.errstate(over="ignore", invalid="ignore"):  # a tiny step: trips is inf, as it should be
+                trips = np.where(np.asarray(step) > 0, np.ceil((np.asarray(hi) - lo) / np.where(step > 0, step, 1)),
+                                 0)
         except (Unknown, TypeError, ValueError):
             self.set_static(s.var, None)
             self.iteration(s.body, None, None, 1, self.xp.full(True))
@@ -427,8 +471,14 @@ class Occupancy:
         instances = [(lo, trips >= 1), (lo + step, trips >= 2)]
         if self.depends(s):
             instances.append((lo + (trips - 1) * step, trips >= 3))
-        for value, need in instances:
+        if len(self.first_instance) >= EXACT_LOOP_DEPTH and not all(self.first_instance):
+            # Deep inside a later iteration of an enclosing loop, one iteration of this one: each loop
+            # walking all its instances in every instance of its enclosing loops is 2 ** depth walks.
+            instances = instances[:1]
+        for i, (value, need) in enumerate(instances):
+            self.first_instance.append(i == 0)
             self.iteration(s.body, s.var, np.broadcast_to(np.asarray(value), (self.n,)), k, xp.mask(need), width)
+            self.first_instance.pop()
         self.set_static(s.var, saved)
 
     def _parallel_width(self, s: ast.For, trips):
@@ -492,8 +542,8 @@ class Occupancy:
             if xp.any(delta > 0):
                 self.occ[m] = self.occ[m] + xp.where(self.G, delta, 0.0)
                 self.reserved[m] = self.reserved[m] + xp.where(self.G, delta, 0.0)
-                self.bufs.append(Buf(m, xp.where(self.G, delta, 0.0), xp.full(1.0), xp.copy(self.G),
-                                     f"process {s.name} at its peak", None, count))
+                self.add_buf(Buf(m, xp.where(self.G, delta, 0.0), xp.full(1.0), xp.copy(self.G),
+                                 f"process {s.name} at its peak", None, count))
                 self.note_peak(m)
 
     STMTS = {
@@ -502,10 +552,21 @@ class Occupancy:
     }
 
 
+#: Loops nested up to this deep walk their first, second (and last) iterations in every iteration of the
+#: loops around them; deeper ones do so only where every enclosing loop is in its first iteration (above
+#: that, their peaks are those of one iteration). The walk is then linear in depth past this one.
+EXACT_LOOP_DEPTH = 4
+
 _WRAP = 2**63  # NumPy's int64 wraps around there; Python's ints do not
 
 
-def _label(b: Buf) -> str:
-    if b.names:
-        return b.names[-1]
-    return b.label if isinstance(b.label, str) else f"intermediate {show(b.label)}"
+#: A label longer than this is cut (the expression of a long sum would fill the screen).
+_LABEL_CHARS = 80
+
+
+def label_text(label) -> str:
+    """What a snapshot's label prints as: a name as it is, an expression as `intermediate EXPR`."""
+    if isinstance(label, str):
+        return label
+    text = show(label)
+    return f"intermediate {text if len(text) <= _LABEL_CHARS else text[:_LABEL_CHARS - 1] + '…'}"

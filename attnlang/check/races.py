@@ -35,11 +35,15 @@ def check_races(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw
     a = analyze(kernel, env, hw)
     recs = [r for r in a.slices.values() if not r.quiet and r.kind in ("load", "store")]
     outputs = {t.name for t in kernel.outputs}
+    by_loop: dict[int, list] = {}  # the accesses inside each loop (not a scan of all of them per loop)
+    for r in recs:
+        for loop in {id(loop): loop for loop in r.loops}:
+            by_loop.setdefault(loop, []).append(r)
     for s, _, quiet in scope.walk_live(kernel.body, env):
         if quiet or not isinstance(s, ast.For):
             continue
         diags += _annotations(s, env, prog)
-        inside = [r for r in recs if any(loop is s for loop in r.loops)]
+        inside = by_loop.get(id(s), [])
         stores = [r for r in inside if r.kind == "store"]
         loads = [r for r in inside if r.kind == "load" and r.base in outputs]
         if scope.annotations(s, "parallel"):
@@ -150,7 +154,7 @@ def _boxes(rec, loop: ast.For, env: Mapping):
         los.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
         his.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
         axis += 1
-    outer = [lp.var for lp in enclosing]
+    outer = [lp.var for lp in enclosing if lp.var in pts]  # a process without an index has no points
     group = np.zeros(n, dtype=np.int64)
     if outer and n:
         _, group = np.unique(np.stack([pts[v] for v in outer], axis=1), axis=0, return_inverse=True)

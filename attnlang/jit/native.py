@@ -7,9 +7,11 @@ deprecated in llvmlite 0.50 and not called.
 Compiled code is cached per key (a hash of the source, the defines, the
 llvmlite version and the CPU): in memory for this process, and as an object
 file plus a JSON description under the user's cache directory, so a second
-run loads the object instead of optimizing and compiling again. A cache
-entry that cannot be read, is not JSON, or whose object file does not match
-the SHA-256 recorded beside it is ignored and rebuilt.
+run loads the object instead of optimizing and compiling again. The disk
+entries go through usercache: a folder that others can write is not used, and
+an entry is loaded only if its HMAC shows this user's attnlang wrote it under
+this key; one that does not verify, is not JSON, or whose object file does not
+match the SHA-256 recorded beside it is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import ctypes.util
 import glob
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import llvmlite
@@ -120,8 +120,14 @@ def optimize(module: llvm.ModuleRef) -> None:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "attnlang" / "jit"
+    """Where compiled objects are kept (usercache decides whether the folder may be used)."""
+    from .. import usercache
+
+    return usercache.base_dir() / CACHE_NAME
+
+
+#: The usercache folder of compiled objects.
+CACHE_NAME = "jit"
 
 
 def cache_key(*parts: str) -> str:
@@ -133,23 +139,29 @@ def cache_key(*parts: str) -> str:
 
 
 def load_cached(key: str, entry: str):
-    """(engine, address, meta) from memory or disk, or None."""
+    """(engine, address, meta) from memory or disk, or None. On disk, an entry is loaded only when
+    usercache verifies it as this user's, written under this key (a copy under another key is not),
+    and its object matches the digest its description records."""
+    from .. import usercache
+
     if key in _MEMORY:
         return _MEMORY[key]
-    d = cache_dir()
+    meta_bytes = usercache.read(CACHE_NAME, f"{key}.json")
+    obj = usercache.read(CACHE_NAME, f"{key}.o") if meta_bytes is not None else None
+    if obj is None:
+        return None
     try:
-        meta = json.loads((d / f"{key}.json").read_text())
-        obj = (d / f"{key}.o").read_bytes()
+        meta = json.loads(meta_bytes)
         if not isinstance(meta, dict) or meta.get("key") != key:
             return None
-        # LLVM's object loader does not survive a damaged file: check its digest before loading it
+        # The two files are written one after the other: they must be of one compile.
         if meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
             return None
         engine = _engine(obj)
         addr = engine.get_function_address(entry)
         if not addr:
             return None
-    except (OSError, ValueError, RuntimeError, UnicodeDecodeError):
+    except (ValueError, RuntimeError, UnicodeDecodeError):
         return None
     _MEMORY[key] = (engine, addr, meta)
     return _MEMORY[key]
@@ -171,16 +183,12 @@ def compile_ir(key: str, ir_text: str, entry: str, meta: dict):
 
 
 def _write_cache(key: str, obj: bytes, meta: dict) -> None:
-    d = cache_dir()
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        for suffix, data in ((".o", obj), (".json", json.dumps(meta).encode())):
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}", dir=d)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, d / f"{key}{suffix}")
-    except OSError:
-        pass  # a read-only home: the in-memory cache still works
+    from .. import usercache
+
+    # The object first: a description names an object that is already there. A read-only or unsafe
+    # folder writes nothing, and the in-memory cache still works.
+    if usercache.write(CACHE_NAME, f"{key}.o", obj):
+        usercache.write(CACHE_NAME, f"{key}.json", json.dumps(meta).encode())
 
 
 def forget_memory_cache() -> None:

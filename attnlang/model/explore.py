@@ -176,8 +176,8 @@ def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]
 _WORKER: dict = {}
 
 
-def _worker_init(path: str, names, defines) -> None:
-    prog = load(path)
+def _worker_init(path: str, names, defines, include=()) -> None:
+    prog = load(path, include)
     _WORKER["spaces"] = spaces(prog, names, defines)[0]
 
 
@@ -204,7 +204,7 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, _worker_init, (prog.root, names, defines)) as pool:
+        with ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include)) as pool:
             for part, task in zip(pool.imap(_worker_run, work), work, strict=True):
                 parts.append(part)
                 done += task.size

@@ -42,7 +42,7 @@ def main(args) -> int:
     if args.plot:
         _need_matplotlib()
     defines = _defines(args.defines)
-    prog = load_program(args.file)
+    prog = load_program(args.file, args.include or ())
     progress = _Progress()
     try:
         ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress)

@@ -51,7 +51,7 @@ def main(args) -> int:
     if args.emit and not args.prove:
         raise UsageError("--emit needs --prove (it writes the solver's shortest schedule)")
     defines = _defines(args.defines)
-    prog = load_program(args.file)
+    prog = load_program(args.file, args.include or ())
     if has_errors(prog.diagnostics):
         return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
                             args.json)

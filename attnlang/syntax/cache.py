@@ -6,13 +6,14 @@ some 70-100 ms of a run's start; reading back the parsed module takes about a
 millisecond. The entry is keyed by the file's name and text and by the front
 end's own sources (the grammar, the AST nodes, the builder, the parser), so a
 changed file or a changed attnlang parses afresh. It lives in the user's cache
-folder beside the grammar's; an unwritable or corrupt cache is skipped.
+folder beside the grammar's, read and written through usercache (a pickle is
+loaded only when it verifies as this user's own); an unwritable, unsafe or
+corrupt cache is skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from functools import lru_cache
 from importlib import resources
@@ -31,40 +32,22 @@ def _front_end_digest() -> str:
     return h.hexdigest()
 
 
-def _folder() -> str | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "attnlang", "parsed")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
-
-
 def cached_parse(text: str, file: str):
     """parser.parse(text, file), read from the disk cache when this text was parsed before."""
-    folder = _folder()
-    path = None
-    if folder is not None:
-        key = hashlib.sha256(f"{_front_end_digest()}\0{file}\0{text}".encode()).hexdigest()[:32]
-        path = os.path.join(folder, f"{key}.pickle")
+    from .. import usercache
+
+    entry = hashlib.sha256(f"{_front_end_digest()}\0{file}\0{text}".encode()).hexdigest()[:32] + ".pickle"
+    saved = usercache.read("parsed", entry)
+    if saved is not None:
         try:
-            with open(path, "rb") as f:
-                return pickle.load(f)
-        except FileNotFoundError:
-            pass
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
-            pass  # corrupt or from elsewhere: parse afresh and overwrite it
+            return pickle.loads(saved)
+        except (EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+            pass  # written by another attnlang whose nodes differ: parse afresh and overwrite it
     from .parser import parse
 
     result = parse(text, file)
-    if path is not None:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except (OSError, pickle.PicklingError, RecursionError, TypeError):
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:
+        usercache.write("parsed", entry, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, RecursionError, TypeError):
+        pass
     return result

@@ -40,35 +40,32 @@ def expression_grammar() -> Lark:
 
 @lru_cache(maxsize=2)
 def _parser(start: str) -> Lark:
+    import hashlib
+    import io
+
+    import lark
+
+    from .. import usercache
+
     text = resources.files("attnlang").joinpath("grammar/attn.lark").read_text(encoding="utf-8")
     # The basic lexer reserves keywords everywhere (the contextual one would
     # take `load = 1` as a name where no keyword fits).
     options = dict(parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False, start=start)
-    cache = _cache_file(text + repr(sorted(options.items())))
-    if cache is not None:
+    # Lark's tables are a pickle: read only through usercache, which loads nothing this user's attnlang
+    # did not write (not Lark's own cache=, which unpickles whatever file has the grammar's hash line).
+    digest = hashlib.sha256((text + repr(sorted(options.items())) + lark.__version__).encode()).hexdigest()[:32]
+    entry = f"{digest}.lark"
+    saved = usercache.read("grammar", entry)
+    if saved is not None:
         try:
-            return Lark(text, cache=cache, **options)
-        except (OSError, EOFError, ValueError, TypeError, AttributeError):
-            pass  # a corrupt or unreadable cache: build afresh
-    return Lark(text, **options)
-
-
-def _cache_file(text: str) -> str | None:
-    import hashlib
-    import os
-
-    import lark
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "attnlang")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    digest = hashlib.sha256((text + lark.__version__).encode()).hexdigest()[:16]
-    return os.path.join(folder, f"grammar-{digest}.lark-cache")
+            return Lark.load(io.BytesIO(saved))
+        except Exception:  # noqa: BLE001 - our own bytes from an older Lark: build afresh below
+            pass
+    parser = Lark(text, **options)
+    buf = io.BytesIO()
+    parser.save(buf)
+    usercache.write("grammar", entry, buf.getvalue())
+    return parser
 
 
 def parse(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:
@@ -258,10 +255,22 @@ def _open_block(chunk: str, offset: int) -> tuple[str, int, int] | None:
     return what, line, column
 
 
+#: The last token before an error is looked for in this many characters, and shown cut to half of them.
+_TOKEN_WINDOW = 64
+
+
 def _previous_token(chunk: str, offset: int) -> str | None:
     before = _strip_comments(chunk[:offset]).rstrip()
-    m = re.search(r"(->|\.\.|[=<>!]=|[A-Za-z_0-9.]+|\S)$", before)
-    return m.group(1) if m else None
+    # In a window at the end: a search of the whole text for a token at its end is quadratic in a long
+    # name or number (every start in it is tried, and each runs to its end).
+    tail = before[-_TOKEN_WINDOW:]
+    m = re.search(r"(->|\.\.|[=<>!]=|[A-Za-z_0-9.]+|\S)$", tail)
+    if not m:
+        return None
+    token = m.group(1)
+    if len(token) > _TOKEN_WINDOW // 2 or (m.start(1) == 0 and len(before) > len(tail)):
+        token = "…" + token[-(_TOKEN_WINDOW // 2 - 1):]
+    return token
 
 
 def _describe(exc: UnexpectedInput, chunk: str, file: str, line_offset: int) -> Diagnostic:
@@ -287,7 +296,9 @@ def _describe(exc: UnexpectedInput, chunk: str, file: str, line_offset: int) -> 
     assert isinstance(exc, UnexpectedToken)
     tok: Token = exc.token
     expected = set(exc.expected)
-    found = f"'{tok.value}'" if tok.type != "$END" else "the end of the file"
+    value = str(tok.value)
+    value = value if len(value) <= _TOKEN_WINDOW // 2 else value[:_TOKEN_WINDOW // 2 - 1] + "…"
+    found = f"'{value}'" if tok.type != "$END" else "the end of the file"
     prev = _previous_token(chunk, tok.start_pos if tok.start_pos is not None else offset)
     words = _expected_words(expected)
     where = f" after '{prev}'" if prev else ""
