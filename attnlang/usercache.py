@@ -111,14 +111,19 @@ def _mac(key: bytes, name: str, entry: str, payload: bytes) -> bytes:
     return h.digest()
 
 
+def _sealed(name: str) -> tuple[Path, bytes] | None:
+    """The folder of cache NAME and this user's key, or None when the cache cannot be used."""
+    d = folder(name)
+    key = None if d is None else _key(d.parent)
+    return None if key is None else (d, key)
+
+
 def read(name: str, entry: str) -> bytes | None:
     """The content of entry in cache NAME, if this user's attnlang wrote it there under this name."""
-    d = folder(name)
-    if d is None:
+    got = _sealed(name)
+    if got is None:
         return None
-    key = _key(d.parent)
-    if key is None:
-        return None
+    d, key = got
     try:
         fd = os.open(d / entry, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -138,12 +143,10 @@ def read(name: str, entry: str) -> bytes | None:
 
 def write(name: str, entry: str, payload: bytes) -> bool:
     """Store payload as entry in cache NAME, atomically; False when the cache cannot be used."""
-    d = folder(name)
-    if d is None:
+    got = _sealed(name)
+    if got is None:
         return False
-    key = _key(d.parent)
-    if key is None:
-        return False
+    d, key = got
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{entry}.", dir=d)
     except OSError:

@@ -435,9 +435,11 @@ class Frame:
         steady state gives. Returns the start.
         """
         res = [_resolve(self, p.pos, lanes) for p in b.phantoms]
-        # The values b's names held on entry, each once: b was walked from one state, and placed again
-        # its entry may alias them differently (liveness after b follows the names, below).
-        given = {id(q): q for p in b.phantoms for pos in p.pos if pos[0] == "name"
+        # The values held on entry by names b was walked with as one value (`qn = q` before a loop):
+        # placed again, those names may hold values of their own (liveness after b follows the names,
+        # below).
+        given = {id(q): q for p in b.phantoms if sum(pos[0] == "name" for pos in p.pos) > 1
+                 for pos in p.pos if pos[0] == "name"
                  for q in (_resolve(self, [pos], lanes),) if q is not None and q.live}
         free = self.free
         moved = {}
@@ -582,11 +584,9 @@ class Frame:
         # A value given under several names is freed when no name has it any more, whatever b's walk
         # assumed: a b walked with `qn = q` still aliased keeps the value, and a later placement,
         # where qn has a value of its own, frees that one when b rebinds qn.
-        held: dict[int, int] = {}
-        for v in names.values():
-            held[id(v.buf)] = held.get(id(v.buf), 0) + 1
+        held = {id(v.buf) for v in names.values()} if given else set()
         for key, q in given.items():
-            if not held.get(key) and q.live:
+            if key not in held and q.live:
                 q.live = False
                 q.refs = 0
                 fix[q.memory] = add(fix.get(q.memory), -q.nbytes)

@@ -86,8 +86,10 @@ def _program(platform: str = "edge"):
             _cache[platform] = load_program(str(KERNELS))
         else:
             text = KERNELS.read_text(encoding="utf-8")
-            text = text.replace("use hw.edge\n", f"use hw.{platform}\n").replace("  on edge\n", f"  on {platform}\n")
-            _cache[platform] = load_source(text, str(KERNELS))
+            moved = text.replace("use hw.edge\n", f"use hw.{platform}\n").replace("  on edge\n", f"  on {platform}\n")
+            if moved.count(f"  on {platform}\n") != len(VARIANTS):
+                raise RuntimeError(f"{KERNELS}: each of {', '.join(VARIANTS)} must say '  on edge' on a line of its own")
+            _cache[platform] = load_source(moved, str(KERNELS))
     return _cache[platform]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,17 +14,7 @@ from attnlang.api import run
 RING = "examples/ring_attention.attn"
 
 
-@pytest.fixture(autouse=True)
-def _repo(monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
-
-
-def reference(q, k, v, causal=False):
-    s = q.astype(np.float64) @ k.astype(np.float64).T / np.sqrt(q.shape[1])
-    if causal:
-        s = np.where(np.tri(len(q), dtype=bool), s, -np.inf)
-    p = np.exp(s - s.max(axis=1, keepdims=True))
-    return (p / p.sum(axis=1, keepdims=True)) @ v
+pytestmark = pytest.mark.usefixtures("in_repo")
 
 
 def _cycles(n, scheme, m=8):
@@ -34,7 +23,7 @@ def _cycles(n, scheme, m=8):
 
 @pytest.mark.parametrize("scheme", ["full", "causal"])
 @pytest.mark.parametrize("n,m", [(16, 4), (32, 8), (64, 8), (24, 8)])
-def test_ring_matches_numpy(scheme, n, m):
+def test_ring_matches_numpy(reference, scheme, n, m):
     rng = np.random.default_rng(n + m)
     q, k, v = (rng.standard_normal((n, 16)).astype(np.float32) for _ in range(3))
     r = run(RING, inputs={"Q": q, "K": k, "V": v}, defines={"m": m, "scheme": scheme})
@@ -42,7 +31,7 @@ def test_ring_matches_numpy(scheme, n, m):
     assert r.verify["O"].ok
 
 
-def test_symmetric_matches_numpy():
+def test_symmetric_matches_numpy(reference):
     rng = np.random.default_rng(0)
     x, v = (rng.standard_normal((32, 16)).astype(np.float32) for _ in range(2))
     r = run(RING, inputs={"Q": x, "K": x, "V": v}, defines={"scheme": "symmetric"})
@@ -52,7 +41,7 @@ def test_symmetric_matches_numpy():
 
 # m = 1 (no ring), m = 2 (only the split pair), odd m (no split pair), odd B (an uneven split), B = 1
 @pytest.mark.parametrize("n,m", [(8, 1), (8, 2), (12, 3), (12, 4), (15, 5), (24, 8), (8, 8)])
-def test_symmetric_reads_q_for_the_keys_and_computes_each_dot_product_once(n, m):
+def test_symmetric_reads_q_for_the_keys_and_computes_each_dot_product_once(reference, n, m):
     """symmetric is attention with K = Q: the kernel never reads K (the spec uses Q in its place), and
     its MAC cell does n(n+1)/2 dot products and n^2 weighted-sum updates of length d."""
     rng = np.random.default_rng(n + m)

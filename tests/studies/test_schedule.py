@@ -50,14 +50,7 @@ CASES = [  # n, m, scheme, optimum, kernel's steps
 ]
 
 
-@pytest.fixture(autouse=True)
-def _repo(monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
-
-
-@pytest.fixture
-def sat():
-    return pytest.importorskip("pysat")
+pytestmark = pytest.mark.usefixtures("in_repo")
 
 
 def owner_of(n: int, m: int, scheme: str) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,22 +14,7 @@ RING = "examples/ring_attention.attn"
 D = 16
 
 
-@pytest.fixture(autouse=True)
-def _repo(monkeypatch):
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
-
-
-@pytest.fixture
-def sat():
-    return pytest.importorskip("pysat")
-
-
-def reference(q, k, v, causal=False):
-    s = q.astype(np.float64) @ k.astype(np.float64).T / np.sqrt(q.shape[1])
-    if causal:
-        s = np.where(np.tri(len(q), dtype=bool), s, -np.inf)
-    p = np.exp(s - s.max(axis=1, keepdims=True))
-    return (p / p.sum(axis=1, keepdims=True)) @ v
+pytestmark = pytest.mark.usefixtures("in_repo")
 
 
 def _units(n: int, scheme: str) -> int:
@@ -45,7 +29,7 @@ def _units(n: int, scheme: str) -> int:
 # B = 1 with scores and partial states crossing the ring, odd B, causal's folded rows, one PE
 @pytest.mark.parametrize("n,m,scheme", [(4, 4, "symmetric"), (6, 2, "symmetric"), (8, 4, "causal"),
                                         (4, 2, "full"), (8, 8, "symmetric"), (3, 1, "symmetric")])
-def test_emitted_kernel_checks_runs_and_verifies(sat, attn_main, tmp_path, n, m, scheme):
+def test_emitted_kernel_checks_runs_and_verifies(sat, reference, attn_main, tmp_path, n, m, scheme):
     out_file = tmp_path / "ring.attn"
     status, out, err = attn_main("schedule", RING, "-D", f"n={n}", "-D", f"m={m}", "-D", f"scheme={scheme}",
                                  "--prove", "--emit", out_file, "--json")
