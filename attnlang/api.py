@@ -60,7 +60,8 @@ def check_program(source_or_path: str | Program, defines: Mapping | None = None,
 
 
 def explore(source_or_path: str | Program, kernels: list[str] | None = None, defines: Mapping | None = None,
-            minimize: str = "latency", top: int = 10, workers: int = 1, progress=None):
+            minimize: str = "latency", top: int = 10, workers: int = 1, progress=None, exhaustive: bool = False,
+            rerank: int | None = None):
     """`attn explore`: every candidate of the kernels (default: every kernel of the file that shares one
     spec), ranked by minimize (latency, energy or edp). Returns an Exploration: best, top, pareto,
     candidates, feasible, evaluated, seconds, rate, pruned, notes; `to_json()` is `--json`'s object.
@@ -68,6 +69,10 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     The program is checked first: an error no candidate can escape (syntax, names, types, shapes,
     units, channel wiring) raises AttnError, as does a space with nothing feasible (E1402) or nothing
     in it (E1403). progress(done, total, seconds) is called as combinations finish.
+
+    The search runs in two stages (docs/explore.md): closed-form costs over every candidate, then the
+    detailed model over the best `rerank` of them (default 512); exhaustive=True runs the detailed
+    model over every candidate instead.
     """
     from .model.explore import explore as search
     from .model.explore import structural_errors
@@ -78,7 +83,7 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     structural = structural_errors(prog, kernels, defines)
     if structural:
         raise AttnError(structural)
-    return search(prog, kernels, defines, minimize, top, workers, progress)
+    return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank)
 
 
 def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:

@@ -18,6 +18,7 @@ import numpy as np
 from ..diagnostics import AttnError, UsageError, error
 from ..program import Program, load
 from ..syntax import ast
+from .explore_stages import DEFAULT_K, Pool, reduce, stage1_task, stage2
 from .heap import keep_heap
 from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, has_processes, kernel_space
 
@@ -58,6 +59,10 @@ class Exploration:
     varying: list[str] = field(default_factory=list)
     #: of the evaluated candidates, those costed by simulation (kernels with processes and channels)
     simulated: int = 0
+    #: the two-stage search: {"candidates": costed by stage 1, "seconds": its time}; None when exhaustive
+    stage1: dict | None = None
+    #: the two-stage search: {"candidates": re-ranked by the detailed model, "seconds", "k"}
+    stage2: dict | None = None
 
     @property
     def rate(self) -> float:
@@ -72,6 +77,7 @@ class Exploration:
             "top": [c.to_json() for c in self.top], "pareto": [c.to_json() for c in self.pareto],
             "pruned": [{"constraint": s.what, "removed": s.removed} for s in self.pruned if s.removed],
             "notes": self.notes,
+            **({"stage1": self.stage1, "stage2": self.stage2} if self.stage1 is not None else {}),
         }
 
 
@@ -187,24 +193,47 @@ def _worker_run(task: Task) -> Part:
         return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
 
 
+def _worker_stage1(job: tuple) -> tuple:
+    task, k, minimize = job
+    with keep_heap():
+        b, kept = stage1_task(_WORKER["spaces"], task)
+    return b.stages, b.considered, len(b.index), reduce(kept, k, minimize)
+
+
+def _pool(workers: int, prog: Program, names, defines):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    return ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include))
+
+
 def explore(prog: Program, names: list[str] | None = None, defines: dict | None = None, minimize: str = "latency",
-            top: int = 10, workers: int = 1, progress: Callable[[int, int, float], None] | None = None
-            ) -> Exploration:
-    """Search every candidate; the best `top` by `minimize`, and the energy-latency Pareto front."""
+            top: int = 10, workers: int = 1, progress: Callable[[int, int, float], None] | None = None,
+            exhaustive: bool = False, k: int | None = None) -> Exploration:
+    """Search every candidate; the best `top` by `minimize`, and the energy-latency Pareto front.
+
+    By default in two stages (explore_stages.py): stage 1's closed forms over every candidate, the
+    detailed model over its best k (DEFAULT_K) and its Pareto front. exhaustive: the detailed model
+    over every candidate. Kernels with processes and channels are always searched exhaustively."""
     if minimize not in OBJECTIVES:
         raise UsageError(f"--minimize takes {', '.join(OBJECTIVES)}, not '{minimize}'")
+    if k is not None and k < 1:
+        raise UsageError(f"--k takes a positive number, not {k}")
     t0 = time.perf_counter()
     defines = dict(defines or {})
     sps, notes = spaces(prog, names, defines)
     work, skipped = tasks(sps, workers)
     total = sum(sp.size for sp in sps)
+    if not exhaustive and total and not any(has_processes(sp.kernel) for sp in sps):
+        got = _two_stage(prog, names, defines, sps, notes, work, skipped, total, minimize, top, workers,
+                         progress, k or DEFAULT_K, t0)
+        if got is not None:
+            return got
+        notes = notes + ["stage 1 left no candidate the detailed model could cost: searched exhaustively"]
     parts: list[Part] = []
     done = sum(s.removed for s in skipped)
     if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
-        import multiprocessing as mp
-
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include)) as pool:
+        with _pool(workers, prog, names, defines) as pool:
             for part, task in zip(pool.imap(_worker_run, work), work, strict=True):
                 parts.append(part)
                 done += task.size
@@ -228,10 +257,63 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
     best, top_list, pareto, points = _rank(sps, parts, minimize, top)
     seconds = time.perf_counter() - t0
     return Exploration(total, feasible, evaluated, seconds, minimize, best, top_list, pareto, stages, notes,
-                       [sp.kernel.name for sp in sps], points,
-                       list(dict.fromkeys(a.name for sp in sps for a in sorted(sp.split + sp.grid,
-                                                                               key=lambda a: sp.order.index(a.name)))),
-                       simulated)
+                       [sp.kernel.name for sp in sps], points, _varying(sps), simulated)
+
+
+def _two_stage(prog, names, defines, sps, notes, work, skipped, total, minimize, top, workers, progress, k,
+               t0) -> Exploration | None:
+    """Stage 1 over every block, stage 2 over the survivors; None when the search should be exhaustive
+    instead (stage 1 cannot cost the kernel, or leaves nothing the detailed model finds feasible: the
+    exhaustive search then says why, exactly)."""
+    kept = Pool.empty()
+    stages: list[Stage] = list(skipped)
+    considered = feasible1 = 0
+    done = sum(s.removed for s in skipped)
+
+    def take(b_stages, b_considered, b_feasible, b_kept, size) -> None:
+        nonlocal kept, considered, feasible1, done
+        stages.extend(b_stages)
+        considered += b_considered
+        feasible1 += b_feasible
+        kept = reduce(Pool.join([kept, b_kept]), k, minimize)
+        done += size
+        if progress:
+            progress(done, total, time.perf_counter() - t0)
+
+    try:
+        if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):
+            with _pool(workers, prog, names, defines) as pool:
+                for got, task in zip(pool.imap(_worker_stage1, [(t, k, minimize) for t in work]), work,
+                                     strict=True):
+                    take(*got, task.size)
+        else:
+            with keep_heap():
+                for task in work:
+                    b, mine = stage1_task(sps, task)
+                    take(b.stages, b.considered, len(b.index), reduce(mine, k, minimize), task.size)
+    except AttnError:
+        return None
+    t1 = time.perf_counter()
+    if feasible1 == 0:
+        return None
+    with keep_heap():
+        parts = stage2(sps, kept)
+    after = [s for p in parts for s in p.stages]
+    feasible = feasible1 - sum(s.removed for s in after)
+    if not any(len(p.index) for p in parts):
+        return None
+    merged = _merge_stages(stages + after, [])
+    best, top_list, pareto, points = _rank(sps, parts, minimize, top)
+    t2 = time.perf_counter()
+    return Exploration(total, feasible, considered, t2 - t0, minimize, best, top_list, pareto, merged, notes,
+                       [sp.kernel.name for sp in sps], points, _varying(sps), 0,
+                       {"candidates": considered, "seconds": t1 - t0},
+                       {"candidates": len(kept), "seconds": t2 - t1, "k": k})
+
+
+def _varying(sps: list[KernelSpace]) -> list[str]:
+    return list(dict.fromkeys(a.name for sp in sps for a in sorted(sp.split + sp.grid,
+                                                                   key=lambda a: sp.order.index(a.name))))
 
 
 def _merge_stages(skipped: list[Stage], parts: list[Part]) -> list[Stage]:

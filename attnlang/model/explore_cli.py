@@ -1,7 +1,8 @@
 """`attn explore`: arguments and the command (docs/cli.md).
 
     attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
-                      [--top N] [--validate K] [--workers N] [--json] [--plot FILE.png]
+                      [--top N] [--validate K] [--exhaustive] [--rerank K] [--workers N] [--json]
+                      [--plot FILE.png]
 
 Exit status: 0 success; 1 the program is wrong, or no candidate is feasible;
 2 the command line or a file is wrong.
@@ -24,6 +25,10 @@ def add_arguments(p) -> None:
     p.add_argument("--top", type=int, default=10, help="how many of the best candidates to list (default 10)")
     p.add_argument("--validate", type=int, default=0, metavar="K",
                    help="run the best K through the interpreter and show the model's error")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="cost every candidate with the detailed model (default: two stages)")
+    p.add_argument("--rerank", type=int, default=None, metavar="K",
+                   help="how many of stage 1's best the detailed model re-ranks (default 512)")
     p.add_argument("--workers", type=int, default=1, help="processes to spread the candidates over")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="write the energy-latency plot (needs matplotlib)")
@@ -37,6 +42,8 @@ def main(args) -> int:
         raise UsageError(f"--top takes a positive number, not {args.top}")
     if args.validate < 0:
         raise UsageError(f"--validate takes a number of candidates, not {args.validate}")
+    if args.rerank is not None and args.rerank < 1:
+        raise UsageError(f"--rerank takes a positive number, not {args.rerank}")
     if args.workers < 1:
         raise UsageError(f"--workers takes a positive number, not {args.workers}")
     if args.plot:
@@ -45,7 +52,8 @@ def main(args) -> int:
     prog = load_program(args.file, args.include or ())
     progress = _Progress()
     try:
-        ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress)
+        ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress, args.exhaustive,
+                     args.rerank)
     except AttnError as exc:
         progress.done()
         return report_error(exc, prog.sources, args.json)
@@ -116,6 +124,11 @@ def text_report(ex, path: str, validated: list | None = None) -> str:
         if ex.simulated else "by the model"
     rate = f"{ex.rate:,.0f}" if ex.rate >= 10 else f"{ex.rate:.2g}"
     out.append(f"  {ex.evaluated:,} evaluated {how} in {ex.seconds:.3f} s ({rate} candidates/s)")
+    if ex.stage1 is not None:
+        s1, s2 = ex.stage1, ex.stage2
+        out.append(f"  stage 1: {s1['candidates']:,} in {s1['seconds']:.3f} s; stage 2: the detailed model "
+                   f"re-ranked {s2['candidates']:,} (the best {s2['k']:,} and stage 1's Pareto front) in "
+                   f"{s2['seconds']:.3f} s")
     for note in ex.notes:
         out.append(f"  note: {note}")
     out.append("")

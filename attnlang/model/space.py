@@ -330,6 +330,44 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
         return _simulate(space, kernel_index, combo_index, points[np.flatnonzero(alive)], considered, stages)
     est = _walk(space.hw, space.kernel, env)
 
+    alive, more = _prune(space, est, alive, shape)
+    stages += more
+    keep = np.flatnonzero(alive)
+    index = points[keep]
+    cycles = np.broadcast_to(est.cycles, shape).reshape(-1)[keep]
+    energy = np.broadcast_to(est.energy_pj, shape).reshape(-1)[keep]
+    if not lay.monotonic:
+        order = np.argsort(index, kind="stable")
+        index, cycles, energy = index[order], cycles[order], energy[order]
+    return Part(kernel_index, combo_index, index, cycles, energy, considered, stages)
+
+
+def evaluate_points(space: KernelSpace, kernel_index: int, combo_index: int, index: np.ndarray) -> Part:
+    """The detailed model on chosen candidates of one combination (flat grid indices, increasing, that pass
+    `where`): one walk over arrays with one entry per candidate, pruned as evaluate_combo prunes."""
+    combo = space.combos()[combo_index]
+    env = space._base({a.name: v for a, v in zip(space.split, combo, strict=True)})
+    n = len(index)
+    if space.grid:
+        for a, at in zip(space.grid, np.unravel_index(index, space.shape), strict=True):
+            env[a.name] = a.array()[at]
+        derive(space.derived, env)
+    alive = np.ones(n, dtype=bool)
+    for cond, _, _ in space.constraints:
+        alive &= np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), (n,))
+    est = _walk(space.hw, space.kernel, env)
+    alive, stages = _prune(space, est, alive, (n,))
+    keep = np.flatnonzero(alive)
+    cycles = np.broadcast_to(est.cycles, (n,))[keep]
+    energy = np.broadcast_to(est.energy_pj, (n,))[keep]
+    return Part(kernel_index, combo_index, np.asarray(index)[keep], cycles, energy, n, stages)
+
+
+def _prune(space: KernelSpace, est: Estimate, alive: np.ndarray, shape: tuple) -> tuple[np.ndarray, list[Stage]]:
+    """Rule out what the model cannot cost (a tile that does not divide its loop...) and what does not fit a
+    memory; alive is flat. Returns the candidates left and a stage per rule."""
+    stages: list[Stage] = []
+
     def flat(a) -> np.ndarray:
         return np.broadcast_to(a, shape).reshape(-1)
 
@@ -354,14 +392,7 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
         if stage.removed:
             stage.smallest = float(peak[over].min())
             alive &= ~over
-    keep = np.flatnonzero(alive)
-    index = points[keep]
-    cycles = flat(est.cycles)[keep]
-    energy = flat(est.energy_pj)[keep]
-    if not lay.monotonic:
-        order = np.argsort(index, kind="stable")
-        index, cycles, energy = index[order], cycles[order], energy[order]
-    return Part(kernel_index, combo_index, index, cycles, energy, considered, stages)
+    return alive, stages
 
 
 def has_processes(kernel: ast.Kernel) -> bool:
@@ -432,4 +463,4 @@ def _text(space: KernelSpace, e: ast.Expr) -> str:
     return text_of(space.prog, e)
 
 
-__all__ = ["Axis", "Estimate", "KernelSpace", "Part", "Stage", "evaluate_combo", "kernel_space"]
+__all__ = ["Axis", "Estimate", "KernelSpace", "Part", "Stage", "evaluate_combo", "evaluate_points", "kernel_space"]
