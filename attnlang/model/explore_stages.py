@@ -24,7 +24,8 @@ from .space import Part, evaluate_points
 from .stage1 import Block, evaluate_block
 
 #: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md): the
-#: detailed best is at stage-1 rank 39 or better on every example, so 512 leaves a wide margin.
+#: detailed best is at stage-1 rank 60 or better on every example (bench/bench_explore_stages.py), so 512
+#: leaves a wide margin; stage 2 costs one detailed walk per combination among the survivors either way.
 DEFAULT_K = 512
 
 
