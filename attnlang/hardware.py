@@ -180,7 +180,7 @@ class _Props:
                 diags.append(error("E0201", f"unknown {block} property '{p.name}'{more}", p.name_span))
             elif p.name in self.props:
                 diags.append(error("E0207", f"{block} property '{p.name}' is given twice", p.name_span))
-            elif len(p.values) != 1:
+            elif len(p.values) != 1 and not (p.name == "size" and len(p.values) == 2):
                 diags.append(error("E0205", f"'{p.name}' takes one value", p.span))
             else:
                 self.props[p.name] = p
@@ -205,7 +205,14 @@ class _Props:
         v = p.values[0]
         if isinstance(v, ast.Shape2):
             return v.rows, v.cols
-        self.diags.append(error("E0205", f"'{key}' takes an array shape such as 32 x 32", v.span))
+        if len(p.values) == 2:  # `size R, C`: whole numbers, which may name params (a hardware param)
+            try:
+                return tuple(static_int(x, self.env, f"the {w} of '{key}'") for x, w in zip(p.values, ("rows", "columns"),
+                                                                                          strict=True))
+            except StaticError as exc:
+                self.diags.append(exc.diagnostic)
+                return None
+        self.diags.append(error("E0205", f"'{key}' takes an array shape such as 32 x 32 (or R, C)", v.span))
         return None
 
     def number(self, key: str, default: float | None) -> float | None:
@@ -258,9 +265,15 @@ class _Props:
 
 
 def _dim_of(v: ast.Expr) -> U.Dim:
-    """The unit dimension of a property value: `-1 GHz` is a frequency, like `1 GHz`."""
+    """The unit dimension of a property value: `-1 GHz` is a frequency, like `1 GHz`; so are `F * 1 GHz` and
+    `1 GHz / 2` (a quantity scaled by plain numbers: a hardware param times its unit)."""
     while isinstance(v, ast.Unary) and v.op in ("-", "+"):
         v = v.operand
+    if isinstance(v, ast.Binary) and v.op in ("*", "/"):
+        a, b = _dim_of(v.left), _dim_of(v.right)
+        if b == U.NONE:
+            return a
+        return b if v.op == "*" and a == U.NONE else U.NONE
     return v.quantity.dim if isinstance(v, ast.QuantityLit) else U.NONE
 
 

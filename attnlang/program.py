@@ -7,6 +7,8 @@ Program with every diagnostic found so far.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 from dataclasses import dataclass, field
@@ -206,12 +208,24 @@ class _Loader:
             prog.hardware[hw.name] = hw
         table = prog.kernels if is_root else prog.library_kernels
         for k in module.kernels:
+            k = with_hardware_params(k, prog.hardware)
             if k.name in table:
                 first = table[k.name].name_span
                 prog.diagnostics.append(error("E0104", f"kernel '{k.name}' is defined twice (first at "
                                                        f"{first.file}:{first.line})", k.name_span))
                 continue
             table[k.name] = k
+
+
+def with_hardware_params(k: ast.Kernel, hardware: Mapping[str, ast.Hardware]) -> ast.Kernel:
+    """The kernel with the params of the hardware it runs on declared first in its body: a hardware param
+    (an array size, a capacity to explore) is a param of every kernel on that hardware, which -D sets
+    and explore searches like a tile size."""
+    hw = hardware.get(k.hardware) if k.hardware else (next(iter(hardware.values())) if len(hardware) == 1
+                                                      else None)
+    if hw is None or not hw.params:
+        return k
+    return dataclasses.replace(k, body=tuple(hw.params) + tuple(k.body))
 
 
 def _no_stdlib_module(use: ast.Use) -> Diagnostic:

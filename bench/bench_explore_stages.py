@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from attnlang.api import load_program  # noqa: E402
 from attnlang.model.explore import explore, spaces, tasks  # noqa: E402
-from attnlang.model.explore_stages import DEFAULT_K  # noqa: E402
+from attnlang.model.explore_stages import DEFAULT_K, stage1_tasks  # noqa: E402
 from attnlang.model.space import evaluate_combo  # noqa: E402
 from attnlang.model.stage1 import evaluate_block  # noqa: E402
 
@@ -65,15 +65,15 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def costs(prog, defines: dict) -> tuple[dict, dict]:
     """(kernel, combo, grid index) -> (cycles, energy): the detailed model's and stage 1's, feasible ones."""
     sps, _ = spaces(prog, None, defines)
-    work, _ = tasks(sps, 1)
     detailed, first = {}, {}
-    for t in work:
+    for t in tasks(sps, 1)[0]:
         p = evaluate_combo(sps[t.kernel], t.kernel, t.combo)
-        detailed.update({(p.kernel, p.combo, int(i)): (c, e) for i, c, e in zip(p.index, p.cycles, p.energy_pj,
-                                                                                 strict=True)})
+        detailed.update({(p.kernel, p.combo, int(i)): (c, e)
+                         for i, c, e in zip(p.index, p.cycles, p.energy_pj, strict=True)})
+    for t in stage1_tasks(sps, 1):
         b = evaluate_block(sps[t.kernel], t.kernel, t.combo)
-        first.update({(b.kernel, b.combo, int(i)): (c, e) for i, c, e in zip(b.index, b.cycles, b.energy_pj,
-                                                                              strict=True)})
+        first.update({(b.kernel, int(bc), int(i)): (c, e)
+                      for bc, i, c, e in zip(b.combo, b.index, b.cycles, b.energy_pj, strict=True)})
     return detailed, first
 
 

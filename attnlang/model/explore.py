@@ -18,7 +18,7 @@ import numpy as np
 from ..diagnostics import AttnError, UsageError, error
 from ..program import Program, load
 from ..syntax import ast
-from .explore_stages import DEFAULT_K, Pool, reduce, stage1_task, stage2
+from .explore_stages import DEFAULT_K, Pool, reduce, stage1_task, stage1_tasks, stage2
 from .heap import keep_heap
 from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, has_processes, kernel_space
 
@@ -164,6 +164,11 @@ def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]
                 skipped.append(ruled)
                 continue
             out.append(Task(ki, ci, None, sp.grid_size))
+    return chunked(sps, out, workers), skipped
+
+
+def chunked(sps: list[KernelSpace], out: list[Task], workers: int) -> list[Task]:
+    """With workers and fewer than 4 tasks per worker, each task split along its layout's longest axis."""
     if workers > 1 and out and len(out) < 4 * workers:
         split = []
         for t in out:
@@ -176,7 +181,7 @@ def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]
                     split.append(Task(t.kernel, t.combo, slice(int(a), int(b)) if pieces > 1 else None,
                                       t.size * (b - a) // n))
         out = split
-    return out, skipped
+    return out
 
 
 _WORKER: dict = {}
@@ -225,8 +230,8 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
     work, skipped = tasks(sps, workers)
     total = sum(sp.size for sp in sps)
     if not exhaustive and total and not any(has_processes(sp.kernel) for sp in sps):
-        got = _two_stage(prog, names, defines, sps, notes, work, skipped, total, minimize, top, workers,
-                         progress, k or DEFAULT_K, t0)
+        got = _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress,
+                         k or DEFAULT_K, t0)
         if got is not None:
             return got
         notes = notes + ["stage 1 left no candidate the detailed model could cost: searched exhaustively"]
@@ -260,15 +265,15 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
                        [sp.kernel.name for sp in sps], points, _varying(sps), simulated)
 
 
-def _two_stage(prog, names, defines, sps, notes, work, skipped, total, minimize, top, workers, progress, k,
+def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress, k,
                t0) -> Exploration | None:
     """Stage 1 over every block, stage 2 over the survivors; None when the search should be exhaustive
     instead (stage 1 cannot cost the kernel, or leaves nothing the detailed model finds feasible: the
     exhaustive search then says why, exactly)."""
     kept = Pool.empty()
-    stages: list[Stage] = list(skipped)
-    considered = feasible1 = 0
-    done = sum(s.removed for s in skipped)
+    stages: list[Stage] = []
+    considered = feasible1 = done = 0
+    work = stage1_tasks(sps, workers)
 
     def take(b_stages, b_considered, b_feasible, b_kept, size) -> None:
         nonlocal kept, considered, feasible1, done
@@ -410,7 +415,8 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
         kernel = np.array([p.kernel for p in parts])[owner]
         canon = np.lexsort((local, combo, kernel))
         cycles, energy, owner, local = cycles[canon], energy[canon], owner[canon], local[canon]
-    seconds = cycles / np.array([sps[p.kernel].hw.clock_hz for p in parts])[owner]
+    seconds = cycles / np.array([sps[p.kernel].hw_for(sps[p.kernel].combos()[p.combo]).clock_hz
+                                 for p in parts])[owner]
     objective = {"latency": seconds, "energy": energy, "edp": seconds * energy}[minimize]
     second = energy if minimize != "energy" else seconds
     kernel_of = np.array([p.kernel for p in parts])[owner]

@@ -49,8 +49,8 @@ class Pool:
     @classmethod
     def of(cls, b: Block, clock_hz: float) -> "Pool":
         n = len(b.index)
-        return cls(np.full(n, b.kernel), np.full(n, b.combo), np.asarray(b.index, dtype=np.int64), b.cycles,
-                   b.energy_pj, b.cycles / clock_hz)
+        return cls(np.full(n, b.kernel), np.asarray(b.combo, dtype=np.int64), np.asarray(b.index, dtype=np.int64),
+                   b.cycles, b.energy_pj, b.cycles / clock_hz)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -101,6 +101,19 @@ def _front(energy_sorted: np.ndarray) -> np.ndarray:
     if len(energy_sorted) > 1:
         out[1:] = energy_sorted[1:] < np.minimum.accumulate(energy_sorted)[:-1]
     return out
+
+
+def stage1_tasks(sps, workers: int) -> list:
+    """Stage 1's blocks: one per mapping combination (the hardware params are arrays in it), split along
+    the layout's longest axis for workers."""
+    from .explore import Task, chunked
+
+    out = []
+    for ki, sp in enumerate(sps):
+        size = sp.grid_size * sp.hw_size
+        for mi in range(len(sp.mapping_combos())):
+            out.append(Task(ki, mi, None, size))
+    return chunked(sps, out, workers)
 
 
 def stage1_task(sps, task) -> tuple[Block, Pool]:

@@ -62,6 +62,9 @@ class KernelSpace:
     _constraints: list | None = field(default=None, repr=False)
     _layout: Layout | None = field(default=None, repr=False)
     _symbols: set | None = field(default=None, repr=False)
+    #: the split params the hardware names (hardware params): the last axes of split
+    hw_axes: list[str] = field(default_factory=list)
+    _hws: dict = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -81,6 +84,35 @@ class KernelSpace:
         got = self._combos
         if got is None:
             got = self._combos = list(itertools.product(*[a.values for a in self.split]))
+        return got
+
+    @property
+    def hw_split(self) -> list[Axis]:
+        """The hardware params' axes (the last of split)."""
+        return self.split[len(self.split) - len(self.hw_axes):]
+
+    @property
+    def hw_size(self) -> int:
+        n = 1
+        for a in self.hw_split:
+            n *= len(a.values)
+        return n
+
+    def mapping_combos(self) -> list[tuple]:
+        """The combinations of the split params other than the hardware's (stage 1 takes those as arrays):
+        combination c of combos() is mapping combination c // hw_size, hardware c % hw_size."""
+        return list(itertools.product(*[a.values for a in self.split[:len(self.split) - len(self.hw_axes)]]))
+
+    def hw_for(self, combo: tuple) -> Hardware:
+        """The hardware of one combination (elaborated once per value of the hardware params)."""
+        if not self.hw_axes:
+            return self.hw
+        key = tuple(combo[len(self.split) - len(self.hw_axes):])
+        got = self._hws.get(key)
+        if got is None:
+            env = dict(self.fixed)
+            env.update({a.name: v for a, v in zip(self.split, combo, strict=True)})
+            got = self._hws[key] = hardware_for_env(self.prog, self.kernel, env)
         return got
 
     @property
@@ -189,7 +221,8 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
     _refuse_spec_changing(kernel, decls, axes)
     varying = {a.name for a in axes}
     fixed = {k: v for k, v in env.items() if k not in varying}
-    hw = hardware_for_env(prog, kernel, fixed)
+    hw = hardware_for_env(prog, kernel, env)  # at the defaults: hw_for gives each combination's
+    on_hw = varying & hardware_names(prog, kernel)
     derived = derived_params(kernel, set(defines))
     # a derived param that chooses an `if` branch (or a unit, or a loop's shape) splits what it is made of
     made_of = {d.name: free_names(d.default) for d in derived}
@@ -201,13 +234,34 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
             stack += made_of.pop(name)
         else:
             split.add(name)
-    split &= varying
+    split = (split & varying) | on_hw  # the detailed model takes the hardware one value at a time
     order = list(signature_dims(kernel)) + [d.name for d in decls if d.name not in signature_dims(kernel)]
     if has_processes(kernel):
         notes.append(f"kernel '{kernel.name}' has processes and channels, which the analytical model does not "
                      "cover: each of its candidates is simulated (attn run), exact but one at a time")
-    return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split],
-                       [a for a in axes if a.name not in split], order, prog, notes, derived)
+    return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split - on_hw]
+                       + [a for a in axes if a.name in on_hw], [a for a in axes if a.name not in split], order,
+                       prog, notes, derived, hw_axes=[a.name for a in axes if a.name in on_hw])
+
+
+def hardware_names(prog: Program, kernel: ast.Kernel) -> set[str]:
+    """The names the properties of the kernel's hardware mention (its params, the kernel's dims...)."""
+    hw = prog.hardware.get(kernel.hardware) if kernel.hardware else \
+        (next(iter(prog.hardware.values())) if len(prog.hardware) == 1 else None)
+    if hw is None:
+        return set()
+    out: set[str] = set()
+    blocks = [hw.props] + [m.props for m in hw.memories] + [u.props for u in hw.units] + \
+        [o.props for u in hw.units for o in u.ops] + [c.props for c in hw.channels] + [ln.props for ln in hw.links]
+    for props in blocks:
+        for p in props:
+            for v in p.values:
+                if not isinstance(v, ast.Shape2):
+                    out |= free_names(v)
+    for u in hw.units:
+        if u.count is not None:
+            out |= free_names(u.count)
+    return out
 
 
 def _refuse_spec_changing(kernel: ast.Kernel, decls, axes: list[Axis]) -> None:
@@ -328,9 +382,9 @@ def evaluate_combo(space: KernelSpace, kernel_index: int, combo_index: int, chun
         return Part(kernel_index, combo_index, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), 0, stages)
     if has_processes(space.kernel):
         return _simulate(space, kernel_index, combo_index, points[np.flatnonzero(alive)], considered, stages)
-    est = _walk(space.hw, space.kernel, env)
-
-    alive, more = _prune(space, est, alive, shape)
+    hw = space.hw_for(combo)
+    est = _walk(hw, space.kernel, env)
+    alive, more = _prune(hw, est, alive, shape)
     stages += more
     keep = np.flatnonzero(alive)
     index = points[keep]
@@ -355,15 +409,16 @@ def evaluate_points(space: KernelSpace, kernel_index: int, combo_index: int, ind
     alive = np.ones(n, dtype=bool)
     for cond, _, _ in space.constraints:
         alive &= np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), (n,))
-    est = _walk(space.hw, space.kernel, env)
-    alive, stages = _prune(space, est, alive, (n,))
+    hw = space.hw_for(combo)
+    est = _walk(hw, space.kernel, env)
+    alive, stages = _prune(hw, est, alive, (n,))
     keep = np.flatnonzero(alive)
     cycles = np.broadcast_to(est.cycles, (n,))[keep]
     energy = np.broadcast_to(est.energy_pj, (n,))[keep]
     return Part(kernel_index, combo_index, np.asarray(index)[keep], cycles, energy, n, stages)
 
 
-def _prune(space: KernelSpace, est: Estimate, alive: np.ndarray, shape: tuple) -> tuple[np.ndarray, list[Stage]]:
+def _prune(hw: Hardware, est: Estimate, alive: np.ndarray, shape: tuple) -> tuple[np.ndarray, list[Stage]]:
     """Rule out what the model cannot cost (a tile that does not divide its loop...) and what does not fit a
     memory; alive is flat. Returns the candidates left and a stage per rule."""
     stages: list[Stage] = []
@@ -377,11 +432,11 @@ def _prune(space: KernelSpace, est: Estimate, alive: np.ndarray, shape: tuple) -
         out = alive & flat(mask)
         stage.removed = int(np.count_nonzero(out))
         alive &= ~out
-    for name, mem in space.hw.memories.items():
+    for name, mem in hw.memories.items():
         if mem.capacity_bytes is None:
             continue
         peak = flat(est.peak_bytes[name])
-        over = alive & (peak > mem.capacity_bytes)
+        over = alive & (peak > flat(mem.capacity_bytes))  # an array where a hardware param sizes it (stage 1)
         # A memory that spills is pruned like a strict one: the interpreter would run such a candidate,
         # writing values back and reloading them, but the model does not cost that traffic, and
         # costing it without would rank it better than it is.

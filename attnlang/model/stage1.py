@@ -34,14 +34,17 @@ why k is generous (docs/explore.md has the measured recall).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import cost
-from ..hardware import Hardware
+from ..hardware import Hardware, OpCost
 from ..syntax import ast
 from .frame import Frame
+from .analytic import derive
 from .statics import aeval, loop_shape, model_error, scalar, whole
 from .times import ALL
 from .walk import Walker, _elements
@@ -217,10 +220,11 @@ def terms(hw: Hardware, kernel: ast.Kernel, env: dict) -> Terms:
 
 @dataclass
 class Block:
-    """Stage 1's feasible candidates of one combination (or a chunk of it): flat grid indices and costs."""
+    """Stage 1's feasible candidates of one mapping combination (or a chunk of it): for each, its
+    combination (KernelSpace.combos: the mapping's and the hardware's), flat grid index and costs."""
 
     kernel: int
-    combo: int
+    combo: np.ndarray
     index: np.ndarray
     cycles: np.ndarray
     energy_pj: np.ndarray
@@ -228,27 +232,130 @@ class Block:
     stages: list
 
 
-def evaluate_block(space, kernel_index: int, combo_index: int, chunk: slice | None = None) -> Block:
-    """Stage 1 over one combination of the split params (or a chunk of its layout): costs and pruning
-    (`where`, tiles that do not divide their loop, capacity) in one pass of array expressions."""
-    from .space import _prune, _where_stages
+def stage1_hardware(space, inner: int) -> Hardware:
+    """The kernel's hardware with each quantity a hardware param sets as an array over the hardware
+    params' axes (the first axes; `inner` more axes of 1 follow for the grid): each value comes from
+    elaborating the hardware at that point (hardware.py converts the units), so no rule is written twice."""
+    axes = space.hw_split
+    if not axes:
+        return space.hw
+    shape = tuple(len(a.values) for a in axes) + (1,) * inner
+    key = ("stage1_hw", inner)
+    got = space._hws.get(key)
+    if got is not None:
+        return got
+    mapping = space.mapping_combos()[0]
+    hws = [space.hw_for(tuple(mapping) + c) for c in itertools.product(*[a.values for a in axes])]
 
-    combo = space.combos()[combo_index]
-    env = space.env(combo, chunk)
+    def field(objs, name):
+        values = [getattr(o, name) for o in objs]
+        if all(v == values[0] for v in values):
+            return values[0]
+        if any(v is None for v in values):
+            raise model_error(f"a hardware param makes '{name}' unbounded for some candidates and not for others",
+                              space.kernel.name_span)
+        return np.array(values, dtype=float).reshape(shape)
+
+    base = hws[0]
+    for name in ("clock_hz", "word_bytes"):
+        if field(hws, name) is not getattr(base, name) and not np.isscalar(field(hws, name)):
+            raise model_error(f"stage 1 takes the hardware's {name.split('_')[0]} as one value; fix the params "
+                              "it names with -D, or search with --exhaustive", space.kernel.name_span)
+    for name, u in base.units.items():
+        if any(h.units[name].count != u.count or set(h.units[name].ops) != set(u.ops) for h in hws):
+            raise model_error(f"a hardware param changes unit '{name}''s instances or ops; stage 1 needs them "
+                              "fixed (search with --exhaustive)", space.kernel.name_span)
+    memories = {n: dataclasses.replace(m, **{f: field([h.memories[n] for h in hws], f) for f in
+                                              ("capacity_bytes", "bandwidth_bytes_per_cycle", "read_pj_per_byte",
+                                               "write_pj_per_byte", "latency_cycles")})
+                for n, m in base.memories.items()}
+    units = {}
+    for n, u in base.units.items():
+        ops = {o: OpCost(*(field([h.units[n].ops[o] for h in hws], f) for f in ("interval", "latency", "energy_pj")))
+               for o in u.ops}
+        units[n] = dataclasses.replace(u, ops=ops, **{f: field([h.units[n] for h in hws], f)
+                                                       for f in ("rows", "cols", "mac_pj")})
+    got = space._hws[key] = dataclasses.replace(base, memories=memories, units=units,
+                                                leakage_pj_per_cycle=field(hws, "leakage_pj_per_cycle"))
+    return got
+
+
+def evaluate_block(space, kernel_index: int, mapping_index: int, chunk: slice | None = None) -> Block:
+    """Stage 1 over one mapping combination (the split params but the hardware's), every value of the
+    hardware params and the grid (or a chunk of its layout): costs and pruning (`where`, tiles that do not
+    divide their loop, capacity) in one pass of array expressions."""
+    from .space import _prune
+
+    mapping = space.mapping_combos()[mapping_index]
+    hw_axes = space.hw_split
+    h = len(hw_axes)
     lay = space.layout
+    m = len(lay.axes)
+    names = [a.name for a in space.split[:len(space.split) - h]]
+    env = space._base(dict(zip(names, mapping, strict=True)))
+    for name, arr in lay.arrays(chunk).items():
+        env[name] = arr.reshape((1,) * h + arr.shape)
+    hw_shape = tuple(len(a.values) for a in hw_axes)
+    for i, a in enumerate(hw_axes):
+        env[a.name] = a.array().reshape(tuple(len(a.values) if j == i else 1 for j in range(h + m)))
+    derive(space.derived, env)
     points = lay.points(chunk)
-    shape = tuple(np.shape(env[a.names[0]])[i] for i, a in enumerate(lay.axes))
-    stages = _where_stages(space, combo) if chunk is None or not chunk.start else []
+    shape = hw_shape + tuple(np.shape(env[a.names[0]])[h + i] for i, a in enumerate(lay.axes))
+    stages, open_hw = _where_stages(space, mapping) if chunk is None or not chunk.start else ([], None)
+    if open_hw is not None and not open_hw.any():
+        return Block(kernel_index, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+                     np.zeros(0), 0, stages)
     alive = np.ones(shape, dtype=bool)
     for cond, _, _ in space.constraints:
         alive &= np.asarray(aeval(cond, env), dtype=bool)
     alive = alive.reshape(-1)
     considered = int(np.count_nonzero(alive))
     if considered == 0:
-        return Block(kernel_index, combo_index, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0), 0, stages)
-    t = terms(space.hw, space.kernel, env)
-    alive, more = _prune(space, t, alive, shape)
+        return Block(kernel_index, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+                     np.zeros(0), 0, stages)
+    hw = stage1_hardware(space, m)
+    t = terms(hw, space.kernel, env)
+    alive, more = _prune(hw, t, alive, shape)
     keep = np.flatnonzero(alive)
+    per_hw = len(points)
+    combo = mapping_index * space.hw_size + keep // per_hw
     cycles = np.broadcast_to(t.cycles, shape).reshape(-1)[keep]
     energy = np.broadcast_to(t.energy_pj, shape).reshape(-1)[keep]
-    return Block(kernel_index, combo_index, points[keep], cycles, energy, considered, stages + more)
+    return Block(kernel_index, combo, points[keep % per_hw], cycles, energy, considered, stages + more)
+
+
+def _where_stages(space, mapping: tuple) -> tuple[list, np.ndarray]:
+    """How many candidates of a mapping combination each `where` constraint removes, in order, as the
+    exhaustive search counts them (space._where_stages and combo_ruled_out, over every hardware value at
+    once); and which hardware values some candidate survives for."""
+    from .space import Stage
+
+    hw_axes = space.hw_split
+    h = len(hw_axes)
+    names = [a.name for a in space.split[:len(space.split) - h]]
+    env = space._base(dict(zip(names, mapping, strict=True)))
+    g = len(space.grid)
+    for i, a in enumerate(hw_axes + space.grid):
+        env[a.name] = a.array().reshape(tuple(len(a.values) if j == i else 1 for j in range(h + g)))
+    derive(space.derived, env)
+    hw_shape = tuple(len(a.values) for a in hw_axes)
+    full = hw_shape + space.shape
+    removed: dict = {}
+    # a constraint on no grid param rules out a whole combination (mapping and hardware), in order
+    open_hw = np.ones(hw_shape + (1,) * g, dtype=bool)
+    for cond, text, on_grid in space.constraints:
+        if on_grid:
+            continue
+        ok = np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), open_hw.shape)
+        out = open_hw & ~ok
+        removed.setdefault((text, cond.span), 0)
+        removed[(text, cond.span)] += int(np.count_nonzero(out)) * space.grid_size
+        open_hw &= ok
+    alive = np.broadcast_to(open_hw, full).copy()
+    for cond, text, _ in space.constraints:
+        ok = np.broadcast_to(np.asarray(aeval(cond, env), dtype=bool), full)
+        before = int(np.count_nonzero(alive))
+        alive &= ok
+        removed.setdefault((text, cond.span), 0)
+        removed[(text, cond.span)] += before - int(np.count_nonzero(alive))
+    return [Stage(f"where {text}", span, removed=n) for (text, span), n in removed.items()], open_hw

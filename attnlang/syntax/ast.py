@@ -182,6 +182,8 @@ class Hardware:
     links: tuple[LinkDecl, ...]
     span: Span
     name_span: Span
+    #: params declared in the block: each is a param of every kernel that runs on this hardware
+    params: tuple["Param", ...] = ()
 
 
 # ---------------------------------------------------------------- kernels

@@ -84,7 +84,8 @@ class ToAst(Transformer):
         name, *items = children
         pick = lambda cls: tuple(i for i in items if isinstance(i, cls))  # noqa: E731
         return ast.Hardware(str(name), pick(ast.Prop), pick(ast.MemoryDecl), pick(ast.UnitDecl),
-                            pick(ast.HwChannel), pick(ast.LinkDecl), self._span(meta), self._tspan(name))
+                            pick(ast.HwChannel), pick(ast.LinkDecl), self._span(meta), self._tspan(name),
+                            pick(ast.Param))
 
     def memory_decl(self, meta, children):
         name, *props = children

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from attnlang.api import explore, load_program
 from attnlang.model.explore import spaces, tasks
-from attnlang.model.explore_stages import Pool, reduce
+from attnlang.model.explore_stages import Pool, reduce, stage1_tasks
 from attnlang.model.space import evaluate_combo
 from attnlang.model.stage1 import evaluate_block
 
@@ -18,13 +18,14 @@ from attnlang.model.stage1 import evaluate_block
 def _both(path, defines):
     prog = load_program(str(path))
     sps, _ = spaces(prog, None, defines)
-    work, _ = tasks(sps, 1)
     detailed, first = {}, {}
-    for t in work:
+    for t in tasks(sps, 1)[0]:
         p = evaluate_combo(sps[t.kernel], t.kernel, t.combo)
         detailed.update({(t.combo, int(i)): (c, e) for i, c, e in zip(p.index, p.cycles, p.energy_pj, strict=True)})
+    for t in stage1_tasks(sps, 1):
         b = evaluate_block(sps[t.kernel], t.kernel, t.combo)
-        first.update({(t.combo, int(i)): (c, e) for i, c, e in zip(b.index, b.cycles, b.energy_pj, strict=True)})
+        first.update({(int(bc), int(i)): (c, e)
+                      for bc, i, c, e in zip(b.combo, b.index, b.cycles, b.energy_pj, strict=True)})
     return detailed, first
 
 
