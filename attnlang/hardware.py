@@ -193,8 +193,9 @@ class _Props:
         if p is None:
             return default
         v = p.values[0]
-        if isinstance(v, ast.Name):
-            return v.id
+        if isinstance(v, ast.Name):  # a symbolic param (`dataflow DF`, DF a param in {os, ws, is}) gives its value
+            got = self.env.get(v.id)
+            return got if isinstance(got, str) and got != v.id else v.id
         self.diags.append(error("E0205", f"'{key}' takes a name", p.values[0].span))
         return default
 

@@ -218,9 +218,9 @@ class _Loader:
 
 
 def with_hardware_params(k: ast.Kernel, hardware: Mapping[str, ast.Hardware]) -> ast.Kernel:
-    """The kernel with the params of the hardware it runs on declared first in its body: a hardware param
-    (an array size, a capacity to explore) is a param of every kernel on that hardware, which -D sets
-    and explore searches like a tile size."""
+    """The kernel with the params (and `where` constraints) of the hardware it runs on declared first in its
+    body: a hardware param (an array size, a capacity to explore) is a param of every kernel on that
+    hardware, which -D sets and explore searches like a tile size."""
     hw = hardware.get(k.hardware) if k.hardware else (next(iter(hardware.values())) if len(hardware) == 1
                                                       else None)
     if hw is None or not hw.params:

@@ -148,9 +148,11 @@ def structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
 @dataclass
 class Task:
     kernel: int
-    combo: int
+    combo: int  # stage 1: the mapping combination (KernelSpace.mapping_combos)
     chunk: slice | None
     size: int
+    #: stage 1: the index of each leading hardware param fixed in this block (the others are arrays)
+    lead: tuple = ()
 
 
 def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]]:
@@ -179,7 +181,7 @@ def chunked(sps: list[KernelSpace], out: list[Task], workers: int) -> list[Task]
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                 if b > a:
                     split.append(Task(t.kernel, t.combo, slice(int(a), int(b)) if pieces > 1 else None,
-                                      t.size * (b - a) // n))
+                                      t.size * (b - a) // n, t.lead))
         out = split
     return out
 
@@ -201,8 +203,8 @@ def _worker_run(task: Task) -> Part:
 def _worker_stage1(job: tuple) -> tuple:
     task, k, minimize = job
     with keep_heap():
-        b, kept = stage1_task(_WORKER["spaces"], task)
-    return b.stages, b.considered, len(b.index), reduce(kept, k, minimize)
+        b, kept = stage1_task(_WORKER["spaces"], task, k, minimize)
+    return b.stages, b.considered, len(b.cycles), kept
 
 
 def _pool(workers: int, prog: Program, names, defines):
@@ -294,8 +296,8 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
         else:
             with keep_heap():
                 for task in work:
-                    b, mine = stage1_task(sps, task)
-                    take(b.stages, b.considered, len(b.index), reduce(mine, k, minimize), task.size)
+                    b, mine = stage1_task(sps, task, k, minimize)
+                    take(b.stages, b.considered, len(b.cycles), mine, task.size)
     except AttnError:
         return None
     t1 = time.perf_counter()

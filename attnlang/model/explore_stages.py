@@ -16,12 +16,13 @@ costed in any order, by any number of workers, with the same result.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .space import Part, evaluate_points
-from .stage1 import Block, evaluate_block
+from .stage1 import Block, blocks, evaluate_block
 
 #: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md): the
 #: detailed best is at stage-1 rank 60 or better on every example (bench/bench_explore_stages.py), so 512
@@ -47,10 +48,12 @@ class Pool:
         return cls(i, i, i, z, z, z)
 
     @classmethod
-    def of(cls, b: Block, clock_hz: float) -> "Pool":
-        n = len(b.index)
-        return cls(np.full(n, b.kernel), np.asarray(b.combo, dtype=np.int64), np.asarray(b.index, dtype=np.int64),
-                   b.cycles, b.energy_pj, b.cycles / clock_hz)
+    def of(cls, b: Block, clock_hz: float, k: int, minimize: str) -> "Pool":
+        """What a reduce of b's candidates could keep (their places worked out for those only)."""
+        seconds = b.cycles / clock_hz
+        sel = _near(b.cycles, b.energy_pj, seconds, k, minimize)
+        combo, index = b.ids(sel)
+        return cls(np.full(len(index), b.kernel), combo, index, b.cycles[sel], b.energy_pj[sel], seconds[sel])
 
     def __len__(self) -> int:
         return len(self.index)
@@ -78,21 +81,53 @@ def reduce(p: Pool, k: int, minimize: str) -> Pool:
     """The best k of p by the objective, and p's energy-latency Pareto front, in a canonical order."""
     if len(p) == 0:
         return p
+    sel = _near(p.cycles, p.energy_pj, p.seconds, k, minimize)
+    if len(sel) < len(p):
+        p = p.take(sel)
     obj, second = objective(p, minimize)
-    if len(p) > 4 * k + 64:  # only the candidates as good as the k-th can be among the best k
-        cut = np.partition(obj, k - 1)[k - 1]
-        near = obj <= cut
-        by = np.lexsort((p.energy_pj, p.seconds))
-        front_sel = by[_front(p.energy_pj[by])]
-        near[front_sel] = True
-        p = p.take(np.flatnonzero(near))
-        obj, second = objective(p, minimize)
     order = np.lexsort((p.index, p.combo, p.kernel, second, obj))
     keep = np.zeros(len(p), dtype=bool)
     keep[order[:k]] = True
     by = np.lexsort((p.index, p.combo, p.kernel, p.energy_pj, p.seconds))
     keep[by[_front(p.energy_pj[by])]] = True
     return p.take(order[keep[order]])
+
+
+def _near(cycles, energy, seconds, k: int, minimize: str) -> np.ndarray:
+    """The candidates a reduce could keep: those as good as the k-th by the objective, and those that may be
+    on the Pareto front (all of them when there are few)."""
+    n = len(cycles)
+    if n <= 4 * k + 64:
+        return np.arange(n)
+    obj = {"latency": seconds, "energy": energy, "edp": seconds * energy}[minimize]
+    cut = np.partition(obj, k - 1)[k - 1]
+    return np.flatnonzero((obj <= cut) | _maybe_front(seconds, energy, k))
+
+
+def _maybe_front(seconds, energy, k: int) -> np.ndarray:
+    """A mask that holds every point of the Pareto front, found without sorting every point. A point is on
+    no front when the fastest point or the least-energy one beats it on both counts; of those left (the
+    box between them), when a staircase of steps — the front of the k fastest and k least-energy among
+    them — has a step as fast and as cheap as it, and better on one count. Exact ties with the corners
+    and the steps stay, so the canonical choice among equal points is made later, whatever the blocks."""
+    i, j = int(np.argmin(seconds)), int(np.argmin(energy))
+    box = (energy < energy[i]) & (seconds < seconds[j])
+    out = box | ((seconds == seconds[i]) & (energy == energy[i])) | ((seconds == seconds[j]) & (energy == energy[j]))
+    inside = np.flatnonzero(box)
+    if len(inside) <= 4 * k:
+        return out
+    sec, en = seconds[inside], energy[inside]
+    few = np.unique(np.concatenate([np.argpartition(sec, k - 1)[:k], np.argpartition(en, k - 1)[:k]]))
+    by = few[np.lexsort((en[few], sec[few]))]
+    steps = by[_front(en[by])]
+    s_steps, e_steps = sec[steps], en[steps]  # seconds increase, energy decreases
+    at = np.searchsorted(s_steps, sec, side="right") - 1  # the last step as fast or faster
+    keep = np.ones(len(inside), dtype=bool)
+    has = at >= 0
+    step = at[has]
+    keep[has] = (en[has] < e_steps[step]) | ((en[has] == e_steps[step]) & (sec[has] == s_steps[step]))
+    out[inside[~keep]] = False
+    return out
 
 
 def _front(energy_sorted: np.ndarray) -> np.ndarray:
@@ -104,23 +139,33 @@ def _front(energy_sorted: np.ndarray) -> np.ndarray:
 
 
 def stage1_tasks(sps, workers: int) -> list:
-    """Stage 1's blocks: one per mapping combination (the hardware params are arrays in it), split along
-    the layout's longest axis for workers."""
+    """Stage 1's blocks: per mapping combination, per value of the leading hardware params that keep a
+    block under stage1.BLOCK candidates (the others are arrays in it), per chunk of its layout; split
+    further along the layout for workers."""
     from .explore import Task, chunked
 
     out = []
     for ki, sp in enumerate(sps):
-        size = sp.grid_size * sp.hw_size
+        fixed, pieces = blocks(sp)
+        sizes = [len(a.values) for a in sp.hw_split]
+        size = sp.grid_size * int(np.prod(sizes[fixed:]))
+        n = sp.layout.shape[sp.layout.chunk_axis] if sp.layout.axes else 1
+        pieces = min(pieces, n)
+        bounds = np.linspace(0, n, pieces + 1).astype(int)
         for mi in range(len(sp.mapping_combos())):
-            out.append(Task(ki, mi, None, size))
+            for lead in itertools.product(*[range(k) for k in sizes[:fixed]]):
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    if b > a:
+                        out.append(Task(ki, mi, slice(int(a), int(b)) if pieces > 1 else None,
+                                        size * (b - a) // n, lead))
     return chunked(sps, out, workers)
 
 
-def stage1_task(sps, task) -> tuple[Block, Pool]:
-    """One block of stage 1: its counts and what it keeps."""
+def stage1_task(sps, task, k: int, minimize: str) -> tuple[Block, Pool]:
+    """One block of stage 1: its counts and what it keeps (the best k and the front)."""
     sp = sps[task.kernel]
-    b = evaluate_block(sp, task.kernel, task.combo, task.chunk)
-    return b, Pool.of(b, sp.hw.clock_hz)
+    b = evaluate_block(sp, task.kernel, task.combo, task.chunk, task.lead)
+    return b, reduce(Pool.of(b, sp.hw.clock_hz, k, minimize), k, minimize)
 
 
 def stage2(sps, survivors: Pool) -> list[Part]:

@@ -62,8 +62,11 @@ class KernelSpace:
     _constraints: list | None = field(default=None, repr=False)
     _layout: Layout | None = field(default=None, repr=False)
     _symbols: set | None = field(default=None, repr=False)
-    #: the split params the hardware names (hardware params): the last axes of split
+    #: the split params with numbers the hardware names (hardware params): the last axes of split, which
+    #: stage 1 takes as arrays
     hw_axes: list[str] = field(default_factory=list)
+    #: every split param the hardware names (hw_axes, and symbols such as a dataflow)
+    hw_named: set[str] = field(default_factory=set)
     _hws: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -105,9 +108,9 @@ class KernelSpace:
 
     def hw_for(self, combo: tuple) -> Hardware:
         """The hardware of one combination (elaborated once per value of the hardware params)."""
-        if not self.hw_axes:
+        if not self.hw_named:
             return self.hw
-        key = tuple(combo[len(self.split) - len(self.hw_axes):])
+        key = tuple(v for a, v in zip(self.split, combo, strict=True) if a.name in self.hw_named)
         got = self._hws.get(key)
         if got is None:
             env = dict(self.fixed)
@@ -222,7 +225,7 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
     varying = {a.name for a in axes}
     fixed = {k: v for k, v in env.items() if k not in varying}
     hw = hardware_for_env(prog, kernel, env)  # at the defaults: hw_for gives each combination's
-    on_hw = varying & hardware_names(prog, kernel)
+    named = hardware_names(prog, kernel)
     derived = derived_params(kernel, set(defines))
     # a derived param that chooses an `if` branch (or a unit, or a loop's shape) splits what it is made of
     made_of = {d.name: free_names(d.default) for d in derived}
@@ -234,20 +237,30 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
             stack += made_of.pop(name)
         else:
             split.add(name)
-    split = (split & varying) | on_hw  # the detailed model takes the hardware one value at a time
+    for d in derived:  # what a derived param the hardware names is made of is named too
+        if d.name in named:
+            named |= _closure(d.name, {x.name: free_names(x.default) for x in derived})
+    named &= varying
+    on_hw = {a.name for a in axes if a.name in named and not any(isinstance(v, str) for v in a.values)}
+    split = (split & varying) | named  # the detailed model takes the hardware one value at a time
     order = list(signature_dims(kernel)) + [d.name for d in decls if d.name not in signature_dims(kernel)]
     if has_processes(kernel):
         notes.append(f"kernel '{kernel.name}' has processes and channels, which the analytical model does not "
                      "cover: each of its candidates is simulated (attn run), exact but one at a time")
     return KernelSpace(kernel, hw, fixed, [a for a in axes if a.name in split - on_hw]
                        + [a for a in axes if a.name in on_hw], [a for a in axes if a.name not in split], order,
-                       prog, notes, derived, hw_axes=[a.name for a in axes if a.name in on_hw])
+                       prog, notes, derived, hw_axes=[a.name for a in axes if a.name in on_hw], hw_named=named)
+
+
+def hardware_ast(prog: Program, kernel: ast.Kernel) -> ast.Hardware | None:
+    """The hardware block the kernel runs on (program.hardware_for's choice)."""
+    return prog.hardware.get(kernel.hardware) if kernel.hardware else \
+        (next(iter(prog.hardware.values())) if len(prog.hardware) == 1 else None)
 
 
 def hardware_names(prog: Program, kernel: ast.Kernel) -> set[str]:
     """The names the properties of the kernel's hardware mention (its params, the kernel's dims...)."""
-    hw = prog.hardware.get(kernel.hardware) if kernel.hardware else \
-        (next(iter(prog.hardware.values())) if len(prog.hardware) == 1 else None)
+    hw = hardware_ast(prog, kernel)
     if hw is None:
         return set()
     out: set[str] = set()
@@ -420,23 +433,23 @@ def evaluate_points(space: KernelSpace, kernel_index: int, combo_index: int, ind
 
 def _prune(hw: Hardware, est: Estimate, alive: np.ndarray, shape: tuple) -> tuple[np.ndarray, list[Stage]]:
     """Rule out what the model cannot cost (a tile that does not divide its loop...) and what does not fit a
-    memory; alive is flat. Returns the candidates left and a stage per rule."""
+    memory; alive is flat. Returns the candidates left (flat) and a stage per rule. The masks and peaks
+    broadcast to shape (they span only the params they depend on), and so may capacities (stage 1's
+    hardware params)."""
     stages: list[Stage] = []
-
-    def flat(a) -> np.ndarray:
-        return np.broadcast_to(a, shape).reshape(-1)
-
+    alive = alive.reshape(shape)
     for reason, mask in est.invalid.items():
         stage = Stage(reason, None)
         stages.append(stage)
-        out = alive & flat(mask)
+        out = alive & np.asarray(mask, dtype=bool)
         stage.removed = int(np.count_nonzero(out))
-        alive &= ~out
+        if stage.removed:
+            alive &= ~out
     for name, mem in hw.memories.items():
         if mem.capacity_bytes is None:
             continue
-        peak = flat(est.peak_bytes[name])
-        over = alive & (peak > flat(mem.capacity_bytes))  # an array where a hardware param sizes it (stage 1)
+        peak = est.peak_bytes[name]
+        over = alive & (peak > mem.capacity_bytes)
         # A memory that spills is pruned like a strict one: the interpreter would run such a candidate,
         # writing values back and reloading them, but the model does not cost that traffic, and
         # costing it without would rank it better than it is.
@@ -445,9 +458,9 @@ def _prune(hw: Hardware, est: Estimate, alive: np.ndarray, shape: tuple) -> tupl
         stages.append(stage)
         stage.removed = int(np.count_nonzero(over))
         if stage.removed:
-            stage.smallest = float(peak[over].min())
+            stage.smallest = float(np.broadcast_to(peak, shape)[over].min())
             alive &= ~over
-    return alive, stages
+    return alive.reshape(-1), stages
 
 
 def has_processes(kernel: ast.Kernel) -> bool:

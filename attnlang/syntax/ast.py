@@ -182,8 +182,9 @@ class Hardware:
     links: tuple[LinkDecl, ...]
     span: Span
     name_span: Span
-    #: params declared in the block: each is a param of every kernel that runs on this hardware
-    params: tuple["Param", ...] = ()
+    #: params and `where` constraints declared in the block, in order: each is a param or constraint of every
+    #: kernel that runs on this hardware
+    params: tuple["Param | Where", ...] = ()
 
 
 # ---------------------------------------------------------------- kernels

@@ -85,7 +85,7 @@ class ToAst(Transformer):
         pick = lambda cls: tuple(i for i in items if isinstance(i, cls))  # noqa: E731
         return ast.Hardware(str(name), pick(ast.Prop), pick(ast.MemoryDecl), pick(ast.UnitDecl),
                             pick(ast.HwChannel), pick(ast.LinkDecl), self._span(meta), self._tspan(name),
-                            pick(ast.Param))
+                            tuple(i for i in items if isinstance(i, (ast.Param, ast.Where))))
 
     def memory_decl(self, meta, children):
         name, *props = children
