@@ -229,7 +229,6 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
     t0 = time.perf_counter()
     defines = dict(defines or {})
     sps, notes = spaces(prog, names, defines)
-    work, skipped = tasks(sps, workers)
     total = sum(sp.size for sp in sps)
     if not exhaustive and total and not any(has_processes(sp.kernel) for sp in sps):
         got = _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress,
@@ -237,6 +236,7 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
         if got is not None:
             return got
         notes = notes + ["stage 1 left no candidate the detailed model could cost: searched exhaustively"]
+    work, skipped = tasks(sps, workers)
     parts: list[Part] = []
     done = sum(s.removed for s in skipped)
     if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
