@@ -208,8 +208,9 @@ class _Props:
             return v.rows, v.cols
         if len(p.values) == 2:  # `size R, C`: whole numbers, which may name params (a hardware param)
             try:
-                return tuple(static_int(x, self.env, f"the {w} of '{key}'") for x, w in zip(p.values, ("rows", "columns"),
-                                                                                          strict=True))
+                rows, cols = (static_int(x, self.env, f"the {w} of '{key}'")
+                              for x, w in zip(p.values, ("rows", "columns"), strict=True))
+                return rows, cols
             except StaticError as exc:
                 self.diags.append(exc.diagnostic)
                 return None

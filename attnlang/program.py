@@ -8,7 +8,6 @@ Program with every diagnostic found so far.
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 from dataclasses import dataclass, field

@@ -43,8 +43,8 @@ import numpy as np
 from .. import cost
 from ..hardware import Hardware, OpCost
 from ..syntax import ast
-from .frame import Frame
 from .analytic import derive
+from .frame import Frame
 from .statics import aeval, loop_shape, model_error, scalar, whole
 from .times import ALL
 from .walk import Walker, _elements
