@@ -303,8 +303,12 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
     t1 = time.perf_counter()
     if feasible1 == 0:
         return None
+    phase = getattr(progress, "phase", None)  # the command's progress line names the stage it is in
+    if phase is not None:
+        phase("explore, stage 2", "combinations re-ranked by the detailed model")
     with keep_heap():
-        parts = stage2(sps, kept)
+        parts = stage2(sps, kept, None if progress is None else
+                       lambda done, n: progress(done, n, time.perf_counter() - t1))
     after = [s for p in parts for s in p.stages]
     feasible = feasible1 - sum(s.removed for s in after)
     if not any(len(p.index) for p in parts):

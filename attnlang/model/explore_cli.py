@@ -90,18 +90,36 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.stage, self.what, self.after_s = stage, what, after_s
 
+    def phase(self, stage: str, what: str) -> None:
+        """The next calls count something else (the second stage of a search)."""
+        self.done()
+        self.shown, self.last, self.stage, self.what = False, 0.0, stage, what
+
     def __call__(self, done: int, total: int, seconds: float) -> None:
         if seconds < self.after_s or (seconds - self.last < 0.5 and done < total and self.shown):
             return
         self.last = seconds
         line = (f"{self.stage}: {done:,} of {total:,} {self.what} ({100 * done / max(total, 1):.0f}%), "
                 f"{seconds:.1f} s")
+        if done and seconds > 0:
+            rate = done / seconds
+            line += f", {rate:,.0f}/s" if rate >= 10 else f", {rate:.2g}/s"
+            if done < total:
+                line += f", about {_duration((total - done) / rate)} left"
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
         self.shown = True
 
     def done(self) -> None:
         if self.shown and self.tty:
             print(file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
 
 
 def _need_matplotlib() -> None:
@@ -154,6 +172,8 @@ def _table(cands, varying: list[str], numbered: bool) -> list[str]:
     if not cands:
         return ["  (none)"]
     shown = [n for n in varying if any(n in c.defines for c in cands)]
+    # params worked out from others (a hardware's area) where they differ between the lines
+    shown += [n for n in cands[0].defines if n not in shown and len({repr(c.defines.get(n)) for c in cands}) > 1]
     kernels = len({c.kernel for c in cands}) > 1
     same = any(c.same_cost for c in cands)
     head = (["#"] if numbered else []) + (["kernel"] if kernels else []) + shown + ["cycles", "time", "energy"]
@@ -161,13 +181,17 @@ def _table(cands, varying: list[str], numbered: bool) -> list[str]:
     rows = []
     for i, c in enumerate(cands, 1):
         row = ([str(i)] if numbered else []) + ([c.kernel] if kernels else [])
-        row += [str(c.defines.get(n, "")) for n in shown]
+        row += [_value(c.defines.get(n, "")) for n in shown]
         row += [f"{c.cycles:,}", _si(c.seconds, "s"), _si(c.energy_pj * 1e-12, "J")]
         row += [f"+{c.same_cost:,}" if c.same_cost else ""] if same else []
         rows.append(row)
     widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(head)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return ["  " + fmt.format(*head)] + ["  " + fmt.format(*r) for r in rows]
+
+
+def _value(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _si(value: float, unit: str) -> str:

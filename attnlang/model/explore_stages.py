@@ -168,12 +168,14 @@ def stage1_task(sps, task, k: int, minimize: str) -> tuple[Block, Pool]:
     return b, reduce(Pool.of(b, sp.hw.clock_hz, k, minimize), k, minimize)
 
 
-def stage2(sps, survivors: Pool) -> list[Part]:
-    """The detailed model over the survivors, one walk per combination."""
+def stage2(sps, survivors: Pool, progress=None) -> list[Part]:
+    """The detailed model over the survivors, one walk per combination; progress(done, total) after each."""
     parts = []
     keys = sorted(set(zip(survivors.kernel.tolist(), survivors.combo.tolist(), strict=True)))
     for ki, ci in keys:
         sel = (survivors.kernel == ki) & (survivors.combo == ci)
         index = np.unique(survivors.index[sel])
         parts.append(evaluate_points(sps[ki], ki, ci, index))
+        if progress is not None:
+            progress(len(parts), len(keys))
     return parts
