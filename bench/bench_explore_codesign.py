@@ -2,7 +2,7 @@
 
     python bench/bench_explore_codesign.py               # 3 repeats of stage 1 over the whole space
     python bench/bench_explore_codesign.py --quick       # 1 repeat
-    python bench/bench_explore_codesign.py --scale 10    # a space 10x larger (wider domains), peak RSS
+    python bench/bench_explore_codesign.py --scale 100   # 1,008,000,000 candidates (wider domains), peak RSS
 
 In the same run, on one core (no workers):
 
@@ -46,13 +46,19 @@ from attnlang.model.explore_stages import DEFAULT_K, Pool, reduce, stage1_task, 
 
 CODESIGN = ROOT / "examples" / "codesign.attn"
 SLICE = {"R": 32, "C": 32, "SRAM": 512}
-#: --scale: more values of the hardware params, by factor
-WIDER = {
-    2: ("param LANES in {8, 16, 32, 64, 128} = 32", "param LANES in {8, 16, 24, 32, 48, 64, 96, 128, 192, 256} = 32"),
-    5: ("param R  in {8, 16, 32, 64, 128} = 32", "param R  in {4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, "
-                                                  "224, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, "
-                                                  "2048} = 32"),
-}
+#: --scale: more values of the hardware params, applied in this order (scales 2, 10, 50 and 100)
+WIDER = [
+    (2, "param LANES in {8, 16, 32, 64, 128} = 32",
+     "param LANES in {8, 16, 24, 32, 48, 64, 96, 128, 192, 256} = 32"),
+    (5, "param R  in {8, 16, 32, 64, 128} = 32",
+     "param R  in {4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128, 160, 192, "
+     "224, 256, 512} = 32"),
+    (5, "param C  in {8, 16, 32, 64, 128} = 32",
+     "param C  in {4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128, 160, 192, "
+     "224, 256, 512} = 32"),
+    (2, "param SRAM in {128, 256, 512, 1024, 2048} = 512",
+     "param SRAM in {64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048} = 512"),
+]
 
 
 def stage1(path: str, defines: dict) -> tuple[float, int, int]:
@@ -71,13 +77,15 @@ def stage1(path: str, defines: dict) -> tuple[float, int, int]:
 
 def scaled(factor: int) -> str:
     text = CODESIGN.read_text()
-    left = factor
-    for f in sorted(WIDER, reverse=True):
-        while left % f == 0 and WIDER[f][0] in text:
-            text = text.replace(*WIDER[f])
-            left //= f
-    if left != 1:
-        raise SystemExit(f"--scale takes a product of {sorted(WIDER)} (each at most once), not {factor}")
+    got = 1
+    for f, old, new in WIDER:
+        if got == factor:
+            break
+        assert old in text, old
+        text = text.replace(old, new)
+        got *= f
+    if got != factor:
+        raise SystemExit("--scale takes 1, 2, 10, 50 or 100")
     path = Path(tempfile.mkdtemp()) / "codesign_scaled.attn"
     path.write_text(text)
     return str(path)

@@ -8,6 +8,7 @@ best within the model. `validate` runs candidates through the interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -287,28 +288,31 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
         if progress:
             progress(done, total, time.perf_counter() - t0)
 
-    try:
-        if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):
-            with _pool(workers, prog, names, defines) as pool:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(keep_heap())
+        pool = None
+        if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
+            pool = stack.enter_context(_pool(workers, prog, names, defines))
+        try:
+            if pool is not None:
                 for got, task in zip(pool.imap(_worker_stage1, [(t, k, minimize) for t in work]), work,
                                      strict=True):
                     take(*got, task.size)
-        else:
-            with keep_heap():
+            else:
                 for task in work:
                     b, mine = stage1_task(sps, task, k, minimize)
                     take(b.stages, b.considered, len(b.cycles), mine, task.size)
-    except AttnError:
-        return None
-    t1 = time.perf_counter()
-    if feasible1 == 0:
-        return None
-    phase = getattr(progress, "phase", None)  # the command's progress line names the stage it is in
-    if phase is not None:
-        phase("explore, stage 2", "combinations re-ranked by the detailed model")
-    with keep_heap():
+        except AttnError:
+            return None
+        t1 = time.perf_counter()
+        if feasible1 == 0:
+            return None
+        phase = getattr(progress, "phase", None)  # the command's progress line names the stage it is in
+        if phase is not None:
+            phase("explore, stage 2", "combinations re-ranked by the detailed model")
         parts = stage2(sps, kept, None if progress is None else
-                       lambda done, n: progress(done, n, time.perf_counter() - t1))
+                       lambda done, n: progress(done, n, time.perf_counter() - t1),
+                       pool.imap if pool is not None else None)
     after = [s for p in parts for s in p.stages]
     feasible = feasible1 - sum(s.removed for s in after)
     if not any(len(p.index) for p in parts):

@@ -144,9 +144,8 @@ def text_report(ex, path: str, validated: list | None = None) -> str:
     out.append(f"  {ex.evaluated:,} evaluated {how} in {ex.seconds:.3f} s ({rate} candidates/s)")
     if ex.stage1 is not None:
         s1, s2 = ex.stage1, ex.stage2
-        out.append(f"  stage 1: {s1['candidates']:,} in {s1['seconds']:.3f} s; stage 2: the detailed model "
-                   f"re-ranked {s2['candidates']:,} (the best {s2['k']:,} and stage 1's Pareto front) in "
-                   f"{s2['seconds']:.3f} s")
+        out.append(f"  stage 1: {s1['candidates']:,} in {s1['seconds']:.3f} s; stage 2, the detailed model: "
+                   f"{s2['candidates']:,} re-ranked in {s2['seconds']:.3f} s")
     for note in ex.notes:
         out.append(f"  note: {note}")
     out.append("")

@@ -168,14 +168,25 @@ def stage1_task(sps, task, k: int, minimize: str) -> tuple[Block, Pool]:
     return b, reduce(Pool.of(b, sp.hw.clock_hz, k, minimize), k, minimize)
 
 
-def stage2(sps, survivors: Pool, progress=None) -> list[Part]:
-    """The detailed model over the survivors, one walk per combination; progress(done, total) after each."""
-    parts = []
-    keys = sorted(set(zip(survivors.kernel.tolist(), survivors.combo.tolist(), strict=True)))
-    for ki, ci in keys:
+def stage2(sps, survivors: Pool, progress=None, imap=None) -> list[Part]:
+    """The detailed model over the survivors, one walk per combination (spread by imap, a Pool's, over
+    stage2_job in workers); progress(done, total) after each."""
+    jobs = []
+    for ki, ci in sorted(set(zip(survivors.kernel.tolist(), survivors.combo.tolist(), strict=True))):
         sel = (survivors.kernel == ki) & (survivors.combo == ci)
-        index = np.unique(survivors.index[sel])
-        parts.append(evaluate_points(sps[ki], ki, ci, index))
+        jobs.append((ki, ci, np.unique(survivors.index[sel])))
+    parts = []
+    for part in (imap(stage2_job, jobs) if imap is not None else (stage2_job(j, sps) for j in jobs)):
+        parts.append(part)
         if progress is not None:
-            progress(len(parts), len(keys))
+            progress(len(parts), len(jobs))
     return parts
+
+
+def stage2_job(job: tuple, sps=None) -> Part:
+    """One combination's survivors through the detailed model (in a worker, its spaces)."""
+    from .explore import _WORKER
+
+    ki, ci, index = job
+    sps = sps if sps is not None else _WORKER["spaces"]
+    return evaluate_points(sps[ki], ki, ci, index)
