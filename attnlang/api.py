@@ -71,7 +71,7 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     in it (E1403). progress(done, total, seconds) is called as combinations finish.
 
     The search runs in two stages (docs/explore.md): closed-form costs over every candidate, then the
-    detailed model over the best `rerank` of them (default 512); exhaustive=True runs the detailed
+    detailed model over the best `rerank` of them (default 1024); exhaustive=True runs the detailed
     model over every candidate instead.
     """
     from .model.explore import explore as search

@@ -28,7 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--exhaustive", action="store_true",
                    help="cost every candidate with the detailed model (default: two stages)")
     p.add_argument("--rerank", type=int, default=None, metavar="K",
-                   help="how many of stage 1's best the detailed model re-ranks (default 512)")
+                   help="how many of stage 1's best the detailed model re-ranks (default 1024)")
     p.add_argument("--workers", type=int, default=1, help="processes to spread the candidates over")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="write the energy-latency plot (needs matplotlib)")

@@ -24,10 +24,11 @@ import numpy as np
 from .space import Part, evaluate_points
 from .stage1 import Block, blocks, evaluate_block
 
-#: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md): the
-#: detailed best is at stage-1 rank 60 or better on every example (bench/bench_explore_stages.py), so 512
-#: leaves a wide margin; stage 2 costs one detailed walk per combination among the survivors either way.
-DEFAULT_K = 512
+#: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md,
+#: bench/bench_explore_stages.py): the detailed best is at stage-1 rank 588 at most (mmee at N = 256; 278 at
+#: N = 512, 60 at N = 1024, under 10 on the other examples). Stage 2 costs one detailed walk per combination
+#: among the survivors.
+DEFAULT_K = 1024
 
 
 @dataclass

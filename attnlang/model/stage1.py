@@ -115,7 +115,10 @@ class CountWalker(Walker):
         bad = span % step != 0
         if np.any(bad):
             self.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, bad))
-        if np.any(trips <= 0):
+        if not isinstance(trips, np.ndarray):  # one trip count: a loop of none runs nothing (loops.run_loop)
+            if trips <= 0:
+                return
+        elif np.any(trips <= 0):
             self.invalid.append((f"loop '{s.var}' would run no iteration", s, trips <= 0))
             trips = np.maximum(trips, 1)
         shape = loop_shape(s)

@@ -99,3 +99,12 @@ def test_reduce_does_not_depend_on_the_order_of_blocks(points, k, rnd, minimize)
     for chunk in np.array_split(np.array(perm), max(1, n // 7)):
         kept = reduce(Pool.join([kept, reduce(pool.take(chunk), k, minimize)]), k, minimize)
     assert kept.index.tolist() == whole.index.tolist()
+
+
+def test_a_loop_of_no_iteration_at_one_trip_count_is_skipped_as_the_detailed_model_skips_it(repo_root):
+    # mas_attention's `for i in Br .. N - Br by Br` runs nothing at Br = N / 2: not a pruned candidate
+    path = str(repo_root / "examples" / "mas_attention.attn")
+    two = explore(path, defines={"N": 256})
+    ex = explore(path, defines={"N": 256}, exhaustive=True)
+    assert two.feasible == ex.feasible == 24
+    assert two.best.to_json() == ex.best.to_json()
