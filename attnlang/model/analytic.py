@@ -198,9 +198,9 @@ def _shown(v) -> str:
     return show(v)
 
 
-def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
-    """One walk of the kernel; every split param is one value in env."""
-    w = Walker(hw, kernel, env)
+def run_walker(w, kernel: ast.Kernel, env: dict) -> None:
+    """Walk the kernel's body with w (walk.Walker, or stage 1's), its inputs and outputs resident in the root
+    memory from the start."""
     root = w.root
     resident = 0
     for shape, dtype in list(w.inputs.values()) + list(w.outputs.values()):
@@ -215,6 +215,12 @@ def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
                               "it counts in 64 bits, up to 2**63", kernel.name_span,
                               "the values: " + ", ".join(f"{k} = {_shown(v)}" for k, v in sorted(env.items())
                                                          if not isinstance(v, str))) from None
+
+
+def _walk(hw: Hardware, kernel: ast.Kernel, env: dict) -> Estimate:
+    """One walk of the kernel; every split param is one value in env."""
+    w = Walker(hw, kernel, env)
+    run_walker(w, kernel, env)
     f = w.f
     shape = np.broadcast_shapes(*[np.shape(v) for v in env.values() if isinstance(v, np.ndarray)] or [()])
     cycles = np.broadcast_to(np.ceil(f.end), shape).astype(np.float64)

@@ -43,11 +43,11 @@ import numpy as np
 from .. import cost
 from ..hardware import Hardware, OpCost
 from ..syntax import ast
-from .analytic import derive
+from .analytic import derive, run_walker
 from .frame import Frame
 from .statics import aeval, loop_shape, model_error, scalar, whole
 from .times import ALL
-from .walk import Walker, _elements
+from .walk import Walker
 
 
 class CountFrame(Frame):
@@ -196,18 +196,7 @@ class Terms:
 def terms(hw: Hardware, kernel: ast.Kernel, env: dict) -> Terms:
     """Walk the kernel once over env (every split param one value; grid params open-grid arrays)."""
     w = CountWalker(hw, kernel, env)
-    root = w.root
-    resident = 0
-    for shape, dtype in list(w.inputs.values()) + list(w.outputs.values()):
-        resident = resident + cost.tensor_bytes(_elements(shape), dtype)
-    w.f.occ[root] = resident
-    w.f.peak[root] = resident
-    with np.errstate(all="ignore"):
-        try:
-            w.run(kernel.body)
-        except OverflowError:
-            raise model_error("the dims and params make a count too large for the model (64 bits)",
-                              kernel.name_span) from None
+    run_walker(w, kernel, env)
     f = w.f
     cycles = np.ceil(f.time())
     energy = 0.0
