@@ -7,7 +7,7 @@
 In the same run, on one core (no workers):
 
 - stage 1 over every candidate of examples/codesign.attn (10,080,000: 30,000
-  hardware points x 336 mappings), as the two-stage search runs it — blocks,
+  hardware points x 336 mappings of two styles), as the two-stage search runs it — blocks,
   pruning, keeping each block's best k and Pareto front — counting, as
   `attn explore --json` does, the candidates whose costs were computed
   (`stage1.candidates`: those that pass `where`) over its seconds;
