@@ -39,8 +39,9 @@ from attnlang.model.explore_stages import DEFAULT_K, stage1_tasks  # noqa: E402
 from attnlang.model.space import evaluate_combo  # noqa: E402
 from attnlang.model.stage1 import evaluate_block  # noqa: E402
 
-CASES = [("mmee", {"N": 1024}), ("mmee", {"N": 4096}), ("mmee", {"N": 256}), ("mmee", {"N": 512}), ("flash", {}), ("flash", {"N": 4096}), ("flat", {}),
-         ("flat_mha", {}), ("flash_causal", {}), ("mas_attention", {}), ("naive", {}), ("mha", {})]
+CASES = [("mmee", {"N": 1024}), ("mmee", {"N": 4096}), ("mmee", {"N": 256}), ("mmee", {"N": 512}), ("flash", {}),
+         ("flash", {"N": 4096}), ("flat", {}), ("flat_mha", {}), ("flash_causal", {}), ("mas_attention", {}),
+         ("naive", {}), ("mha", {})]
 QUICK = CASES[:1] + CASES[4:5]
 
 
