@@ -4,6 +4,7 @@
     python bench/bench_run_process.py --quick         # N = 1024, 4096; 3 repeats
     python bench/bench_run_process.py -N 32768 --verify full --repeat 1     # the long run
     python bench/bench_run_process.py -N 4096 --against /tmp/prev   # beside another version, same run
+    python bench/bench_run_process.py -N 4096 --engines 4096   # and the README's JIT-against-interpreter line
 
 (--against takes a folder holding another version of the repository, e.g. from
 `git worktree add /tmp/prev COMMIT`; its `attn run` is timed in each round too,
@@ -17,8 +18,8 @@ Each measurement is a fresh process, timed from start to exit, its peak resident
 - a NumPy script doing the same attention: import NumPy, draw Q, K, V from a standard normal
   (rounded through float16, as the kernel's f16 inputs are), softmax(QK^T/sqrt(d))V in float32.
   The reference for time and for memory, measured in the same run, alternating with attn;
-- `python -c "import attnlang.cli"` and `attn check` on a generated 200-line program
-  (bench/bench_parse.py's), for the start-up of a command that does not run anything.
+- the start-up processes of bench/bench_startup.py: `python -c pass`, `python -c "import numpy"`,
+  `python -c "import attnlang.cli"` and `attn check` on a generated 200-line program.
 
 Memory is set against what a run must hold: its tensors (Q, K, V as float32 and the float64
 they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
@@ -76,9 +77,9 @@ def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float,
     return wall, usage.ru_maxrss / 1024, out.decode()
 
 
-def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT) -> list[str]:
+def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT, engine: str = "jit") -> list[str]:
     return [sys.executable, "-m", "attnlang", "run", str(root / "examples" / "flash.attn"), "-D", f"N={n}",
-            "--engine", "jit", "--verify", verify, *extra]
+            "--engine", engine, "--verify", verify, *extra]
 
 
 def other_env(env: dict, root: Path) -> dict:
@@ -135,18 +136,35 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
     print(flush=True)
 
 
-def bench_start(repeat: int, env: dict) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_parse import program
+def bench_engines(n: int, repeat: int, env: dict) -> None:
+    """The README's line: the JIT against the interpreter at N, default tiles, JIT cache warm. As processes
+    (the command a user types, default --verify), and the run alone (--verify off: the interpreter's
+    api.run, its check included, against the JIT's native run, compiling excluded)."""
+    procs = {"interp": [], "jit": []}
+    runs = {"interp": [], "jit": []}
+    measure(attn_cmd(n, "auto", engine="jit"), env)  # the JIT's cache
+    for _ in range(repeat):
+        for engine in procs:
+            procs[engine].append(measure(attn_cmd(n, "auto", engine=engine), env)[0])
+            info = json.loads(measure(attn_cmd(n, "off", "--json", engine=engine), env)[2])
+            runs[engine].append(info["jit"]["run_seconds"] if engine == "jit" else info["wall_seconds"])
+    print(f"JIT against the interpreter, N = {n}, Br = Bc = 64, seconds min / median:")
+    print(f"  processes, --verify auto: interpreter {summary(procs['interp'])}, jit {summary(procs['jit'])}: "
+          f"{min(procs['interp']) / min(procs['jit']):.1f}x (min), "
+          f"{statistics.median(procs['interp']) / statistics.median(procs['jit']):.1f}x (median)")
+    print(f"  the run alone: interpreter's api.run {summary(runs['interp'])}, JIT's native run "
+          f"{summary(runs['jit'])}: {min(runs['interp']) / min(runs['jit']):.1f}x (min), "
+          f"{statistics.median(runs['interp']) / statistics.median(runs['jit']):.1f}x (median)")
+    print(flush=True)
 
-    path = Path(env["XDG_CACHE_HOME"]) / "two_hundred.attn"
-    path.write_text(program())
-    imp = [measure([sys.executable, "-c", "import attnlang.cli"], env)[0] for _ in range(repeat)]
-    chk = [measure([sys.executable, "-m", "attnlang", "check", str(path)], env)[0] for _ in range(repeat)]
-    bare = [measure([sys.executable, "-c", "pass"], env)[0] for _ in range(repeat)]
-    lines = len(path.read_text().splitlines())
-    print(f"start-up, seconds min / median: python -c pass {summary(bare)}; python -c 'import attnlang.cli' "
-          f"{summary(imp)}; attn check on a {lines}-line program {summary(chk)}")
+
+def bench_start(repeat: int, env: dict) -> None:
+    """The start-up processes (bench_startup.py's table), in the same run."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_startup import startup
+
+    print("start-up:")
+    startup(repeat, env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--against", type=Path, help="a folder with another version, timed in the same rounds")
+    ap.add_argument("--engines", type=int, metavar="N", help="also time the interpreter against the JIT at N")
+    ap.add_argument("--no-start", action="store_true", help="leave out the start-up processes")
     args = ap.parse_args(argv)
     sizes = args.N or [1024, 4096]
     modes = args.verify or ["full", "rows=256", "off", "auto"]
@@ -171,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     baseline = min(measure(attn_cmd(64, "off"), env)[1] for _ in range(3))
     for n in sizes:
         bench_size(n, modes, repeat, env, baseline, args.against)
-    bench_start(repeat, env)
+    if args.engines:
+        bench_engines(args.engines, repeat, env)
+    if not args.no_start:
+        bench_start(repeat, env)
     return 0
 
 
