@@ -2,7 +2,7 @@
 
     python bench/bench_run_process.py                 # N = 1024, 4096; every --verify; 5 repeats
     python bench/bench_run_process.py --quick         # N = 1024, 4096; 3 repeats
-    python bench/bench_run_process.py -N 32768 --verify full --repeat 1     # the long run
+    python bench/bench_run_process.py -N 32768 --verify full --verify off --repeat 1 --no-reference --no-start
     python bench/bench_run_process.py -N 4096 --against /tmp/prev   # beside another version, same run
     python bench/bench_run_process.py -N 4096 --engines 4096   # and the README's JIT-against-interpreter line
 
@@ -91,8 +91,16 @@ def summary(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f}"
 
 
+def ratio(values: list[float], reference: list[float], median: bool = True) -> str:
+    """min(values) / min(reference) (and the medians' ratio), or '-' without a reference."""
+    if not reference:
+        return "-"
+    out = f"{min(values) / min(reference):.2f}"
+    return out + f", {statistics.median(values) / statistics.median(reference):.2f}" if median else out
+
+
 def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: float,
-               against: Path | None = None) -> None:
+               against: Path | None = None, reference: bool = True) -> None:
     info = json.loads(measure(attn_cmd(n, "off", "--json"), env)[2])  # also warms the JIT cache
     if against is not None:
         measure(attn_cmd(n, "off", root=against), other_env(env, against), against)
@@ -102,9 +110,10 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
     runs = {m: ([], []) for m in modes}
     others = {m: ([], []) for m in modes} if against is not None else {}
     for _ in range(repeat):  # alternate, so the box's load falls on both alike
-        t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
-        np_t.append(t)
-        np_rss.append(rss)
+        if reference:
+            t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
+            np_t.append(t)
+            np_rss.append(rss)
         for m in modes:
             t, rss, _ = measure(attn_cmd(n, m), env)
             runs[m][0].append(t)
@@ -121,19 +130,18 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
           f"baseline {baseline_mib:.0f} MiB, verification {verify_mib:.0f} MiB: bound {bound:.0f} MiB")
     print(f"  {'process':<28} {'seconds min / median':>22} {'x NumPy (min, med)':>19} "
           f"{'peak RSS MiB min / median':>27} {'x NumPy':>8}")
-    print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
+    if reference:
+        print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
     off_rss = min(runs["off"][1]) if "off" in runs else None
     for m in modes:
         t, rss = runs[m]
-        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
-        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
-              f"{min(rss) / min(np_rss):>8.2f}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
+        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
+              f"{ratio(rss, np_rss, median=False):>8}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
               + ("" if min(rss) <= bound else "  ABOVE THE BOUND"))
     for m, (t, rss) in others.items():
-        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
-        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
-              f"{min(rss) / min(np_rss):>8.2f}")
-    print(flush=True)
+        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
+              f"{ratio(rss, np_rss, median=False):>8}")
+    print(f"  (load average now {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def bench_engines(n: int, repeat: int, env: dict) -> None:
@@ -176,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--against", type=Path, help="a folder with another version, timed in the same rounds")
     ap.add_argument("--engines", type=int, metavar="N", help="also time the interpreter against the JIT at N")
     ap.add_argument("--no-start", action="store_true", help="leave out the start-up processes")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="leave out the NumPy script (it holds N x N: 12 GiB at N = 32768)")
     args = ap.parse_args(argv)
     sizes = args.N or [1024, 4096]
     modes = args.verify or ["full", "rows=256", "off", "auto"]
@@ -186,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; {repeat} repeats, processes alternating")
+          f"{platform.python_version()}; {repeat} repeats, processes alternating; load average "
+          f"{os.getloadavg()[0]:.1f}")
     measure(attn_cmd(64, "off"), env)
     baseline = min(measure(attn_cmd(64, "off"), env)[1] for _ in range(3))
     for n in sizes:
-        bench_size(n, modes, repeat, env, baseline, args.against)
+        bench_size(n, modes, repeat, env, baseline, args.against, not args.no_reference)
     if args.engines:
         bench_engines(args.engines, repeat, env)
     if not args.no_start:
