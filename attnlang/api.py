@@ -113,8 +113,9 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
         check: bool = True, verify: str | None = None):
     """Run a kernel on its modeled hardware and verify it against its spec.
 
-    verify is `attn run --verify`: "full" (the default: every element, the spec evaluated a block of
-    rows at a time), "rows=K" (K rows drawn with seed, every element of each) or "off".
+    verify is `attn run --verify`: "auto" (the default: "full" while the spec is small, "rows=256"
+    beyond), "full" (every element, the spec evaluated a block of rows at a time), "rows=K" (K rows
+    drawn with seed, every element of each) or "off".
     Returns a Result (attnlang.interp.report.Result) with the fields of
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
