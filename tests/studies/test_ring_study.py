@@ -35,7 +35,7 @@ CYCLES = (3, 5, 8)  # the doc table's columns of full, symmetric and causal cycl
 def test_study_ring_json_matches_the_doc_and_the_closed_forms(attn_main):
     status, out, err = attn_main("study", "ring", "--max-seq", "32", "--json")
     assert status == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     doc = _doc_rows()
     assert [(r["n"], r["m"], r["d"]) for r in rows] == [(16, 8, 16), (32, 8, 16)]
     for r in rows:
