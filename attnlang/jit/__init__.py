@@ -26,7 +26,7 @@ from . import native
 from .values import CLEANUP, DEADLOCK, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "4"
+VERSION = "5"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
