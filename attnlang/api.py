@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
+from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
 from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
 from .syntax import ast
 
@@ -154,7 +155,7 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycle
     hw, diags = hardware_for(prog, k, env)
     if hw is None:
         raise AttnError(diags)
-    check_host_memory(k, env)
+    check_host_memory(k, env, hw, plan)  # E1013 before anything is made
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
@@ -200,51 +201,6 @@ def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, in
                     raise UsageError(f"--input {name}: dimension {d.id} is {size} here but {out[d.id]} elsewhere")
                 out[d.id] = int(size)
     return out
-
-
-def host_memory_bytes() -> int | None:
-    """This machine's physical memory, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def held_bytes(elements: int, dtype: str, drawn: bool) -> int:
-    """Host memory a run takes for a tensor: its numbers as float32 (float64 for f64), and float64 while
-    they are drawn at random (drawn)."""
-    return elements * (8 if dtype == "f64" else 4) + (elements * 8 if drawn else 0)
-
-
-def check_host_memory(k: ast.Kernel, env: dict, limit: int | None = None) -> None:
-    """E1013 when the kernel's inputs and outputs cannot all be held in this machine's memory.
-
-    A run holds every input and output as NumPy arrays (held_bytes), so `-D N=300000` would otherwise
-    end in a MemoryError or the system's out-of-memory killer rather than an answer. The limit is the
-    physical memory.
-    """
-    from .check.capacity import fmt_bytes
-    from .diagnostics import error
-    from .program import tensor_shape
-
-    limit = host_memory_bytes() if limit is None else limit
-    if limit is None:
-        return
-    total, largest = 0, None
-    for t in list(k.inputs) + list(k.outputs):
-        what = "input" if t in k.inputs else "output"
-        shape = tensor_shape(t, env, what)
-        held = held_bytes(int(np.prod(shape, dtype=object)), t.dtype, what == "input")
-        total += held
-        if largest is None or held > largest[0]:
-            largest = (held, t, shape)
-    if total > limit:
-        held, t, shape = largest
-        raise AttnError(error(
-            "E1013", f"the inputs and outputs need {fmt_bytes(total)} of host memory to run, more than this "
-                     f"machine's {fmt_bytes(limit)}", t.span,
-            f"the largest is {t.name}: {t.dtype}[{', '.join(map(str, shape))}], {fmt_bytes(held)}",
-            "a run holds every tensor's numbers; `attn explore` costs the kernel without them"))
 
 
 def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

@@ -51,6 +51,32 @@ def quantity_problem(value: float, limit: float = MAX_QUANTITY) -> str | None:
     return None
 
 
+def channel_property_problem(name: str, expr, value) -> str | None:
+    """Why a kernel channel's `depth`, `latency` or `response` cannot take value (None when it can).
+
+    expr is the property's source value: a quantity with a unit must be in cycles for a latency or a
+    response (a size such as `3 TiB` is not a time) and a depth has no unit; every value is a
+    non-negative number within MAX_QUANTITY, a depth a whole number of elements from 1 to MAX_INT."""
+    from .syntax import ast, units
+
+    dim = expr.quantity.dim if isinstance(expr, ast.QuantityLit) else units.NONE
+    if name == "depth" and dim != units.NONE:
+        return f"a whole number of elements, not {units.describe(dim)} ({expr.quantity.text})"
+    if name != "depth" and dim not in (units.NONE, units.CYCLES):
+        return f"a number of cycles, not {units.describe(dim)} ({expr.quantity.text})"
+    if isinstance(value, (str, bool)):
+        return f"a number, not {value!r}"
+    if not math.isfinite(value) or value < (1 if name == "depth" else 0):
+        what = "a whole number of elements, at least 1" if name == "depth" else "a non-negative number"
+        return f"{what}, not {show(value)}"
+    problem = integer_problem(value) if name == "depth" else quantity_problem(value)
+    if problem:
+        return f"within range: {problem}"
+    if name == "depth" and not float(value).is_integer():
+        return f"a whole number of elements, not {value}"
+    return None
+
+
 def show(value) -> str:
     """A number for a message: short, whatever its size (Python will not print an int over 4300 digits)."""
     if isinstance(value, int) and abs(value) > 10**15:
