@@ -28,6 +28,7 @@ import numpy as np
 
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
+from .limits import DEFAULT_MAX_STEPS
 from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
 from .syntax import ast
 
@@ -106,8 +107,12 @@ def estimate(source_or_path: str | Program, kernel: str | None = None, params: M
 def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
         inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
         trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
-        check: bool = True, verify: str | None = None):
+        check: bool = True, verify: str | None = None, max_steps: int | None = DEFAULT_MAX_STEPS):
     """Run a kernel on its modeled hardware and verify it against its spec.
+
+    max_cycles stops the run (E1003) once its modeled time passes that many cycles; max_steps (E1002)
+    once it has taken that many loop iterations, whether or not they advance modeled time (None: no
+    limit); timeout (E1004) once the whole call has taken that many wall seconds.
 
     verify is `attn run --verify`: "full" (the default: every element, the spec evaluated a block of
     rows at a time), "rows=K" (K rows drawn with seed, every element of each) or "off".
@@ -120,13 +125,13 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     t0 = time.perf_counter()
     deadline = Deadline(timeout)
     with time_limit(deadline):  # --timeout covers checking and compiling too, not the run alone
-        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check,
-                      verify)
+        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, (max_cycles, max_steps),
+                      deadline, check, verify)
     result.wall_seconds = time.perf_counter() - t0
     return result
 
 
-def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check, verify):
+def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, deadline, check, verify):
     from .check import check as run_checks
     from .interp import execute
     from .interp.spec import parse_verify
@@ -159,15 +164,16 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycle
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
+    max_cycles, max_steps = limits
     deadline.phase = "compiling and running the kernel" if engine == "jit" else "running the kernel"
     if engine == "jit":
         from .jit import execute as jit_execute
 
         result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles,
-                             timeout=deadline.left(), verify=plan)
+                             timeout=deadline.left(), verify=plan, max_steps=max_steps)
     elif engine == "interp":
         result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
-                         verify=plan)
+                         verify=plan, max_steps=max_steps)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")
     result.defines = {n: env[n] for n in _defined_names(k) if n in env}

@@ -23,6 +23,10 @@ MAX_INT = 2**53
 MAX_UNITS = 2**16
 #: The largest hardware quantity, in canonical units (10**18 bytes, cycles or pJ).
 MAX_QUANTITY = 1e18
+#: The loop iterations a run may take unless told otherwise (`attn run --max-steps`, `run(max_steps=)`): a
+#: minute or more of the interpreter on the smallest loop body, seconds of the JIT; well past what a
+#: kernel at the sizes of the studies takes (flash at N = 65536 in tiles of 16 is 16.8 million).
+DEFAULT_MAX_STEPS = 10**8
 
 
 def integer_problem(value) -> str | None:

@@ -10,7 +10,8 @@ accepts (--jit-every K; the JIT compiles for seconds each), on the JIT as well, 
 Each mutant runs in its own forked process, its engine runs under a wall-time limit (--timeout) and its
 address space capped (--memory); a process still running at twice the limit plus 30 s is killed and
 counted as a hang, one that dies without answering as a crash (an internal error). Prints the counts by
-outcome, the internal errors, the disagreements and the hangs; exit status 1 if there was any. docs/robustness.md has the figures of one run.
+outcome, the internal errors, the disagreements and the hangs; exit status 1 if there was any.
+docs/robustness.md has the figures of one run.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def run_all(jobs, workers: int, deadline: float, memory_gib: float):
 
 def _warm() -> None:
     """Import attnlang and build its parser once, in the parent, so each forked child starts warm."""
-    import attnlang
     import fuzzing
+
+    import attnlang
 
     attnlang.check_program(fuzzing.EXAMPLES["flash.attn"])
 
