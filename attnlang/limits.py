@@ -56,28 +56,31 @@ def quantity_problem(value: float, limit: float = MAX_QUANTITY) -> str | None:
 
 
 def channel_property_problem(name: str, expr, value) -> str | None:
-    """Why a kernel channel's `depth`, `latency` or `response` cannot take value (None when it can).
+    """Why a kernel channel's `depth`, `latency` or `response`, or the `count` of a channel array, cannot
+    take value (None when it can).
 
-    expr is the property's source value: a quantity with a unit must be in cycles for a latency or a
-    response (a size such as `3 TiB` is not a time) and a depth has no unit; every value is a
-    non-negative number within MAX_QUANTITY, a depth a whole number of elements from 1 to MAX_INT."""
+    expr is the value's source: a quantity with a unit must be in cycles for a latency or a response (a
+    size such as `3 TiB` is not a time), and a depth or a count has no unit; a latency or a response is a
+    non-negative number within MAX_QUANTITY, a depth or a count a whole number from 1 to MAX_INT."""
     from .syntax import ast, units
 
+    whole = name in ("depth", "count")
+    things = "channels" if name == "count" else "elements"
     dim = expr.quantity.dim if isinstance(expr, ast.QuantityLit) else units.NONE
-    if name == "depth" and dim != units.NONE:
-        return f"a whole number of elements, not {units.describe(dim)} ({expr.quantity.text})"
-    if name != "depth" and dim not in (units.NONE, units.CYCLES):
+    if whole and dim != units.NONE:
+        return f"a whole number of {things}, not {units.describe(dim)} ({expr.quantity.text})"
+    if not whole and dim not in (units.NONE, units.CYCLES):
         return f"a number of cycles, not {units.describe(dim)} ({expr.quantity.text})"
     if isinstance(value, (str, bool)):
         return f"a number, not {value!r}"
-    if not math.isfinite(value) or value < (1 if name == "depth" else 0):
-        what = "a whole number of elements, at least 1" if name == "depth" else "a non-negative number"
+    if not math.isfinite(value) or value < (1 if whole else 0):
+        what = f"a whole number of {things}, at least 1" if whole else "a non-negative number"
         return f"{what}, not {show(value)}"
-    problem = integer_problem(value) if name == "depth" else quantity_problem(value)
+    problem = integer_problem(value) if whole else quantity_problem(value)
     if problem:
         return f"within range: {problem}"
-    if name == "depth" and not float(value).is_integer():
-        return f"a whole number of elements, not {value}"
+    if whole and not float(value).is_integer():
+        return f"a whole number of {things}, not {value}"
     return None
 
 

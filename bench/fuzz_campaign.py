@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,7 @@ def _child(job: tuple[int, int, bool, float], conn, memory_gib: float) -> None:
     limit = int(memory_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a huge allocation fails here, not the box
     os.chdir(tempfile.mkdtemp(prefix="attn-fuzz-"))  # a mutant's `use "file"` finds nothing
+    warnings.simplefilter("error", RuntimeWarning)  # NumPy's warnings would reach the user's stderr: a finding
     try:
         conn.send(_one(job))
     finally:
@@ -70,8 +72,9 @@ def _lost(job, why: str, seconds: float):
     return index, name, applied, text, fuzzing.Outcome(why, detail=why), seconds
 
 
-def run_all(jobs, workers: int, deadline: float, memory_gib: float):
-    """Yield each job's result, running up to `workers` forked children at once.
+def run_all(jobs, workers: int, deadline: float, memory_gib: float, stop: float | None = None):
+    """Yield each job's result, running up to `workers` forked children at once (none started after the
+    perf_counter time `stop`).
 
     One child per mutant: a child past `deadline` seconds is killed and reported as a hang, one that
     dies without answering (a signal, an abort in native code) as a crash; neither stalls the rest."""
@@ -79,6 +82,8 @@ def run_all(jobs, workers: int, deadline: float, memory_gib: float):
     todo = list(jobs)[::-1]
     live: dict = {}  # connection -> (process, job, start)
     while todo or live:
+        if stop is not None and time.perf_counter() > stop:
+            todo = []
         while todo and len(live) < workers:
             job = todo.pop()
             recv, send = ctx.Pipe(duplex=False)
@@ -138,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
     ap.add_argument("--memory", type=float, default=4.0, help="GiB of address space per mutant (default 4)")
     ap.add_argument("--save-failures", metavar="DIR", help="write each failing mutant's text and outcome here")
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="start no mutant after this many seconds; count those done (default: run all -n)")
     args = ap.parse_args(argv)
 
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="attn-fuzz-cache-")
@@ -150,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     both = agree = 0
     deadline = 2 * args.timeout + 30
     t0 = time.perf_counter()
+    stop = None if args.max_seconds is None else time.perf_counter() + args.max_seconds
+    done = 0
     for done, (index, name, applied, text, o, seconds) in enumerate(
-            run_all(jobs, args.workers, deadline, args.memory), 1):
+            run_all(jobs, args.workers, deadline, args.memory, stop), 1):
         counts[label(o)] += 1
         for m in applied:
             by_mutator[m]["internal" if o.internal else o.check] += 1
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
 
-    print(f"{args.n:,} mutants (seed {args.seed}, JIT on every {args.jit_every}th), {wall:.0f} s, "
+    print(f"{done:,} mutants of {args.n:,} (seed {args.seed}, JIT on every {args.jit_every}th), {wall:.0f} s, "
           f"{args.workers} workers\n")
     print(f"{'count':>7}  outcome")
     for key, n in counts.most_common():

@@ -126,6 +126,10 @@ def _decl(s: ast.ChannelDecl, env: Mapping) -> list[Diagnostic]:
     if s.dtype not in DTYPES:
         diags.append(error("E0908", f"unknown element type '{s.dtype}'{scope.suggest(s.dtype, DTYPES)} "
                                     f"(known: {', '.join(DTYPES)})", s.name_span))
+    count = try_value(s.count, env) if s.count is not None else None
+    problem = channel_property_problem("count", s.count, count) if count is not None else None
+    if problem:
+        diags.append(error("E0908", f"the channel array {s.name}'s size must be {problem}", s.count.span))
     seen = set()
     for p in s.props:
         if p.name not in _PROPS:

@@ -98,9 +98,13 @@ def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
             out[s.name] = Channel(s.name, s.dtype, depth, latency, response, s.span, reader=readers.get(s.name))
         else:
             try:
-                n = int(static_eval(s.count, env))
+                count = static_eval(s.count, env)
             except StaticError as exc:
                 raise AttnError(exc.diagnostic) from None
+            problem = channel_property_problem("count", s.count, count)
+            if problem:
+                raise AttnError(error("E1030", f"the channel array {s.name}'s size must be {problem}", s.count.span))
+            n = int(count)
             for i in range(n):
                 out[f"{s.name}[{i}]"] = Channel(f"{s.name}[{i}]", s.dtype, depth, latency, response, s.span,
                                                 reader=readers.get(s.name))

@@ -218,3 +218,22 @@ def test_a_channel_property_of_the_wrong_kind_is_a_checker_error(capsys, tmp_pat
         attnlang.run(str(path), check=False)
     # (a depth of 1e300 is too much host memory before it is anything else)
     assert exc.value.diagnostics[0].code == ("E1013" if prop == "depth 1e300" else "E1030")
+
+
+@pytest.mark.parametrize("count, message", [
+    ("9223372036854775808", "within range: about 10**18 exceeds 2**53 in magnitude"),
+    ("4.5", "a whole number of channels, not 4.5"),
+    ("0 - 3", "a whole number of channels, at least 1, not -3"),
+    ("4 KiB", "a whole number of channels, not a size in bytes (4 KiB)"),
+])
+def test_the_size_of_a_channel_array_is_checked(capsys, tmp_path, count, message):
+    """`channel c[4.5]` ran with 4 channels and `c[-3]` with none (E1031 at the first send)."""
+    path = tmp_path / "count.attn"
+    path.write_text(CHANNELS.replace("COUNT", count))
+    code, _, err = attn(capsys, "check", str(path))
+    assert code == 1
+    assert f"count.attn:8:13: error[E0908]: the channel array c's size must be {message}" in err
+    if count in ("4.5", "0 - 3"):
+        with pytest.raises(AttnError) as exc:
+            attnlang.run(str(path), check=False)
+        assert exc.value.diagnostics[0].code == "E1030"
