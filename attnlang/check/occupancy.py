@@ -230,9 +230,11 @@ class Occupancy:
                 total = total * d.eval(scalars)
             if not isinstance(total, int) or -_WRAP < total < _WRAP:
                 return total
-        total = per
+        # Opaque dims, or a product past int64: in floats, which reach inf rather than wrap around (NumPy's
+        # int64 arrays wrap without a word, its scalars print an overflow warning).
+        total = float(per)
         for d in ty.shape:
-            total = total * d.eval(self.env)
+            total = total * np.asarray(d.eval(self.env), dtype=float)
         return total
 
     def set_static(self, name: str, value) -> None:

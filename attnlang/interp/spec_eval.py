@@ -262,6 +262,10 @@ class SpecEval:
         return None
 
     def _matmul(self, e, left, right, r: Rows):
+        with np.errstate(all="ignore"):  # inf and NaN are the spec's values (as in a kernel), not warnings
+            return self._product(e, left, right, r)
+
+    def _product(self, e, left, right, r: Rows):
         if len(self.shape(left)) >= 2 and len(self.shape(right)) >= 2:
             if isinstance(left, ast.Call) and left.func == "softmax" and math.prod(self.shape(left.args[0])):
                 # softmax(x) @ y = (exp(x - rowmax x) @ y) / rowsum(exp(x - rowmax x)): the division is
@@ -269,8 +273,7 @@ class SpecEval:
                 p = self._exp_shifted(left, r)
                 total = np.sum(p, axis=-1, keepdims=True)
                 out = np.matmul(p, self.whole(right))
-                with np.errstate(all="ignore"):
-                    return np.divide(out, total, out=self._into(out, total))
+                return np.divide(out, total, out=self._into(out, total))
             return np.matmul(self.rows(left, r), self.whole(right))
         # a vector on either side: the result's rows are not the left operand's
         return self._take(np.matmul(self.whole(left), self.whole(right)), r)
