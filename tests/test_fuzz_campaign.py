@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import fuzz_campaign  # noqa: E402
 
+
 def test_hangs_and_crashes_are_counted_and_the_rest_run(monkeypatch):
     real = fuzz_campaign._one
 
