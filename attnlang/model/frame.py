@@ -100,6 +100,7 @@ class Frame:
             if p is None:
                 p = seen[id(b)] = Buf(b.memory, b.nbytes, None, None)
                 p.refs, p.live, p.pos = b.refs, b.live, [pos]
+                p.entry = b.live
                 p.mr = p.ml = 0  # what comes from outside is data on entering the frame (Early)
                 f.phantoms.append(p)
             else:
@@ -922,9 +923,9 @@ def _prefetchable(waits: list):
     """Whether a load waits for nothing made in this frame: True, False, or per candidate."""
     pf = True
     for value, _p, kind, _m in waits:
-        if kind == "s":
+        if kind == "s" and value is not None:  # the stores to an output this frame made before it
             return False
-        if value is None:
+        if value is None:  # from outside: a value, or the stores to an output before the frame
             continue
         if isinstance(value, np.ndarray):
             m = value == -INF  # a copy another candidate's @pipeline depth reaches back to

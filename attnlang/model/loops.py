@@ -179,16 +179,46 @@ def _signature(w, s: ast.For, shape, value):
             w.env[s.var] = saved
 
 
+def _runs(w, s: ast.For, shape, lo, step, trips: int):
+    """Where each run of iterations with the same signature starts, the signature evaluated for every
+    iteration at once (an index array for the loop variable); None where that cannot be done (the
+    signature varies over candidates, or an expression takes no array)."""
+    if trips < 2 or shape.signature is None or any(np.ndim(v) for v in w.env.values()):
+        return None
+    saved = w.env.get(s.var, _MISSING)
+    w.env[s.var] = lo + np.arange(trips, dtype=np.int64) * step
+    try:
+        cols = [np.broadcast_to(np.asarray(aeval(e, w.env)), (trips,)) for e in shape.signature]
+    except Exception:  # an expression the array evaluation does not take: one iteration at a time
+        return None
+    finally:
+        if saved is _MISSING:
+            w.env.pop(s.var, None)
+        else:
+            w.env[s.var] = saved
+    change = np.zeros(trips, dtype=bool)
+    change[0] = True
+    for c in cols:
+        change[1:] |= c[1:] != c[:-1]
+    return np.flatnonzero(change).tolist() + [trips]
+
+
 def _irregular(w, s: ast.For, lo, step, trips: int, pipeline, shape, lanes) -> None:
     """Iterations that differ: place runs of identical ones, each run in closed form."""
+    starts = _runs(w, s, shape, lo, step, trips)
+    run = 0
     t = 0
     while t < trips:
         value = lo + t * step
-        sig = _signature(w, s, shape, value)
-        n = 1
-        if sig is not None:
-            while t + n < trips and _signature(w, s, shape, lo + (t + n) * step) == sig:
-                n += 1
+        if starts is not None:
+            n = starts[run + 1] - t
+            run += 1
+        else:
+            sig = _signature(w, s, shape, value)
+            n = 1
+            if sig is not None:
+                while t + n < trips and _signature(w, s, shape, lo + (t + n) * step) == sig:
+                    n += 1
         body = _body(w, s, value, pipeline, lanes)
         if n <= ENUMERATE or lanes:
             for q in range(n):

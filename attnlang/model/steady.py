@@ -215,6 +215,7 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
             if p.ready is None:
                 q._ready = None
             q.refs, q.live, q.pos, q.need_ready, q.need_lr = p.refs, p.live, p.pos, p.need_ready, p.need_lr
+            q.entry = p.entry
             if lags is not None:
                 q.mr, q.ml = final.map(p.mr), final.map(p.ml)
             shifted.append((p, q))
@@ -271,11 +272,12 @@ def repeat(b: Frame, trips, ii, depth: int, ahead=1) -> Frame:
     if x is not None:
         out.xrows = [_repeat_xfers(b, x, trips, ii, depth, swap, lags)]
     # Occupancy: the first iteration releases the values it was given; the later ones release
-    # those of the iteration before, which may differ in size (pipeline copies).
+    # those of the iteration before, which may differ in size (pipeline copies). A value already
+    # dead when the loop began (a place in a name's history only) is released by no iteration.
     steady = dict(b.occ)
     paired: set[int] = set()
     for p in b.phantoms:
-        if not p.live and p.nbytes is not None and p.memory:
+        if p.entry and not p.live and p.nbytes is not None and p.memory:
             x = final_at(b, p.pos[0])
             if x is not None and x.pos is None:
                 paired.add(id(x))

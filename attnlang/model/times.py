@@ -112,7 +112,7 @@ class Buf:
     """
 
     __slots__ = ("memory", "nbytes", "_ready", "_lr", "_base", "_shift", "refs", "live", "pos", "need_ready",
-                 "need_lr", "pending", "xrow", "mr", "ml")
+                 "need_lr", "pending", "xrow", "mr", "ml", "entry")
 
     def __init__(self, memory: str, nbytes, ready, last_read=None):
         self.memory = memory
@@ -123,6 +123,7 @@ class Buf:
         self._shift = None
         self.refs = 0
         self.live = False
+        self.entry = False  # a phantom: its buffer was live when the frame began
         self.pos: list | None = None
         self.need_ready = None
         self.need_lr = None
@@ -139,6 +140,7 @@ class Buf:
         b.memory, b.nbytes, b._base, b._shift = base.memory, base.nbytes, base, shift
         b._ready = b._lr = _LAZY
         b.refs, b.live, b.pos, b.need_ready, b.need_lr = base.refs, base.live, None, None, None
+        b.entry = False
         b.pending = None
         b.xrow = None
         if isinstance(shift, Move):

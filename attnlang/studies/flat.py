@@ -139,7 +139,9 @@ def mapping(row: dict, block: int, pe: int) -> tuple[str, dict]:
 
     params = {"G": B * H, "N": N, "d": d, "Tk": min(pe, N), "q_at": at("Q_loc")}
     if row["QK_loc"] != "onchip":
-        params.update(Tq=block if ws else pe, Fc=min(d, pe),
+        tq = block if ws else pe
+        # a held next tile (and a held next head's K and V) arrives R rows per key tile
+        params.update(Tq=tq, Fc=min(d, pe), R=max(1, tq * params["Tk"] // N),
                       k_at="stream" if ws else at("K_loc"), v_at="stream" if ws else at("V_loc"))
         return "flat_scores_offchip", params
     if ws:

@@ -46,7 +46,7 @@ def test_rows_within_10_percent_of_the_table():
     s = flat.summary(ROWS)
     assert s["dram"]["within"] >= 43
     assert s["energy"]["within"] >= 43
-    assert s["latency"]["within"] >= 34
+    assert s["latency"]["within"] >= 44
 
 
 def test_latency_is_bounded_by_the_work_and_within_25_percent_everywhere():
@@ -95,6 +95,25 @@ def test_the_study_kernels_cost_the_same_in_the_model_and_the_interpreter():
         est = estimate(prog, kernel, defines)
         assert abs(float(est.cycles) / sim.cycles - 1) < 0.06, (kernel, float(est.cycles), sim.cycles)
         assert float(est.read_bytes["dram"]) == sim.memories["dram"]["read_bytes"]
+
+
+@pytest.mark.parametrize("defines", [
+    {"N": 512, "d": 64, "Tq": 32, "R": 2, "q_at": "hold", "k_at": "hold", "v_at": "hold"},  # edge 512
+    {"N": 512, "d": 128, "Tq": 256, "R": 16, "q_at": "hold", "k_at": "stream", "v_at": "stream"},  # XLM 512
+])
+def test_the_scores_offchip_kernels_steady_state_is_the_interpreters(defines):
+    """Per head in steady state (the cycles two more heads add), the model within 6% of the interpreter
+    and both keeping the array at least 90% busy, as the study's edge rows need."""
+    from attnlang.model.analytic import estimate
+
+    prog = api.load_program(str(flat.KERNELS))
+    sim = {G: api.run(prog, "flat_scores_offchip", {**defines, "G": G}, verify="off") for G in (3, 5)}
+    est = {G: estimate(prog, "flat_scores_offchip", {**defines, "G": G}) for G in (3, 5)}
+    busy = (sim[5].units["pe"]["busy_cycles"] - sim[3].units["pe"]["busy_cycles"]) / 2
+    per_sim = (sim[5].cycles - sim[3].cycles) / 2
+    per_model = float(est[5].cycles - est[3].cycles) / 2
+    assert abs(per_model / per_sim - 1) < 0.06, (per_model, per_sim)
+    assert busy / per_sim > 0.9 and busy / per_model > 0.9, (busy, per_sim, per_model)
 
 
 def _cli(*args):
