@@ -131,14 +131,15 @@ def _lanes(w, s: ast.For, trips: int):
 
 def _body(w, s: ast.For, value, pipeline, lanes) -> Frame:
     """The frame of one iteration with the index at value (Engine.exec_for's body)."""
-    saved = (w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, w.reads, w.env.get(s.var, _MISSING))
+    saved = (w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, w.reads, w.stored, w.env.get(s.var, _MISSING))
     if lanes:
         w.lane, w.slot, w.copies = LANE, w.slot + (lanes.marker,), w.copies * lanes.width
     f = Frame.mirror(w.f, {w.key(n): w.depth for n in loop_shape(s).assigned})
     if w.lane is not None:  # inside a @parallel body: list the transfers (Frame.place fills ports with them)
         f.xrows = []
         f.track = True  # and where its times are, unit by unit (Early)
-    w.f, w.pipeline, w.outer, w.reads = f, pipeline, set(f.names), loop_shape(s).reads
+    shape = loop_shape(s)
+    w.f, w.pipeline, w.outer, w.reads, w.stored = f, pipeline, set(f.names), shape.reads, shape.stored
     w.env[s.var] = value
     try:
         w.run(s.body)
@@ -146,7 +147,7 @@ def _body(w, s: ast.For, value, pipeline, lanes) -> Frame:
             w._drop(f.names.pop(name).buf)
         f.settle()
     finally:
-        w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, w.reads, old = saved
+        w.f, w.pipeline, w.lane, w.outer, w.slot, w.copies, w.reads, w.stored, old = saved
         if old is _MISSING:
             w.env.pop(s.var, None)
         else:

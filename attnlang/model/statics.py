@@ -189,6 +189,8 @@ class LoopShape:
                                 if isinstance(s, (ast.Assign, ast.Load)) and s.target.index is None})
         #: names whose values the body reads (nested loops included)
         self.reads = values_read(loop.body)
+        #: outputs the body stores to (nested loops included)
+        self.stored = {s.tensor for s in walk(loop.body) if isinstance(s, ast.Store)}
         par = next((a for a in loop.annotations if a.name == "parallel"), None)
         self.parallel = par is not None
         #: the unit array a @parallel loop names (its instances bound how many iterations overlap)

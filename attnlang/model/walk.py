@@ -41,6 +41,7 @@ class Walker:
         self.copies = 1  # iterations of enclosing @parallel loops that run at once
         self.outer: set[str] = set()  # names from outside the innermost loop's iteration
         self.reads: set[str] | None = None  # the names the innermost loop's body reads (None outside loops)
+        self.stored: set[str] = set()  # the outputs the innermost loop's body stores to
         self.invalid: list[tuple[str, ast.Expr, object]] = []  # (reason, where, mask)
         self._paths: dict = {}
         self._vec = hw.default_unit("vector")
@@ -169,8 +170,9 @@ class Walker:
         dvalue, dwaits, dmask = self._dest(s.target.name)
         buf = Buf(s.memory, nbytes, None)
         # A load whose value the loop body never reads (read after the loop) is no prefetch for the
-        # body's next iteration: the DMA engine takes it in turn with the body's other transfers.
-        prefetch = self.reads is None or s.target.name in self.reads
+        # body's next iteration: the DMA engine takes it in turn with the body's other transfers. Nor is
+        # a read of an output the body stores to: it waits for the iteration before's stores.
+        prefetch = (self.reads is None or s.target.name in self.reads) and name not in self.stored
         start, end = self._transfer(mem, s.memory, nbytes, waits + [(dvalue, None, "l", None)] + dwaits,
                                     buf, umask | dmask, prefetch)
         om = f.om
