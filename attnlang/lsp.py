@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from .diagnostics import UsageError
 
@@ -30,7 +31,9 @@ def main(args) -> int:
         server.start_io()
     finally:
         server.attn_costs.close()
-    return 0
+    # The client said exit: a check or a hover-cost run still under way in a thread is abandoned, not
+    # waited for (the interpreter's exit would join the cost runner's thread, for up to its wall limit).
+    os._exit(0)  # (every message was flushed as it was written; stdout may be closed by now)
 
 
 def _missing() -> str:
