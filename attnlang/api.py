@@ -114,8 +114,9 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     once it has taken that many loop iterations, whether or not they advance modeled time (None: no
     limit); timeout (E1004) once the whole call has taken that many wall seconds.
 
-    verify is `attn run --verify`: "full" (the default: every element, the spec evaluated a block of
-    rows at a time), "rows=K" (K rows drawn with seed, every element of each) or "off".
+    verify is `attn run --verify`: "auto" (the default: "full" while the spec is small, "rows=256"
+    beyond), "full" (every element, the spec evaluated a block of rows at a time), "rows=K" (K rows
+    drawn with seed, every element of each) or "off".
     Returns a Result (attnlang.interp.report.Result) with the fields of
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.

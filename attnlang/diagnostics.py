@@ -6,7 +6,6 @@ exit codes. Every code is documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -165,6 +164,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """"; did you mean 'x'?" when a close name exists, else "": the one suggestion for every kind of name
     (functions, hardware and its modules, memories, units) in the checker, the runtime, the REPL and the
     language server."""
+    import difflib  # only an unknown name needs it
+
     hits = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"; did you mean '{hits[0]}'?" if hits else ""
 

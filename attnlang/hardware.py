@@ -239,7 +239,7 @@ class _Props:
         if dim not in accepted:
             want = " or ".join(U.describe(d) for d in accepted if d != U.NONE)
             example = next((_EXAMPLE[d] for d in accepted if d in _EXAMPLE), "")
-            got = "a plain number" if dim == U.NONE else U.describe(dim)
+            got = "a plain number" if dim == U.NONE else "a product of quantities" if dim is None else U.describe(dim)
             self.diags.append(error("E0202", f"{self.block} property '{key}' must be {want} "
                                              f"(such as {example}), but {_show(v, value)} is {got}", v.span))
             return default
@@ -257,10 +257,18 @@ class _Props:
         return float(value)
 
 
-def _dim_of(v: ast.Expr) -> U.Dim:
-    """The unit dimension of a property value: `-1 GHz` is a frequency, like `1 GHz`."""
+def _dim_of(v: ast.Expr) -> U.Dim | None:
+    """The unit dimension of a property value: `-1 GHz` is a frequency, like `1 GHz`; a quantity times or
+    over a plain number keeps its unit (`m * 8 MiB`: a size that grows with a unit array of m)."""
     while isinstance(v, ast.Unary) and v.op in ("-", "+"):
         v = v.operand
+    if isinstance(v, ast.Binary) and v.op in ("*", "/"):
+        left, right = _dim_of(v.left), _dim_of(v.right)
+        if right == U.NONE:
+            return left
+        if v.op == "*" and left == U.NONE:
+            return right
+        return None  # a product or ratio of two quantities: no property takes one
     return v.quantity.dim if isinstance(v, ast.QuantityLit) else U.NONE
 
 

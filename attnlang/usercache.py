@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import os
 import stat
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -147,6 +146,8 @@ def write(name: str, entry: str, payload: bytes) -> bool:
     if got is None:
         return False
     d, key = got
+    import tempfile  # only a write needs it (a few ms of every command's start otherwise)
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{entry}.", dir=d)
     except OSError:

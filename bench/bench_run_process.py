@@ -2,8 +2,9 @@
 
     python bench/bench_run_process.py                 # N = 1024, 4096; every --verify; 5 repeats
     python bench/bench_run_process.py --quick         # N = 1024, 4096; 3 repeats
-    python bench/bench_run_process.py -N 32768 --verify full --repeat 1     # the long run
+    python bench/bench_run_process.py -N 32768 --verify full --verify off --repeat 1 --no-reference --no-start
     python bench/bench_run_process.py -N 4096 --against /tmp/prev   # beside another version, same run
+    python bench/bench_run_process.py -N 4096 --engines 4096   # and the README's JIT-against-interpreter line
 
 (--against takes a folder holding another version of the repository, e.g. from
 `git worktree add /tmp/prev COMMIT`; its `attn run` is timed in each round too,
@@ -17,8 +18,8 @@ Each measurement is a fresh process, timed from start to exit, its peak resident
 - a NumPy script doing the same attention: import NumPy, draw Q, K, V from a standard normal
   (rounded through float16, as the kernel's f16 inputs are), softmax(QK^T/sqrt(d))V in float32.
   The reference for time and for memory, measured in the same run, alternating with attn;
-- `python -c "import attnlang.cli"` and `attn check` on a generated 200-line program
-  (bench/bench_parse.py's), for the start-up of a command that does not run anything.
+- the start-up processes of bench/bench_startup.py: `python -c pass`, `python -c "import numpy"`,
+  `python -c "import attnlang.cli"` and `attn check` on a generated 200-line program.
 
 Memory is set against what a run must hold: its tensors (Q, K, V as float32 and the float64
 they are drawn in, O as float32), the modeled on-chip working set (the run's peak of its
@@ -76,9 +77,9 @@ def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float,
     return wall, usage.ru_maxrss / 1024, out.decode()
 
 
-def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT) -> list[str]:
+def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT, engine: str = "jit") -> list[str]:
     return [sys.executable, "-m", "attnlang", "run", str(root / "examples" / "flash.attn"), "-D", f"N={n}",
-            "--engine", "jit", "--verify", verify, *extra]
+            "--engine", engine, "--verify", verify, *extra]
 
 
 def other_env(env: dict, root: Path) -> dict:
@@ -90,8 +91,16 @@ def summary(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f}"
 
 
+def ratio(values: list[float], reference: list[float], median: bool = True) -> str:
+    """min(values) / min(reference) (and the medians' ratio), or '-' without a reference."""
+    if not reference:
+        return "-"
+    out = f"{min(values) / min(reference):.2f}"
+    return out + f", {statistics.median(values) / statistics.median(reference):.2f}" if median else out
+
+
 def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: float,
-               against: Path | None = None) -> None:
+               against: Path | None = None, reference: bool = True) -> None:
     info = json.loads(measure(attn_cmd(n, "off", "--json"), env)[2])  # also warms the JIT cache
     if against is not None:
         measure(attn_cmd(n, "off", root=against), other_env(env, against), against)
@@ -101,9 +110,10 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
     runs = {m: ([], []) for m in modes}
     others = {m: ([], []) for m in modes} if against is not None else {}
     for _ in range(repeat):  # alternate, so the box's load falls on both alike
-        t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
-        np_t.append(t)
-        np_rss.append(rss)
+        if reference:
+            t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
+            np_t.append(t)
+            np_rss.append(rss)
         for m in modes:
             t, rss, _ = measure(attn_cmd(n, m), env)
             runs[m][0].append(t)
@@ -120,33 +130,49 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
           f"baseline {baseline_mib:.0f} MiB, verification {verify_mib:.0f} MiB: bound {bound:.0f} MiB")
     print(f"  {'process':<28} {'seconds min / median':>22} {'x NumPy (min, med)':>19} "
           f"{'peak RSS MiB min / median':>27} {'x NumPy':>8}")
-    print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
+    if reference:
+        print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
     off_rss = min(runs["off"][1]) if "off" in runs else None
     for m in modes:
         t, rss = runs[m]
-        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
-        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
-              f"{min(rss) / min(np_rss):>8.2f}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
+        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
+              f"{ratio(rss, np_rss, median=False):>8}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
               + ("" if min(rss) <= bound else "  ABOVE THE BOUND"))
     for m, (t, rss) in others.items():
-        ratio = f"{min(t) / min(np_t):.2f}, {statistics.median(t) / statistics.median(np_t):.2f}"
-        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio:>19} {summary(rss):>27} "
-              f"{min(rss) / min(np_rss):>8.2f}")
+        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
+              f"{ratio(rss, np_rss, median=False):>8}")
+    print(f"  (load average now {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def bench_engines(n: int, repeat: int, env: dict) -> None:
+    """The README's line: the JIT against the interpreter at N, default tiles, JIT cache warm. As processes
+    (the command a user types, default --verify), and the run alone (--verify off: the interpreter's
+    api.run, its check included, against the JIT's native run, compiling excluded)."""
+    procs = {"interp": [], "jit": []}
+    runs = {"interp": [], "jit": []}
+    measure(attn_cmd(n, "auto", engine="jit"), env)  # the JIT's cache
+    for _ in range(repeat):
+        for engine in procs:
+            procs[engine].append(measure(attn_cmd(n, "auto", engine=engine), env)[0])
+            info = json.loads(measure(attn_cmd(n, "off", "--json", engine=engine), env)[2])
+            runs[engine].append(info["jit"]["run_seconds"] if engine == "jit" else info["wall_seconds"])
+    print(f"JIT against the interpreter, N = {n}, Br = Bc = 64, seconds min / median:")
+    print(f"  processes, --verify auto: interpreter {summary(procs['interp'])}, jit {summary(procs['jit'])}: "
+          f"{min(procs['interp']) / min(procs['jit']):.1f}x (min), "
+          f"{statistics.median(procs['interp']) / statistics.median(procs['jit']):.1f}x (median)")
+    print(f"  the run alone: interpreter's api.run {summary(runs['interp'])}, JIT's native run "
+          f"{summary(runs['jit'])}: {min(runs['interp']) / min(runs['jit']):.1f}x (min), "
+          f"{statistics.median(runs['interp']) / statistics.median(runs['jit']):.1f}x (median)")
     print(flush=True)
 
 
 def bench_start(repeat: int, env: dict) -> None:
+    """The start-up processes (bench_startup.py's table), in the same run."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from bench_parse import program
+    from bench_startup import startup
 
-    path = Path(env["XDG_CACHE_HOME"]) / "two_hundred.attn"
-    path.write_text(program())
-    imp = [measure([sys.executable, "-c", "import attnlang.cli"], env)[0] for _ in range(repeat)]
-    chk = [measure([sys.executable, "-m", "attnlang", "check", str(path)], env)[0] for _ in range(repeat)]
-    bare = [measure([sys.executable, "-c", "pass"], env)[0] for _ in range(repeat)]
-    lines = len(path.read_text().splitlines())
-    print(f"start-up, seconds min / median: python -c pass {summary(bare)}; python -c 'import attnlang.cli' "
-          f"{summary(imp)}; attn check on a {lines}-line program {summary(chk)}")
+    print("start-up:")
+    startup(repeat, env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--against", type=Path, help="a folder with another version, timed in the same rounds")
+    ap.add_argument("--engines", type=int, metavar="N", help="also time the interpreter against the JIT at N")
+    ap.add_argument("--no-start", action="store_true", help="leave out the start-up processes")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="leave out the NumPy script (it holds N x N: 12 GiB at N = 32768)")
     args = ap.parse_args(argv)
     sizes = args.N or [1024, 4096]
     modes = args.verify or ["full", "rows=256", "off", "auto"]
@@ -166,12 +196,16 @@ def main(argv: list[str] | None = None) -> int:
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; {repeat} repeats, processes alternating")
+          f"{platform.python_version()}; {repeat} repeats, processes alternating; load average "
+          f"{os.getloadavg()[0]:.1f}")
     measure(attn_cmd(64, "off"), env)
     baseline = min(measure(attn_cmd(64, "off"), env)[1] for _ in range(3))
     for n in sizes:
-        bench_size(n, modes, repeat, env, baseline, args.against)
-    bench_start(repeat, env)
+        bench_size(n, modes, repeat, env, baseline, args.against, not args.no_reference)
+    if args.engines:
+        bench_engines(args.engines, repeat, env)
+    if not args.no_start:
+        bench_start(repeat, env)
     return 0
 
 

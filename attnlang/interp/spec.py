@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..blas import threads_for_free_cores
 from ..diagnostics import AttnError, Diagnostic, UsageError, error
 from ..syntax import ast
 from .spec_eval import SpecEval
@@ -81,8 +82,14 @@ def check_output(name: str, expr: ast.Expr, tensors: dict, env: dict, got: np.nd
 
     "full" evaluates the spec a block of rows at a time (float64, O(block * N + N * d) numbers) and
     compares every element; "rows" evaluates and compares only the drawn rows (all of them when the
-    output has fewer rows than asked for, or fewer than two axes).
+    output has fewer rows than asked for, or fewer than two axes). The matrix products run on no more
+    BLAS threads than the machine has cores free (attnlang/blas.py).
     """
+    with threads_for_free_cores():
+        return _check_output(name, expr, tensors, env, got, dtype, plan, span, block_rows)
+
+
+def _check_output(name, expr, tensors, env, got, dtype, plan, span, block_rows) -> Verification:
     ev = SpecEval(tensors, env, block_rows)
     shape = ev.shape(expr)
     if shape != got.shape:

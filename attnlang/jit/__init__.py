@@ -38,7 +38,7 @@ from .values import (
 )
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "5"
+VERSION = "6"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)

@@ -30,6 +30,7 @@ from .. import cost, ops
 from ..diagnostics import AttnError
 from ..hardware import Hardware, Unit
 from ..interp.engine import MAX_PIPELINE
+from ..interp.streams import declare_channels
 from ..limits import integer_error
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
@@ -83,6 +84,12 @@ class Lowering(ChannelLowering):
         self.max_cycles, self.deadline = self.fn.args
         self.input_shapes = input_shapes
         self.names: dict[str, Desc] = {}
+        # Names bound on one path through an `if` on a loop index and not the other (or in two layouts):
+        # name -> the loop depth where that happened. They cannot be read after the `if`; their buffer (or
+        # -1) stays in the name's slot, and is dropped where the interpreter drops it, at the end of the
+        # iteration that bound it.
+        self.maybe: dict[str, int] = {}
+        self.iterations = 0  # how many loop bodies (compiled or unrolled) the statement being lowered is in
         self.name_buf: dict[str, object] = {}
         self.rt: dict[str, object] = {}  # loop variable -> alloca
         self.loops: list[CLoop] = []
@@ -491,7 +498,7 @@ class Lowering(ChannelLowering):
         slot = self.name_slot(name)
         r = self.pool("refs", buf, False)
         b.store(b.add(b.load(r), i64(1)), r)
-        had = name in self.names
+        had = name in self.names or self.maybe.pop(name, None) is not None
         old = b.load(slot) if had else None
         b.store(buf, slot)
         self.names[name] = desc
@@ -640,18 +647,26 @@ class Lowering(ChannelLowering):
         if not isinstance(cond, RT):
             self.block(s.then if cond else s.orelse)
             return
-        before = dict(self.names)
+        before, maybe = dict(self.names), dict(self.maybe)
         b = self.b
         with b.if_else(self.truth(cond.v)) as (then, otherwise):
             with then:
                 self.block(s.then)
-                after_then = dict(self.names)
-                self.names = dict(before)
+                after_then, maybe_then = self.names, self.maybe
+                self.names, self.maybe = dict(before), dict(maybe)
             with otherwise:
                 self.block(s.orelse)
-        if after_then != self.names:
-            raise Unsupported("the two arms of an `if` on a loop index leave different names bound (the JIT "
-                              "needs one layout after the `if`)", s.span)
+        after_else = self.names
+        if any(after_then.get(n) != d or after_else.get(n) != d for n, d in before.items()):
+            self.layout_differs(Unsupported("the two arms of an `if` on a loop index leave a name in different "
+                                            "layouts (the JIT needs one layout after the `if`)", s.span))
+        # A name new in one arm only, or in two layouts, is bound or not after the `if` depending on the
+        # path taken: not readable; dropped with the iteration (end_iteration).
+        self.names = {n: d for n, d in after_then.items() if after_else.get(n) == d}
+        depth = self.iterations
+        for n in {**maybe_then, **self.maybe, **after_then, **after_else}:
+            if n not in self.names:
+                self.maybe[n] = min(maybe_then.get(n, depth), self.maybe.get(n, depth))
 
     def s_For(self, s: ast.For) -> None:
         fn, b = self.fn, self.b
@@ -668,6 +683,9 @@ class Lowering(ChannelLowering):
                     raise Unsupported(f"@pipeline({pipeline})", a.span)
             elif a.name == "parallel":
                 parallel = a
+        if pipeline > 1 and self.maybe:
+            raise Unsupported("a @pipeline loop after a name was bound on some paths only (the interpreter "
+                              "charges its copies by whether it is bound)", s.span)
         if isinstance(lo, int) and isinstance(hi, int) and not s.annotations and self._varying_extent(s):
             if len(range(lo, hi, step)) > MAX_UNROLLED:
                 raise Unsupported(f"a loop whose slices change size with its index, over more than {MAX_UNROLLED} "
@@ -712,15 +730,10 @@ class Lowering(ChannelLowering):
             self.loops.append(loop)
             self.outer_names = set(before)
             self.check_wall(wall)
+            start = self.start_iteration()
             self.block(s.body)
             self.loops.pop()
-            for name in [x for x in self.names if x not in before]:
-                b.call(self.runtime.drop, [fn.P, fn.F, fn.I, b.load(self.name_buf[name])])
-                b.store(i64(-1), self.name_buf[name])
-                del self.names[name]
-            if self.names != before:
-                raise Unsupported("a name holds a value of another shape, dtype or memory after an iteration "
-                                  "than before it (the JIT needs one layout per loop)", s.span)
+            self.end_iteration(before, start, s.span)
         self.outer_names = saved_outer
         if saved_rt is None:
             self.rt.pop(s.var, None)
@@ -728,6 +741,55 @@ class Lowering(ChannelLowering):
             self.rt[s.var] = saved_rt
         if saved_env is not None:
             self.env[s.var] = saved_env
+
+    def start_iteration(self) -> dict:
+        """Enter a loop body: the names bound on some paths only, each with whether it is bound now
+        (its slot at the iteration's start: -1 where not), and the depth it became so at."""
+        start = {}
+        for name, depth in self.maybe.items():
+            held = self.state_var(I64)
+            self.b.store(self.b.load(self.name_buf[name]), held)
+            start[name] = (held, depth)
+        self.iterations += 1
+        return start
+
+    def end_iteration(self, before: dict, start: dict, span) -> None:
+        """Engine.exec_for at the end of an iteration: the names it bound die with it. A name bound on
+        some paths only when the iteration started dies only where it was not bound then (its slot held
+        -1), and is bound on some paths only again; those it bound on some paths hold -1 on the others,
+        which drop ignores."""
+        fn, b = self.fn, self.b
+        self.iterations -= 1
+        dead = [x for x in self.names if x not in before] + [x for x in self.maybe if x not in self.names]
+        for name in dict.fromkeys(dead):
+            if name in before:
+                continue
+            slot = self.name_buf[name]
+            if name in start:
+                held, depth = start[name]
+                with b.if_then(b.icmp_signed("<", b.load(held), i64(0))):
+                    b.call(self.runtime.drop, [fn.P, fn.F, fn.I, b.load(slot)])
+                    b.store(i64(-1), slot)
+                self.names.pop(name, None)
+                self.maybe[name] = depth
+                continue
+            b.call(self.runtime.drop, [fn.P, fn.F, fn.I, b.load(slot)])
+            b.store(i64(-1), slot)
+            self.names.pop(name, None)
+            self.maybe.pop(name, None)
+        if self.names != before:
+            self.layout_differs(Unsupported("a name holds a value of another shape, dtype or memory after an "
+                                            "iteration than before it (the JIT needs one layout per loop)", span))
+            self.names = dict(before)
+
+    def layout_differs(self, exc: Unsupported) -> None:
+        """Two paths leave the names in different layouts: the JIT cannot compile that, unless a receive
+        took a guessed shape (streams.py), when the difference may be the guess's. Then the lowering goes
+        on, to reach the sends that give the channels' shapes, and is thrown away (lower_kernel lowers
+        again with them)."""
+        if not self.guessed:
+            raise exc
+        self.failed = self.failed or exc
 
     def _varying_extent(self, s: ast.For) -> bool:
         """Whether a slice in the loop's body has a size that changes with its index (q[r : B])."""
@@ -741,7 +803,6 @@ class Lowering(ChannelLowering):
     def _unrolled(self, s: ast.For, values: range) -> None:
         """A loop whose slices change size with its index, lowered once per index with the index static:
         the same statements, in the same order, as the loop's iterations, each with its own shapes."""
-        b = self.b
         saved_rt = self.rt.pop(s.var, None)
         saved_env = self.env.get(s.var)
         before = dict(self.names)
@@ -749,14 +810,9 @@ class Lowering(ChannelLowering):
         for i in values:
             self.env[s.var] = i
             self.check_wall(wall)
+            start = self.start_iteration()
             self.block(s.body)
-            for name in [x for x in self.names if x not in before]:
-                b.call(self.runtime.drop, [self.fn.P, self.fn.F, self.fn.I, b.load(self.name_buf[name])])
-                b.store(i64(-1), self.name_buf[name])
-                del self.names[name]
-            if self.names != before:
-                raise Unsupported("a name holds a value of another shape, dtype or memory after an iteration "
-                                  "than before it (the JIT needs one layout per loop)", s.span)
+            self.end_iteration(before, start, s.span)
         if saved_rt is not None:
             self.rt[s.var] = saved_rt
         if saved_env is None:
@@ -1164,7 +1220,7 @@ def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict
     """The kernel's IR and meta (Lowering.lower). A receive needs the shape of what its channel carries,
     which the sends give, possibly in a process lowered after it: lower again with the shapes the sends
     gave until every receive took the shape its channel carries."""
-    shapes: dict = {}
+    shapes = _checked_channel_shapes(kernel, env, hw)
     for _ in range(MAX_PASSES):
         low = Lowering(kernel, env, hw, input_shapes, blas, shapes)
         out = low.lower()
@@ -1175,6 +1231,32 @@ def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict
             break
         shapes = news
     raise low.failed or Unsupported("what a channel carries has a shape that depends on what it carries")
+
+
+def _checked_channel_shapes(kernel: ast.Kernel, env: dict, hw: Hardware) -> dict:
+    """What each channel carries, as the checker's shape analysis (check/shapes.py) found it, per
+    channel instance: the first lowering's guess. Without it a receive that comes before its channel's
+    first send in lowering order takes a guessed shape, and a value relayed from it pollutes what the
+    sends give (a ring that forwards what it receives never settles)."""
+    from ..check import scope
+    from ..check.dims import value_of
+    from ..check.shapes import analyze
+
+    if not any(isinstance(s, ast.Recv) for s in ast.walk_statements(kernel.body)):
+        return {}
+    try:
+        declared = declare_channels(kernel, env)
+    except AttnError:
+        return {}  # lower_processes says why
+    full = scope.full_env(kernel, env)
+    sent = analyze(kernel, full, hw).sent
+    out = {}
+    for name in declared:
+        ty = sent.get(name.split("[")[0])
+        dims = [value_of(d, full) for d in ty.shape] if ty is not None and ty.shape is not None else None
+        if dims is not None and all(isinstance(d, (int, float)) and d == int(d) >= 0 for d in dims):
+            out[name] = tuple(int(d) for d in dims)
+    return out
 
 
 # ---------------------------------------------------------------- helpers
@@ -1250,6 +1332,10 @@ def _slices(node):
 
 
 def _affine(e, rt: set, env: dict):
+    """e as ({term: coefficient}, constant): a term is a loop index, or a part of e that is not affine in
+    the indices ((p - t + m) % m), which stands for itself, so that hi - lo cancels it where both bounds
+    hold it (x[(p - t + m) % m * B : ((p - t + m) % m + 1) * B] has extent B at every t). None where a
+    part of e has no integer value."""
     if isinstance(e, ast.Name) and e.id in rt:
         return {e.id: 1}, 0
     if not (free_names(e) & rt):
@@ -1269,7 +1355,7 @@ def _affine(e, rt: set, env: dict):
             return None
         if e.op == "*":
             if x[0] and y[0]:
-                return None
+                return {_term(e): 1}, 0
             if not x[0]:
                 x, y = y, x
             return {k: v * y[1] for k, v in x[0].items()}, x[1] * y[1]
@@ -1278,7 +1364,16 @@ def _affine(e, rt: set, env: dict):
         for k, v in y[0].items():
             coefs[k] = coefs.get(k, 0) + sign * v
         return coefs, x[1] + sign * y[1]
-    return None
+    return {_term(e): 1}, 0
+
+
+def _term(e):
+    """A key for an expression by its structure, not its place in the source (spans differ)."""
+    if isinstance(e, (list, tuple)):
+        return tuple(_term(x) for x in e)
+    if not dataclasses.is_dataclass(e):
+        return e
+    return (type(e).__name__,) + tuple(_term(getattr(e, f.name)) for f in dataclasses.fields(e) if f.name != "span")
 
 
 __all__ = ["Lowering", "Unsupported", "ENTRY", "CLEANUP", "lower_kernel"]

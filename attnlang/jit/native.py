@@ -17,8 +17,6 @@ match the SHA-256 recorded beside it is ignored and rebuilt.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import glob
 import hashlib
 import json
 from pathlib import Path
@@ -69,8 +67,10 @@ def _register_symbols() -> None:
     # a program (ldconfig, a compiler) per library, tens of milliseconds of every JIT run's start
     libc = libm = ctypes.CDLL(None)
     if not all(hasattr(libc, name) for name in ("realloc", "clock_gettime", "expf", "fmodf", "floorf")):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        libm = ctypes.CDLL(ctypes.util.find_library("m") or None)
+        from ctypes.util import find_library  # imports shutil and subprocess: only on this road
+
+        libc = ctypes.CDLL(find_library("c") or None)
+        libm = ctypes.CDLL(find_library("m") or None)
     wanted = [(libc, name, name) for name in ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")]
     wanted += [(libm, name, name) for name in ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf",
                                                "floor", "floorf")]
@@ -87,19 +87,10 @@ def _register_symbols() -> None:
 
 
 def _find_blas():
-    """The OpenBLAS that NumPy's wheels bundle (64-bit integer CBLAS interface), if there is one."""
-    import numpy
+    """The OpenBLAS that NumPy's wheels bundle (attnlang/blas.py), if there is one."""
+    from ..blas import bundled_openblas
 
-    root = Path(numpy.__file__).resolve().parent
-    patterns = [str(root.parent / "numpy.libs" / "libscipy_openblas64_*.so*"),
-                str(root / ".dylibs" / "libscipy_openblas64_*.dylib")]
-    for pattern in patterns:
-        for path in sorted(glob.glob(pattern)):
-            try:
-                return ctypes.CDLL(path)
-            except OSError:
-                continue
-    return None
+    return bundled_openblas()
 
 
 def has_symbol(name: str) -> bool:

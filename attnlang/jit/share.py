@@ -54,29 +54,55 @@ def _set_operand(instr, k: int, value) -> None:
 
 def _differing(funcs: list) -> list | None:
     """(block, position, operand) of each operand where the functions' constants differ, or None where they
-    differ in anything else. Overwrites those constants in all but the first function (thrown away after)."""
-    first = funcs[0]
+    differ in anything else. Compares with the differing constants of all but the first function overwritten
+    by the first's, and puts them back before returning: a function that is not shared is compiled as it was
+    lowered (one left with another instance's slots runs on that instance's state: a deadlock)."""
     out: dict = {}
-    for other in funcs[1:]:
-        if len(first.blocks) != len(other.blocks):
-            return None
-        for bi, (ba, bb) in enumerate(zip(first.blocks, other.blocks, strict=True)):
-            if ba.name != bb.name or len(ba.instructions) != len(bb.instructions):
+    undo: list = []
+    try:
+        for other in funcs[1:]:
+            if not _same_but_constants(funcs[0], other, out, undo):
                 return None
-            for ii, (a, b) in enumerate(zip(ba.instructions, bb.instructions, strict=True)):
-                oa, ob = _operands(a), _operands(b)
-                if type(a) is not type(b) or len(oa) != len(ob):
-                    return None
-                for k, (x, y) in enumerate(zip(oa, ob, strict=True)):
-                    if _number(x) and _number(y) and x.type == y.type and str(x) != str(y):
-                        if isinstance(a, (ir.PhiInstr, ir.SwitchInstr, ir.AllocaInstr)) or (
-                                isinstance(a, ir.GEPInstr) and k == 0):
-                            return None  # operands that must stay constants, or that this does not rewrite
-                        out[bi, ii, k] = True
-                        _set_operand(b, k, x)  # so that str() compares the rest of the instruction
-                if str(a) != str(b):
-                    return None
-    return list(out)
+        return list(out)
+    finally:
+        for instr, k, value in reversed(undo):
+            _set_operand(instr, k, value)
+
+
+def _same_but_constants(first, other, out: dict, undo: list) -> bool:
+    if len(first.blocks) != len(other.blocks):
+        return False
+    for bi, (ba, bb) in enumerate(zip(first.blocks, other.blocks, strict=True)):
+        if ba.name != bb.name or len(ba.instructions) != len(bb.instructions):
+            return False
+        for ii, (a, b) in enumerate(zip(ba.instructions, bb.instructions, strict=True)):
+            oa, ob = _operands(a), _operands(b)
+            if type(a) is not type(b) or len(oa) != len(ob):
+                return False
+            for k, (x, y) in enumerate(zip(oa, ob, strict=True)):
+                if _number(x) and _number(y) and x.type == y.type and str(x) != str(y):
+                    if isinstance(a, (ir.PhiInstr, ir.SwitchInstr, ir.AllocaInstr)) or (
+                            isinstance(a, ir.GEPInstr) and k == 0):
+                        return False  # operands that must stay constants, or that this does not rewrite
+                    out[bi, ii, k] = True
+                    undo.append((b, k, y))
+                    _set_operand(b, k, x)  # so that str() compares the rest of the instruction
+            if str(a) != str(b):
+                return False
+    return True
+
+
+def same_but_constants(funcs: list) -> list[list[int]]:
+    """The functions in groups (positions into funcs, in order) whose members differ only in constants."""
+    groups: list[list[int]] = []
+    for k, f in enumerate(funcs):
+        for g in groups:
+            if _differing([funcs[g[0]], f]) is not None:
+                g.append(k)
+                break
+        else:
+            groups.append([k])
+    return groups
 
 
 def _collect(funcs: list) -> dict | None:
@@ -131,4 +157,4 @@ def share(module: ir.Module, funcs: list, name: str):
     return first
 
 
-__all__ = ["share"]
+__all__ = ["same_but_constants", "share"]

@@ -39,7 +39,7 @@ from ..interp.streams import declare_channels
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .irkit import F32, F64, I32, I64, Fn, f64, i64
-from .share import share
+from .share import same_but_constants, share
 from .tiles import View, contiguous_strides
 from .values import DEADLOCK, OK, YIELD, Desc, Unsupported, Val
 
@@ -142,15 +142,20 @@ class ChannelLowering:
         self._scheduler(fns)
 
     def _share(self, lowered: list) -> list:
-        """(function, instance index) per process: the instances of an array share one function where their
-        functions differ only in constants (share.py), and keep their own otherwise."""
+        """(function, instance index) per process: the instances of an array whose functions differ only in
+        constants (share.py) share one function, group by group (instances that take another branch on
+        their index at compile time, p < m // 2, form a group of their own); the index is the instance's
+        position in its group."""
         fns = [(f, 0) for f, _, _ in lowered]
         for array in {id(a): a for _, a, _ in lowered if a is not None}.values():
             members = [k for k, (_, a, _) in enumerate(lowered) if a is array]
-            one = share(self.module, [lowered[k][0] for k in members], f"process.{array.name}")
-            if one is not None:
-                for k in members:
-                    fns[k] = (one, lowered[k][2])
+            for g, group in enumerate(same_but_constants([lowered[k][0] for k in members])):
+                if len(group) < 2:
+                    continue
+                one = share(self.module, [lowered[members[j]][0] for j in group], f"process.{array.name}.{g}")
+                if one is not None:
+                    for position, j in enumerate(group):
+                        fns[members[j]] = (one, position)
         return fns
 
     def _spawns(self, body, out: list) -> None:
@@ -260,11 +265,12 @@ class ChannelLowering:
     def _process_scope(self, fn: Fn, frame: Frame, env: dict, unit: tuple, prefix: str):
         """Lower into fn as the process: its own names, loops, storage and clock (an interp child Engine)."""
         keep = ("fn", "b", "t", "max_cycles", "deadline", "ptr_cache", "names", "name_buf", "rt", "loops",
-                "outer_names", "temps", "env", "prefix", "proc", "proc_unit")
+                "outer_names", "temps", "env", "prefix", "proc", "proc_unit", "maybe", "iterations")
         saved = {k: getattr(self, k) for k in keep}
         self.fn, self.b, self.t = fn, fn.b, self.t.on(fn)
         self.max_cycles, self.deadline = fn.args[:2]
-        self.ptr_cache, self.names, self.name_buf, self.rt = {}, {}, {}, {}
+        self.ptr_cache, self.names, self.name_buf, self.rt, self.maybe = {}, {}, {}, {}, {}
+        self.iterations = 0
         self.loops, self.outer_names, self.temps = [], set(), []
         self.env, self.prefix, self.proc, self.proc_unit = env, prefix, frame, unit
         try:

@@ -1,6 +1,7 @@
 """`attn schedule`: the ring kernel's schedule in units of work, and with --prove the fewest steps.
 
     attn schedule FILE [-k KERNEL] [-D NAME=VALUE]... [--prove] [--proof PREFIX] [--emit FILE.attn] [--json]
+                       [--softmax-steps L] [--link-capacity C]
 
 Exit status: 0 success (whether or not the kernel's schedule is the shortest); 1 the program is wrong
 (diagnostics, a failed run, a kernel whose work per PE is not the ring schedule's); 2 the command line
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..diagnostics import AttnError, UsageError, error, has_errors, json_text
-from .ring import SCHEMES, RingProblem, kernel_schedule, lower_bound, problem
+from .ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
 
 #: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
 MAX_N = 16
@@ -37,6 +38,12 @@ def add_arguments(p) -> None:
     p.add_argument("--emit", metavar="FILE.attn",
                    help="with --prove: write a shortest schedule as a runnable ring kernel (one process per PE, "
                         "the solver's units step by step) that checks, runs and verifies against the spec")
+    p.add_argument("--softmax-steps", type=int, default=0, metavar="L",
+                   help="the timed model: a weighted sum runs at least L steps after its score is on its PE "
+                        "(the vector unit's softmax; 1 on hw.ring, where it is under one step; default 0)")
+    p.add_argument("--link-capacity", type=int, default=None, metavar="C",
+                   help="the timed model: a link carries at most C data a step, and every weighted sum runs "
+                        "on its row's PE (default: links unlimited)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -50,6 +57,11 @@ def main(args) -> int:
         raise UsageError("--proof needs --prove")
     if args.emit and not args.prove:
         raise UsageError("--emit needs --prove (it writes the solver's shortest schedule)")
+    if args.softmax_steps < 0:
+        raise UsageError(f"--softmax-steps takes a number of steps >= 0, not {args.softmax_steps}")
+    if args.link_capacity is not None and args.link_capacity < 1:
+        raise UsageError(f"--link-capacity takes a number of data a step >= 1, not {args.link_capacity}")
+    timing = Timing(args.softmax_steps, args.link_capacity)
     defines = _defines(args.defines)
     prog = load_program(args.file, args.include or ())
     if has_errors(prog.diagnostics):
@@ -67,7 +79,7 @@ def main(args) -> int:
                              f"(n = {MAX_N} on {MAX_N} PEs is about 10^5 variables and 20 s); "
                              f"without --prove, attn schedule times the kernel's schedule at any n")
         _need_pysat()
-    pr = problem(n, m, scheme)
+    pr = problem(n, m, scheme, timing)
     ks = kernel_schedule(pr)
     try:
         hw_name, units = _run_units(prog, k, defines, env, m)
@@ -183,7 +195,8 @@ def _report(kernel: str, hardware: str, pr: RingProblem, ks, proof, d) -> dict:
     lb, why = lower_bound(pr)
     out = {
         "kernel": kernel, "hardware": hardware, "n": pr.n, "m": pr.m, "scheme": pr.scheme, "d": d,
-        "granularity": GRANULARITY, "units": len(pr.ops), "kernel_units_per_pe": ks.units,
+        "granularity": GRANULARITY, "model": pr.timing.to_json(), "model_text": pr.timing.describe(),
+        "units": len(pr.ops), "kernel_units_per_pe": ks.units,
         "kernel_steps": ks.steps, "lower_bound": lb, "lower_bound_reason": why,
     }
     if proof is not None:
@@ -215,6 +228,7 @@ def text_report(path: str, r: dict) -> str:
     lines = [f"schedule {path}: {r['kernel']} on {r['hardware']}   n={r['n']} m={r['m']} scheme={r['scheme']}",
              f"  {unit.replace(', a dot', ',' + chr(10) + '  a dot')}",
              f"  ({r['d']} cycles here); {step}",
+             f"  in {r['model_text']}",
              f"  {r['units']:,} units on {r['m']} PEs; the kernel gives them {_list(r['kernel_units_per_pe'])} "
              "(counted from a run)",
              f"  kernel's schedule  {r['kernel_steps']:>6,} steps",

@@ -12,6 +12,15 @@ scheme = symmetric the key is q_j) starts on the PE that owns vector j, and `s i
 its D runs; a datum moves one hop per step along the ring, and is never used up. Softmax, merges and
 rescaling are vector-unit work, free here: every unit of MAC work is counted, nothing else.
 
+Two options make the model closer to the interpreter's timing (a Timing; the default is neither):
+
+- softmax_steps L: the vector unit's softmax between a score and its weighted sum takes L steps:
+  W(i, j) runs at least L steps after s(i, j) is on its PE (made there at t: from t + 1 + L). On
+  hw.ring the softmax of a block is about 5 vector cycles, under one step from d = 5 on: L = 1.
+- link_capacity C: a link carries at most C data a step (each PE receives at most C a step from the
+  previous one); unlimited by default. With it every W runs on its row's PE (a W run elsewhere
+  would send a partial state, which the model does not carry as data).
+
 Who runs what (the ring schedule's rule: row work is owned by the PE that owns the query row):
 
 - full:      every D(i, j) and W(i, j) on owner(i).
@@ -25,6 +34,7 @@ Who runs what (the ring schedule's rule: row work is owned by the PE that owns t
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 SCHEMES = ("full", "symmetric", "causal")
@@ -42,6 +52,24 @@ class Op:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """What the work-unit model charges besides the units (see the module's docstring)."""
+
+    softmax_steps: int = 0             # steps between a score on its W's PE and the W
+    link_capacity: int | None = None   # data a link carries a step; None: unlimited
+
+    def describe(self) -> str:
+        if self == Timing():
+            return "the unit-step model (softmax free, links unlimited)"
+        links = "unlimited links" if self.link_capacity is None else \
+            f"links carrying {self.link_capacity} datum{'s' * (self.link_capacity != 1)} a step"
+        return f"the timed model (softmax {self.softmax_steps} step{'s' * (self.softmax_steps != 1)}, {links})"
+
+    def to_json(self) -> dict:
+        return {"softmax_steps": self.softmax_steps, "link_capacity": self.link_capacity}
+
+
+@dataclass(frozen=True)
 class RingProblem:
     n: int
     m: int
@@ -49,6 +77,7 @@ class RingProblem:
     owner: tuple[int, ...]         # owner[i]: the PE that owns vector i (its query row and, at first, kv i)
     ops: tuple[Op, ...]
     data: tuple[str, ...]
+    timing: Timing = Timing()
 
     @property
     def rows_per_pe(self) -> int:
@@ -73,7 +102,7 @@ def owned_rows(n: int, m: int, scheme: str, p: int) -> list[int]:
         list(range(m * first + (m - 1 - p) * second, m * first + (m - p) * second))
 
 
-def problem(n: int, m: int, scheme: str) -> RingProblem:
+def problem(n: int, m: int, scheme: str, timing: Timing = Timing()) -> RingProblem:
     """The units of work of the ring schedule for n vectors on m PEs (n % m == 0)."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}")
@@ -88,14 +117,14 @@ def problem(n: int, m: int, scheme: str) -> RingProblem:
                 ops.append(Op(f"D({i},{j})", (f"kv {i}", f"kv {j}"), _score(i, j), _pes(owner, i, j), owner[i]))
         for i in range(n):
             for j in range(n):
-                ops.append(Op(f"W({i},{j})", (_score(min(i, j), max(i, j)), f"kv {j}"), None,
-                              _pes(owner, i, j), owner[i]))
+                pes = (owner[i],) if timing.link_capacity is not None else _pes(owner, i, j)
+                ops.append(Op(f"W({i},{j})", (_score(min(i, j), max(i, j)), f"kv {j}"), None, pes, owner[i]))
     else:
         pairs = [(i, j) for i in range(n) for j in range(n) if scheme == "full" or j <= i]
         ops += [Op(f"D({i},{j})", (f"kv {j}",), _score(i, j), (owner[i],), owner[i]) for i, j in pairs]
         ops += [Op(f"W({i},{j})", (_score(i, j), f"kv {j}"), None, (owner[i],), owner[i]) for i, j in pairs]
     data = [f"kv {j}" for j in range(n)] + [o.makes for o in ops if o.makes]
-    return RingProblem(n, m, scheme, tuple(owner), tuple(ops), tuple(data))
+    return RingProblem(n, m, scheme, tuple(owner), tuple(ops), tuple(data), timing)
 
 
 def _score(i: int, j: int) -> str:
@@ -134,10 +163,14 @@ def kernel_schedule(pr: RingProblem) -> KernelSchedule:
     """What examples/ring_attention.attn does, unit by unit, timed as soon as the model allows.
 
     Each PE issues its program in order (as the kernel's process does): a `wait` stops the issue until
-    a datum has arrived (a recv), a `send` passes a datum on one hop (arriving a step later), and a unit
-    starts when the MAC cell is free, the unit is issued and its operands are there.
+    a datum has arrived (a recv), a `send` passes a datum on one hop (arriving a step later, or at the
+    first later step its link has room for it), and a unit starts when the MAC cell is free, the unit
+    is issued and its operands are there (a W's score softmax_steps before).
     """
     ops = {o.name: o for o in pr.ops}
+    lag = pr.timing.softmax_steps
+    cap = pr.timing.link_capacity
+    carried: list[dict[int, int]] = [defaultdict(int) for _ in range(pr.m)]  # link into pe -> step -> data
     programs = [_program(pr, p) for p in range(pr.m)]
     avail = [dict() for _ in range(pr.m)]          # pe -> datum -> first step it is there
     for d in pr.data:
@@ -152,13 +185,19 @@ def kernel_schedule(pr: RingProblem) -> KernelSchedule:
             while pc[p] < len(programs[p]):
                 kind, what = programs[p][pc[p]]
                 needs = ops[what].needs if kind == "op" else (what,)
-                ready = max((avail[p].get(d, inf) for d in needs), default=0)
+                late = lag if kind == "op" and ops[what].makes is None else 0   # a W: its score's softmax
+                ready = max((avail[p].get(d, inf) + (late if d.startswith("s ") else 0) for d in needs),
+                            default=0)
                 if ready == inf:
                     break                          # waits for another PE
                 if kind == "wait":
                     issue[p] = max(issue[p], ready)
                 elif kind == "send":               # a copy moves on one hop
-                    avail[(p + 1) % pr.m][what] = max(issue[p], ready) + 1
+                    q, at = (p + 1) % pr.m, max(issue[p], ready) + 1
+                    while cap is not None and carried[q][at] >= cap:
+                        at += 1
+                    carried[q][at] += 1
+                    avail[q][what] = min(avail[q].get(what, inf), at)
                 else:
                     start = max(free[p], issue[p], ready)
                     free[p] = start + 1

@@ -17,6 +17,10 @@ Clauses:
 - symmetric: a W run away from its row's PE ends at least hops(pe, home) steps before T, so that its
   partial state reaches the row's PE by the end.
 
+With the problem's Timing (ring.py): softmax_steps L, a W at t needs its score on its PE at t - L;
+link_capacity C, variables move[d, pe, t] (d hops from pe - 1 to pe, arriving at t, which needs
+holds[d, pe - 1, t - 1]) replace the free hop in the holds clause, at most C of them per PE and step.
+
 Two more constraints follow from these and are added only to make the counting argument visible to
 the solver: a PE's busy steps are at least the units it runs, and all busy steps at least all units.
 Without them the proofs below the work bound are pigeonhole formulas, which take CDCL solvers time
@@ -90,6 +94,10 @@ class Encoding:
     def h(self, d: str, p: int, t: int) -> int | None:
         return self.pool.id(("h", d, p, t)) if t >= self.arrive[d][p] else None
 
+    def lag(self, o, d: str) -> int:
+        """Steps before its run that op o needs datum d on its PE: a W's score, the softmax's."""
+        return self.pr.timing.softmax_steps if o.makes is None and d.startswith("s ") else 0
+
     def _windows(self) -> dict[tuple[int, int], tuple[int, int]]:
         """The steps at which op k can run on PE p: not before its operands can be there, not so late
         that what it makes (a score, a partial state) cannot reach where it is needed by T."""
@@ -106,7 +114,7 @@ class Encoding:
                 self.arrive[o.makes] = [min(ready[k, q] + 1 + pr.hops(q, p) for q in o.pes) for p in range(m)]
         for k, o in enumerate(pr.ops):                       # a W waits for its score, made above
             for p in o.pes:
-                ready[k, p] = max(self.arrive[d][p] for d in o.needs)
+                ready[k, p] = max(self.arrive[d][p] + self.lag(o, d) for d in o.needs)
         users = {}
         for o in pr.ops:
             for d in o.needs:
@@ -116,7 +124,8 @@ class Encoding:
             for p in o.pes:
                 last = self.T - 1 - (pr.hops(p, o.home) if o.makes is None else 0)
                 if o.makes:                                   # the nearest user of the score runs after it
-                    last = self.T - 2 - min(pr.hops(p, q) for u in users[o.makes] for q in u.pes)
+                    last = self.T - 2 - pr.timing.softmax_steps - min(pr.hops(p, q) for u in users[o.makes]
+                                                                      for q in u.pes)
                 if ready[k, p] <= last:
                     out[k, p] = (ready[k, p], last)
         return out
@@ -151,7 +160,9 @@ class Encoding:
 
     def _holds(self) -> None:
         pr, m = self.pr, self.pr.m
+        cap = pr.timing.link_capacity
         index = {o.name: k for k, o in enumerate(pr.ops)}
+        moves: dict[tuple[int, int], list[int]] = {}
         for d in pr.data:
             k = index[self.makers[d].name] if d in self.makers else None
             for p in range(m):
@@ -159,16 +170,26 @@ class Encoding:
                     here = self.h(d, p, t)
                     if t == 0:                               # only a kv vector on its owner
                         continue
-                    came = [v for v in (self.h(d, p, t - 1), self.h(d, (p - 1) % m, t - 1)) if v]
+                    came = [v for v in (self.h(d, p, t - 1),) if v]
+                    if hop := self.h(d, (p - 1) % m, t - 1):
+                        if cap is None or m == 1:
+                            came.append(hop)
+                        else:                                # a move over the link, which carries cap a step
+                            mv = self.pool.id(("move", d, p, t))
+                            self.clauses.append([-mv, hop])
+                            moves.setdefault((p, t), []).append(mv)
+                            came.append(mv)
                     if k is not None and (v := self.x(k, p, t - 1)):
                         came.append(v)
                     self.clauses.append([-here] + came)
+        for lits in moves.values():
+            self._atmost(lits, cap)
         for k, o in enumerate(pr.ops):
             for p in o.pes:
                 for t in range(self.T):
                     if v := self.x(k, p, t):
                         for d in o.needs:
-                            hv = self.h(d, p, t)
+                            hv = self.h(d, p, t - self.lag(o, d)) if t >= self.lag(o, d) else None
                             self.clauses.append([-v, hv] if hv else [-v])
 
     def _counting(self) -> None:

@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
                    help="flat: FLAT's published table beside our model on FLAT's assumptions; "
                         "mas: MAS-Attention's two streams against FLAT, an ablation on edge; "
                         "ring: ring scheduling over m units (Yu & Fujita), savings against the closed forms")
-    p.add_argument("--json", action="store_true", help="print a list of rows as JSON")
+    p.add_argument("--json", action="store_true", help="print {\"rows\": [...]} as JSON")
     p.add_argument("--max-seq", type=int, default=16384, metavar="N",
                    help="the longest sequence to include (default 16384: for flat the 48 rows FLAT's table has "
                         "up to 16K; for mas N = 512 to 8192)")
@@ -45,7 +45,7 @@ def main(args) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
     else:
         print(flat.text_table(rows))
     return 0
@@ -60,7 +60,7 @@ def _mas(args) -> int:
                          f"{', '.join(map(str, mas.SIZES))}")
     rows = mas.study(sizes, args.platform)
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
     else:
         print(mas.text_table(rows))
     return 0
@@ -75,7 +75,7 @@ def _ring(args) -> int:
                          f"{', '.join(map(str, ring.SIZES))}")
     rows = ring.study(tuple(sizes))
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
     else:
         print(ring.text_table(rows))
     return 0

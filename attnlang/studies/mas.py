@@ -88,7 +88,8 @@ def _program(platform: str = "edge"):
             text = KERNELS.read_text(encoding="utf-8")
             moved = text.replace("use hw.edge\n", f"use hw.{platform}\n").replace("  on edge\n", f"  on {platform}\n")
             if moved.count(f"  on {platform}\n") != len(VARIANTS):
-                raise RuntimeError(f"{KERNELS}: each of {', '.join(VARIANTS)} must say '  on edge' on a line of its own")
+                raise RuntimeError(f"{KERNELS}: each of {', '.join(VARIANTS)} must say '  on edge' "
+                                   "on a line of its own")
             _cache[platform] = load_source(moved, str(KERNELS))
     return _cache[platform]
 

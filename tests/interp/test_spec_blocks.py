@@ -235,3 +235,29 @@ def test_auto_checks_every_element_while_small_and_draws_rows_beyond(monkeypatch
     v = check_output("O", expr, t, {"N": n, "d": d}, want, "f32", VerifyPlan("auto", 0, 5), None)
     assert v.ok and len(v.rows) == 8
     assert [r // 4 for r in v.rows] == list(range(8))  # one row in each stretch of 32 / 8 rows
+
+
+@pytest.mark.parametrize("busy, expected", [(10.0, 1), (0.0, None)])
+def test_the_check_takes_no_more_blas_threads_than_cores_are_free(monkeypatch, busy, expected):
+    """On a busy machine the check's BLAS runs on one thread, and gets its threads back after."""
+    import os
+
+    from attnlang import blas
+
+    load = busy * (os.cpu_count() or 1)
+
+    assert blas.bundled_openblas() is not None  # NumPy's wheels bundle OpenBLAS (docs/performance.md)
+    before = blas.threads()
+    seen = []
+    real_rows = SpecEval.rows
+
+    def rows(self, e, r):
+        seen.append(blas.threads())
+        return real_rows(self, e, r)
+
+    monkeypatch.setattr(blas.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(SpecEval, "rows", rows)
+    r = api.run("examples/flash.attn", defines={"N": 128}, verify="full")
+    assert r.verify["O"].ok and seen
+    assert set(seen) == {expected if expected is not None else before}
+    assert blas.threads() == before

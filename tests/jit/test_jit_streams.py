@@ -191,3 +191,37 @@ def test_instances_that_differ_in_more_than_constants_keep_their_own_functions(t
     path.write_text(BY_INSTANCE)
     same_report(str(path), inputs={"X": np.ones(4, np.float32)})
     assert counts == [3]
+
+
+TWO_GROUPS = THREE_UNITS.replace("u[3]", "u[4]") + """kernel k(X: f32[n]) -> (Y: f32[n]) on h {
+  dim n = 4
+  channel c[4] : f32 { depth 1; latency 2 }
+  process pe[p in 0 .. 4] on u[p] {
+    x = load X -> dram
+    send c[(p + 1) % 4], x
+    y = recv c[p]
+    if p < 2 {
+      y = y + x
+    }
+    send c[(p + 1) % 4], y
+    z = recv c[p]
+    if p == 0 {
+      store z + y -> Y
+    }
+  }
+}
+"""
+
+
+def test_instances_share_a_function_per_group_and_a_failed_match_leaves_each_function_as_lowered(
+        tmp_path, monkeypatch):
+    """pe[0] and pe[1] take the branch, pe[2] and pe[3] do not, pe[0] alone stores: three groups, one
+    function each. Matching pe[2] against pe[0] rewrites pe[2]'s constants (its frame's slots) before the
+    branch tells them apart; they are put back, or pe[2] would run on pe[0]'s frame (the deadlock the ring
+    kernel's symmetric scheme met)."""
+    counts = process_functions(monkeypatch)
+    path = tmp_path / "two_groups.attn"
+    path.write_text(TWO_GROUPS)
+    b = same_report(str(path), inputs={"X": np.arange(4, dtype=np.float32)})
+    assert counts == [3]
+    np.testing.assert_allclose(b.outputs["Y"], 3 * np.arange(4))  # 2x on pe[0], x from pe[3]

@@ -124,7 +124,7 @@ def _cli(*args):
 def test_cli_json_rows_have_the_reference_beside_ours():
     p = _cli("--json", "--max-seq", "1024")
     assert p.returncode == 0, p.stderr
-    rows = json.loads(p.stdout)
+    rows = json.loads(p.stdout)["rows"]
     assert len(rows) == 16
     for row in rows:
         for key in ("platform", "model", "seq_len", "latency_s", "ref_latency_s", "dram_bytes",

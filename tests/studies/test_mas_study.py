@@ -63,7 +63,7 @@ def test_the_model_is_within_ten_percent_of_the_simulation(rows):
 
 def test_study_command_json(capsys):
     assert main(["study", "mas", "--json", "--max-seq", "512"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)["rows"]
     assert [r["variant"] for r in out] == list(mas.VARIANTS)
     for r in out:
         assert {"N", "variant", "cycles", "energy_pj", "dram_bytes", "model_error"} <= set(r)
@@ -79,7 +79,7 @@ def test_the_same_kernels_on_cloud(capsys):
     """--platform cloud: the kernels on hw.cloud, each row saying so; MAS still overlaps the units and
     beats both FLAT variants there, and the model stays within 10% of the simulation."""
     assert main(["study", "mas", "--json", "--max-seq", "512", "--platform", "cloud"]) == 0
-    out = {r["variant"]: r for r in json.loads(capsys.readouterr().out)}
+    out = {r["variant"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert {r["platform"] for r in out.values()} == {"cloud"}
     assert out["mas"]["cycles"] < out["flat_softmax"]["cycles"] < out["flat"]["cycles"]
     assert out["mas"]["overlap_cycles"] > 0.3 * out["mas"]["cycles"]

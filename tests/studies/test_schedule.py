@@ -284,3 +284,67 @@ def _work_bound(largest: int, fewest_pes: int) -> None:
             else:
                 bound = max(2 * sum(owner[i] == p for i, _ in pairs) for p in range(m))
             assert kernel_schedule(problem(n, m, scheme)).steps == bound, (scheme, n, m)
+
+
+# ---------------------------------------------------------------- the timed model
+TIMED = [  # n, m, scheme, softmax steps, link capacity, optimum, kernel's steps
+    (4, 4, "full", 1, 1, 8, 8),
+    (8, 4, "causal", 1, 1, 18, 18),
+    (8, 4, "symmetric", 1, None, 25, 25),
+    (4, 4, "symmetric", 1, None, 7, 8),
+    (4, 4, "symmetric", 0, 1, 7, 9),
+    (4, 4, "symmetric", 1, 1, 8, 10),
+    (8, 4, "symmetric", 1, 1, 25, 30),
+]
+
+
+@pytest.mark.parametrize("n,m,scheme,softmax,links,optimum,kernel", TIMED)
+def test_optimum_in_the_timed_model(sat, n, m, scheme, softmax, links, optimum, kernel):
+    """With the vector unit's softmax (a weighted sum `softmax` steps after its score is on its PE) and
+    links that carry `links` data a step. full and causal: the kernel still meets the work bound (a PE
+    receives one kv vector a step, the ring's own pace, and its scores are made a step early). Symmetric:
+    the kernel's score streams share the links with the kv blocks, and at B = 1 its pair's weighted sums
+    wait on the softmax; the optimum is the work bound but at n = m = 4 with both (8: 7 is UNSAT)."""
+    from attnlang.schedule.ring import Timing
+    from attnlang.schedule.sat import prove
+
+    timing = Timing(softmax, links)
+    pr = problem(n, m, scheme, timing)
+    ks = kernel_schedule(pr)
+    assert ks.steps == kernel
+    proof = prove(pr, ks)
+    assert proof.optimum == optimum
+    for steps, placed in ((ks.steps, ks.placed), (proof.optimum, proof.schedule)):
+        assert_valid(n, m, scheme, steps, placed)
+        _assert_softmax_waits(n, m, scheme, placed, softmax)
+        if links is not None:  # every weighted sum on its row's PE
+            owner = owner_of(n, m, scheme)
+            assert all(placed[w][0] == owner[int(w[2:-1].split(",")[0])] for w in placed if w[0] == "W")
+    assert proof.unsat_proof is not None and proof.proof_check.refuted
+    untimed = prove(problem(n, m, scheme), kernel_schedule(problem(n, m, scheme)))
+    assert proof.optimum >= untimed.optimum          # the timed model only adds constraints
+
+
+def _assert_softmax_waits(n, m, scheme, placed, softmax):
+    for w, (p, t) in placed.items():
+        if w[0] == "W":
+            i, j = map(int, w[2:-1].split(","))
+            dp, dt = placed[f"D({min(i, j)},{max(i, j)})" if scheme == "symmetric" else f"D({i},{j})"]
+            assert t >= dt + 1 + (p - dp) % m + softmax, f"{w} before its score's softmax"
+
+
+def test_cli_says_which_model_each_proof_is_in(sat, attn_main):
+    args = ("schedule", RING, "-D", "n=4", "-D", "m=4", "-D", "scheme=symmetric", "--prove")
+    status, out, err = attn_main(*args, "--softmax-steps", "1", "--link-capacity", "1", "--json")
+    assert status == 0, err
+    r = json.loads(out)
+    assert r["model"] == {"softmax_steps": 1, "link_capacity": 1}
+    assert (r["optimum"], r["kernel_steps"], r["kernel_is_optimal"]) == (8, 10, False)
+    status, out, err = attn_main(*args)
+    assert status == 0, err
+    assert "in the unit-step model (softmax free, links unlimited)" in out
+    status, out, err = attn_main(*args, "--link-capacity", "1")
+    assert "in the timed model (softmax 0 steps, links carrying 1 datum a step)" in out
+    for bad in (("--softmax-steps", "-1"), ("--link-capacity", "0")):
+        status, _, err = attn_main(*args, *bad)
+        assert status == 2 and bad[0] in err and "Traceback" not in err

@@ -66,6 +66,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "E0202_capacity_is_a_bandwidth": (HW.replace("{ bandwidth", "{ capacity 50 GiB/s; bandwidth"), ["E0202"]),
     "E0202_lanes_not_whole": (HW.replace("lanes 4", "lanes 2.5"), ["E0202"]),
     "E0202_clock_in_bytes": (HW.replace("1 GHz", "1 KiB"), ["E0202"]),
+    "E0202_capacity_a_product_of_sizes": (HW.replace("{ bandwidth", "{ capacity 2 KiB * 2 KiB; bandwidth"),
+                                          ["E0202"]),
     "E0203_no_clock": (HW.replace("  clock 1 GHz\n", ""), ["E0203"]),
     "E0203_no_bandwidth_size_or_lanes": (
         "hardware h {\n  clock 1 GHz\n  memory m { capacity 1 KiB }\n  unit pe : matrix { mac 1 pJ }\n"
@@ -201,6 +203,17 @@ def test_two_bad_kernels_are_both_reported():
     assert [(d.code, d.span.line) for d in diags] == [("E0001", 8), ("E0001", 12)]
     assert diags[0].message == "expected an expression after '=', found '}'"
     assert diags[1].message.startswith("expected an expression after '+'")
+
+
+def test_a_size_times_a_number_is_a_size():
+    """`capacity m * 8 MiB` (stdlib/hw/ring.attn: 8 MiB per PE of a ring of m) keeps its unit."""
+    from attnlang.hardware import elaborate
+
+    src = HW.replace("{ bandwidth", "{ capacity 3 * 2 KiB / 2; bandwidth") + "kernel a() -> () on h {\n}\n"
+    prog = load_source(src, "t.attn")
+    assert check(prog) == []
+    hw, diags = elaborate(prog.hardware["h"], {})
+    assert diags == [] and hw.memories["m"].capacity_bytes == 3 * 1024
 
 
 def test_a_syntax_error_does_not_hide_a_hardware_error():

@@ -157,7 +157,7 @@ def _read_report(path):
         lines = [ln for ln in f.read().splitlines() if ln.strip()]
     header = [h.strip() for h in lines[0].split(",")]
     values = [v.strip() for v in lines[1].split(",")]
-    return dict(zip(header, values))
+    return dict(zip(header, values, strict=True))
 
 
 def _num(s):
