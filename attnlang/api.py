@@ -27,6 +27,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
+from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
+from .limits import DEFAULT_MAX_STEPS
 from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
 from .syntax import ast
 
@@ -110,8 +112,12 @@ def estimate(source_or_path: str | Program, kernel: str | None = None, params: M
 def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
         inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
         trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
-        check: bool = True, verify: str | None = None):
+        check: bool = True, verify: str | None = None, max_steps: int | None = DEFAULT_MAX_STEPS):
     """Run a kernel on its modeled hardware and verify it against its spec.
+
+    max_cycles stops the run (E1003) once its modeled time passes that many cycles; max_steps (E1002)
+    once it has taken that many loop iterations, whether or not they advance modeled time (None: no
+    limit); timeout (E1004) once the whole call has taken that many wall seconds.
 
     verify is `attn run --verify`: "auto" (the default: "full" while the spec is small, "rows=256"
     beyond), "full" (every element, the spec evaluated a block of rows at a time), "rows=K" (K rows
@@ -125,13 +131,13 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     t0 = time.perf_counter()
     deadline = Deadline(timeout)
     with time_limit(deadline):  # --timeout covers checking and compiling too, not the run alone
-        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check,
-                      verify)
+        result = _run(source_or_path, kernel, defines, inputs, seed, engine, trace, (max_cycles, max_steps),
+                      deadline, check, verify)
     result.wall_seconds = time.perf_counter() - t0
     return result
 
 
-def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycles, deadline, check, verify):
+def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, deadline, check, verify):
     from .check import check as run_checks
     from .interp import execute
     from .interp.spec import parse_verify
@@ -160,19 +166,20 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, max_cycle
     hw, diags = hardware_for(prog, k, env)
     if hw is None:
         raise AttnError(diags)
-    check_host_memory(k, env)
+    check_host_memory(k, env, hw, plan)  # E1013 before anything is made
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):
         env.setdefault(s, s)
+    max_cycles, max_steps = limits
     deadline.phase = "compiling and running the kernel" if engine == "jit" else "running the kernel"
     if engine == "jit":
         from .jit import execute as jit_execute
 
         result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles,
-                             timeout=deadline.left(), verify=plan)
+                             timeout=deadline.left(), verify=plan, max_steps=max_steps)
     elif engine == "interp":
         result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
-                         verify=plan)
+                         verify=plan, max_steps=max_steps)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")
     result.defines = {n: env[n] for n in _defined_names(k) if n in env}
@@ -206,51 +213,6 @@ def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, in
                     raise UsageError(f"--input {name}: dimension {d.id} is {size} here but {out[d.id]} elsewhere")
                 out[d.id] = int(size)
     return out
-
-
-def host_memory_bytes() -> int | None:
-    """This machine's physical memory, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def held_bytes(elements: int, dtype: str, drawn: bool) -> int:
-    """Host memory a run takes for a tensor: its numbers as float32 (float64 for f64), and float64 while
-    they are drawn at random (drawn)."""
-    return elements * (8 if dtype == "f64" else 4) + (elements * 8 if drawn else 0)
-
-
-def check_host_memory(k: ast.Kernel, env: dict, limit: int | None = None) -> None:
-    """E1013 when the kernel's inputs and outputs cannot all be held in this machine's memory.
-
-    A run holds every input and output as NumPy arrays (held_bytes), so `-D N=300000` would otherwise
-    end in a MemoryError or the system's out-of-memory killer rather than an answer. The limit is the
-    physical memory.
-    """
-    from .check.capacity import fmt_bytes
-    from .diagnostics import error
-    from .program import tensor_shape
-
-    limit = host_memory_bytes() if limit is None else limit
-    if limit is None:
-        return
-    total, largest = 0, None
-    for t in list(k.inputs) + list(k.outputs):
-        what = "input" if t in k.inputs else "output"
-        shape = tensor_shape(t, env, what)
-        held = held_bytes(int(np.prod(shape, dtype=object)), t.dtype, what == "input")
-        total += held
-        if largest is None or held > largest[0]:
-            largest = (held, t, shape)
-    if total > limit:
-        held, t, shape = largest
-        raise AttnError(error(
-            "E1013", f"the inputs and outputs need {fmt_bytes(total)} of host memory to run, more than this "
-                     f"machine's {fmt_bytes(limit)}", t.span,
-            f"the largest is {t.name}: {t.dtype}[{', '.join(map(str, shape))}], {fmt_bytes(held)}",
-            "a run holds every tensor's numbers; `attn explore` costs the kernel without them"))
 
 
 def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

@@ -68,6 +68,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--trace", metavar="FILE.json", help="write a Chrome/Perfetto trace")
     r.add_argument("--max-cycles", type=float, default=None, help="stop a run past this many cycles")
     r.add_argument("--timeout", type=float, default=None, help="stop a run past this many wall seconds")
+    r.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="stop a run past N loop iterations (default 100000000; 0: no limit)")
     r.add_argument("--verify", default="auto", metavar="auto|full|rows=K|off",
                    help="check every element against the spec (full), K rows drawn at random, none (off), or "
                         "full up to N = 2048 and rows=256 beyond (auto, the default)")
@@ -198,8 +200,12 @@ def cmd_run(args) -> int:
     except AttnError as exc:
         return report_error(exc, Sources(), args.json)
     try:
+        if args.max_steps is not None and args.max_steps < 0:
+            raise UsageError(f"--max-steps takes a number of loop iterations, 0 for no limit, not {args.max_steps}")
+        steps = {} if args.max_steps is None else {"max_steps": args.max_steps or None}
         result = run(prog, args.kernel, defines, inputs, seed=args.seed, engine=args.engine,
-                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=deadline.left(), verify=args.verify)
+                     trace=bool(args.trace), max_cycles=args.max_cycles, timeout=deadline.left(), verify=args.verify,
+                     **steps)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
     finally:

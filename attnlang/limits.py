@@ -23,6 +23,10 @@ MAX_INT = 2**53
 MAX_UNITS = 2**16
 #: The largest hardware quantity, in canonical units (10**18 bytes, cycles or pJ).
 MAX_QUANTITY = 1e18
+#: The loop iterations a run may take unless told otherwise (`attn run --max-steps`, `run(max_steps=)`): a
+#: minute or more of the interpreter on the smallest loop body, seconds of the JIT; well past what a
+#: kernel at the sizes of the studies takes (flash at N = 65536 in tiles of 16 is 16.8 million).
+DEFAULT_MAX_STEPS = 10**8
 
 
 def integer_problem(value) -> str | None:
@@ -48,6 +52,35 @@ def quantity_problem(value: float, limit: float = MAX_QUANTITY) -> str | None:
         return f"{value} is not a finite number"
     if abs(value) > limit:
         return f"{show(value)} exceeds {show(limit)}"
+    return None
+
+
+def channel_property_problem(name: str, expr, value) -> str | None:
+    """Why a kernel channel's `depth`, `latency` or `response`, or the `count` of a channel array, cannot
+    take value (None when it can).
+
+    expr is the value's source: a quantity with a unit must be in cycles for a latency or a response (a
+    size such as `3 TiB` is not a time), and a depth or a count has no unit; a latency or a response is a
+    non-negative number within MAX_QUANTITY, a depth or a count a whole number from 1 to MAX_INT."""
+    from .syntax import ast, units
+
+    whole = name in ("depth", "count")
+    things = "channels" if name == "count" else "elements"
+    dim = expr.quantity.dim if isinstance(expr, ast.QuantityLit) else units.NONE
+    if whole and dim != units.NONE:
+        return f"a whole number of {things}, not {units.describe(dim)} ({expr.quantity.text})"
+    if not whole and dim not in (units.NONE, units.CYCLES):
+        return f"a number of cycles, not {units.describe(dim)} ({expr.quantity.text})"
+    if isinstance(value, (str, bool)):
+        return f"a number, not {value!r}"
+    if not math.isfinite(value) or value < (1 if whole else 0):
+        what = f"a whole number of {things}, at least 1" if whole else "a non-negative number"
+        return f"{what}, not {show(value)}"
+    problem = integer_problem(value) if whole else quantity_problem(value)
+    if problem:
+        return f"within range: {problem}"
+    if whole and not float(value).is_integer():
+        return f"a whole number of {things}, not {value}"
     return None
 
 

@@ -1,14 +1,18 @@
 """`attn lsp`: the language server, over stdio (pygls; install with `pip install 'attnlang[lsp]'`).
 
-Diagnostics on open, change and save; hover (kind, type, shape, dtype,
-memory, and the cost of the statement at the defaults); go to definition;
-completion; document symbols. The answers are plain functions in
-lsp_features.py; this module only connects them to pygls.
+Diagnostics on open, change and save, worked out off the server's loop (a
+newer edit cancels the older check: lsp_checks.py); hover (kind, type,
+shape, dtype, memory, and the cost of the statement at the defaults); go to
+definition; completion; document symbols, answered in the server's thread
+pool. The answers are plain functions in lsp_features.py; this module only
+connects them to pygls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 
 from .diagnostics import UsageError
 
@@ -27,7 +31,9 @@ def main(args) -> int:
         server.start_io()
     finally:
         server.attn_costs.close()
-    return 0
+    # The client said exit: a check or a hover-cost run still under way in a thread is abandoned, not
+    # waited for (the interpreter's exit would join the cost runner's thread, for up to its wall limit).
+    os._exit(0)  # (every message was flushed as it was written; stdout may be closed by now)
 
 
 def _missing() -> str:
@@ -49,6 +55,7 @@ def build_server():
     from . import __version__
     from . import lsp_features as F
     from .lsp_analysis import analyze, uri_to_path
+    from .lsp_checks import DocumentChecks
     from .lsp_costs import CostRunner
 
     server = LanguageServer("attn-lsp", __version__)
@@ -72,44 +79,56 @@ def build_server():
         doc = server.workspace.get_text_document(uri)
         return doc, doc.source, uri_to_path(uri)
 
-    def publish(uri: str) -> None:
-        doc, text, path = document(uri)
-        try:
-            found = F.diagnostics(text, path)
-        except Exception as exc:  # a bug in attnlang: show it where the user looks, keep serving
-            logging.getLogger("attn.lsp").exception("checking %s failed", uri)
-            found = [F.LspDiagnostic((0, 0, 0, 0), "error", "internal",
-                                     f"internal error in attn's checker: {type(exc).__name__}: {exc} "
-                                     "(a bug in attnlang; please report it)")]
+    def failed(exc: BaseException) -> list:
+        return [F.LspDiagnostic((0, 0, 0, 0), "error", "internal",
+                                f"internal error in attn's checker: {type(exc).__name__}: {exc} "
+                                "(a bug in attnlang; please report it)")]
+
+    def publish(uri: str, version: int | None, found: list) -> None:
         diags = [T.Diagnostic(rng(d.range), d.message, severity=severity.get(d.severity), code=d.code,
                               source="attn") for d in found]
-        server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, diags, version=doc.version))
+        server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, diags, version=version))
 
-    def prefetch_costs(uri: str) -> None:
-        _, text, path = document(uri)
+    def prefetch_costs(text: str, path: str) -> None:
         a = analyze(text, path)
         for k in (a.module.kernels if a.module else ())[:4]:
             server.attn_costs.costs(a, k, wait_s=0)
 
+    def on_loop(f) -> None:
+        """Run f on the server's loop (the thread that writes to the client), from a check's thread."""
+        loop.call_soon_threadsafe(f)
+
+    loop = None
+    server.attn_checks = checks = DocumentChecks(F.diagnostics, publish, failed, on_loop)
+
+    def check(uri: str, prefetch: bool = False) -> None:
+        """Check the document's current version off the loop (lsp_checks.py)."""
+        nonlocal loop
+        loop = loop or asyncio.get_running_loop()
+        doc, text, path = document(uri)
+        checks.submit(uri, doc.version, text, path, prefetch_costs if prefetch else None)
+
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls, params: T.DidOpenTextDocumentParams):
-        publish(params.text_document.uri)
-        prefetch_costs(params.text_document.uri)
+    async def did_open(ls, params: T.DidOpenTextDocumentParams):
+        check(params.text_document.uri, prefetch=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls, params: T.DidChangeTextDocumentParams):
-        publish(params.text_document.uri)
+    async def did_change(ls, params: T.DidChangeTextDocumentParams):
+        check(params.text_document.uri)
 
     @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls, params: T.DidSaveTextDocumentParams):
-        publish(params.text_document.uri)
-        prefetch_costs(params.text_document.uri)
+    async def did_save(ls, params: T.DidSaveTextDocumentParams):
+        check(params.text_document.uri, prefetch=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: T.DidCloseTextDocumentParams):
+        checks.cancel(params.text_document.uri)
         server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(params.text_document.uri, []))
 
+    # Requests answer from a document's analysis, which a slow document takes a while to make: in the
+    # server's thread pool, not on the loop, so they hold up nothing else either.
     @server.feature(T.TEXT_DOCUMENT_HOVER)
+    @server.thread()
     def hover(ls, params: T.HoverParams):
         _, text, path = document(params.text_document.uri)
         h = F.hover(text, path, params.position.line, params.position.character, costs=server.attn_costs)
@@ -118,6 +137,7 @@ def build_server():
         return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, h.markdown), range=rng(h.range))
 
     @server.feature(T.TEXT_DOCUMENT_DEFINITION)
+    @server.thread()
     def definition(ls, params: T.DefinitionParams):
         uri = params.text_document.uri
         _, text, path = document(uri)
@@ -130,6 +150,7 @@ def build_server():
         return T.Location(target, rng(loc.range))
 
     @server.feature(T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=["@"]))
+    @server.thread()
     def completion(ls, params: T.CompletionParams):
         _, text, path = document(params.text_document.uri)
         items = F.completion(text, path, params.position.line, params.position.character)
@@ -137,6 +158,7 @@ def build_server():
             T.CompletionItem(c.label, kind=kinds.get(c.kind), detail=c.detail) for c in items])
 
     @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @server.thread()
     def document_symbol(ls, params: T.DocumentSymbolParams):
         _, text, path = document(params.text_document.uri)
 

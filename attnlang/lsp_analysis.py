@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,7 @@ class Analysis:
 
 
 _CACHE: dict[tuple[str, str], Analysis] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def analyze(text: str, path: str) -> Analysis:
@@ -67,9 +69,10 @@ def analyze(text: str, path: str) -> Analysis:
         return hit
     prog = load_source(text, path)
     a = Analysis(path, text, prog, check_document(prog, path, text))
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = a
+    with _CACHE_LOCK:  # documents are checked in threads of their own (lsp_checks.py)
+        while len(_CACHE) >= 8:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = a
     return a
 
 

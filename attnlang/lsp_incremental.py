@@ -11,6 +11,7 @@ file loaded); any change there checks it again. The result is the same list
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from .check import check
 from .diagnostics import Diagnostic, sort_key
@@ -20,6 +21,7 @@ from .syntax import ast
 
 _KEPT: dict[tuple, tuple[list[Diagnostic], int]] = {}  # (path, context, kernel text) -> (diagnostics, first line)
 _KEPT_MAX = 256
+_KEPT_LOCK = threading.Lock()
 
 
 def _lines(text: str, first: int, last: int) -> str:
@@ -61,9 +63,10 @@ def check_document(prog: Program, path: str, text: str) -> list[Diagnostic]:
         else:
             diags = [d for d in check(prog, None, [k.name]) if (d.span, d.code, d.message) not in seen]
             if _reusable(diags, path, k.span.line, k.span.end_line):
-                if len(_KEPT) >= _KEPT_MAX:
-                    _KEPT.pop(next(iter(_KEPT)))
-                _KEPT[key] = (diags, k.span.line)
+                with _KEPT_LOCK:  # documents are checked in threads of their own (lsp_checks.py)
+                    while len(_KEPT) >= _KEPT_MAX:
+                        _KEPT.pop(next(iter(_KEPT)))
+                    _KEPT[key] = (diags, k.span.line)
         for d in diags:
             if (d.span, d.code, d.message) not in seen:
                 seen.add((d.span, d.code, d.message))

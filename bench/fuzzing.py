@@ -206,7 +206,7 @@ class Outcome:
 
     @property
     def internal(self) -> bool:
-        return self.check == "internal" or "internal" in self.engines.values()
+        return self.check == "internal" or self.check.startswith("crash") or "internal" in self.engines.values()
 
 
 def defines_for(text: str) -> dict:

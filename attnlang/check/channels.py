@@ -16,6 +16,7 @@ from typing import Mapping
 
 from ..diagnostics import Diagnostic, error, warning
 from ..hardware import Hardware
+from ..limits import channel_property_problem
 from ..program import Program
 from ..static import Static
 from ..syntax import ast
@@ -125,6 +126,10 @@ def _decl(s: ast.ChannelDecl, env: Mapping) -> list[Diagnostic]:
     if s.dtype not in DTYPES:
         diags.append(error("E0908", f"unknown element type '{s.dtype}'{scope.suggest(s.dtype, DTYPES)} "
                                     f"(known: {', '.join(DTYPES)})", s.name_span))
+    count = try_value(s.count, env) if s.count is not None else None
+    problem = channel_property_problem("count", s.count, count) if count is not None else None
+    if problem:
+        diags.append(error("E0908", f"the channel array {s.name}'s size must be {problem}", s.count.span))
     seen = set()
     for p in s.props:
         if p.name not in _PROPS:
@@ -137,10 +142,9 @@ def _decl(s: ast.ChannelDecl, env: Mapping) -> list[Diagnostic]:
         v = try_value(p.values[0], env) if len(p.values) == 1 and not isinstance(p.values[0], ast.Shape2) else None
         if v is None:
             continue
-        low = 1 if p.name == "depth" else 0
-        if isinstance(v, (str, bool)) or v < low or (p.name == "depth" and not float(v).is_integer()):
-            what = "a whole number of elements, at least 1" if p.name == "depth" else "a non-negative number"
-            diags.append(error("E0908", f"channel {s.name}'s {p.name} must be {what}, not {v}", p.values[0].span))
+        problem = channel_property_problem(p.name, p.values[0], v)
+        if problem:
+            diags.append(error("E0908", f"channel {s.name}'s {p.name} must be {problem}", p.values[0].span))
     return diags
 
 

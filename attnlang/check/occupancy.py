@@ -169,8 +169,11 @@ class Snapshot:
 
 class Occupancy:
     def __init__(self, kernel: ast.Kernel, env: Mapping, hw: Hardware, analysis: Analysis, n: int,
-                 explain: bool = False):
+                 explain: bool = False, host: bool = False):
         self.k, self.hw, self.a, self.n, self.explain = kernel, hw, analysis, n, explain
+        # host: count what a run holds in this machine's memory instead (hostmem.py): every value in
+        # one memory called HOST, at the bytes an engine keeps per element, one copy of each.
+        self.host = host
         self.xp = xp = One if n == 1 else Arrays(n)
         self.env = {k: (np.broadcast_to(np.asarray(v), (n,)) if not isinstance(v, str) else v)
                     for k, v in env.items()}
@@ -179,12 +182,13 @@ class Occupancy:
         self.G = xp.full(True)  # the candidates for which the statement being walked runs
         self.names: dict[str, dict[int, object]] = {}  # name -> buffer -> the candidates it holds it for
         self.bufs: list[Buf] = []
-        self.occ = {m: xp.full(0.0) for m in hw.memories}
-        self.peak = {m: xp.full(0.0) for m in hw.memories}
+        memories = [HOST] if host else list(hw.memories)
+        self.occ = {m: xp.full(0.0) for m in memories}
+        self.peak = {m: xp.full(0.0) for m in memories}
         # Process peaks are reserved as if every process peaked at once (an upper bound); `solo` is the
         # peak without those reservations, which some interleaving of the processes reaches.
-        self.reserved = {m: xp.full(0.0) for m in hw.memories}
-        self.solo = {m: xp.full(0.0) for m in hw.memories}
+        self.reserved = {m: xp.full(0.0) for m in memories}
+        self.solo = {m: xp.full(0.0) for m in memories}
         self.local: dict[str, object] | None = None  # the peak of the process being walked
         self.temps: list[int] = []
         self.loops: list[tuple[object, dict[str, np.ndarray]]] = []
@@ -196,7 +200,7 @@ class Occupancy:
         self.peak_at: dict[str, tuple[int, float, Span | None]] = {}
         self.clock = 0
         self.stmt: Span | None = None
-        self.sized_by: dict[str, set[str]] = {m: set() for m in hw.memories}  # names sizes depend on (explain)
+        self.sized_by: dict[str, set[str]] = {m: set() for m in memories}  # names sizes depend on (explain)
         self.process_unit: str | None = None
 
     # ---------------------------------------------------------- buffers
@@ -218,16 +222,19 @@ class Occupancy:
 
     def size(self, ty: Ty):
         scalars = self.scalars
+        per = host_elem_bytes(ty.dtype) if self.host else elem_bytes(ty.dtype)
         if scalars is not None and not any(d.opaque for d in ty.shape):
             # A polynomial in names: Python numbers give NumPy's values (bar int64 wrap-around, checked).
-            total = elem_bytes(ty.dtype)
+            total = per
             for d in ty.shape:
                 total = total * d.eval(scalars)
             if not isinstance(total, int) or -_WRAP < total < _WRAP:
                 return total
-        total = elem_bytes(ty.dtype)
+        # Opaque dims, or a product past int64: in floats, which reach inf rather than wrap around (NumPy's
+        # int64 arrays wrap without a word, its scalars print an overflow warning).
+        total = float(per)
         for d in ty.shape:
-            total = total * d.eval(self.env)
+            total = total * np.asarray(d.eval(self.env), dtype=float)
         return total
 
     def set_static(self, name: str, value) -> None:
@@ -243,20 +250,25 @@ class Occupancy:
                 self.scalars[name] = One.num(value)
 
     def alloc(self, ty: Ty | None, charge, label, refs: int = 0) -> dict[int, object] | None:
-        if ty is None or not ty.tensor or ty.memory not in self.occ:
+        if ty is None or not ty.tensor or ty.memory not in self.hw.memories:
             return None
         xp = self.xp
+        memory = HOST if self.host else ty.memory
         try:
             nbytes = self.size(ty)
             amount = xp.where(self.G, xp.bytes(nbytes) * charge, 0.0)  # a charge that is not a number: E0704
-        except (Unknown, TypeError, ValueError, OverflowError):  # OverflowError: past int64 (2 ** 70 elements)
+        except OverflowError:  # past int64 (2 ** 70 elements): more than any memory holds
+            if not self.host:
+                return None
+            amount = xp.where(self.G, xp.bytes(float("inf")), 0.0)
+        except (Unknown, TypeError, ValueError):
             return None
         if self.explain:
-            self.sized_by[ty.memory] |= set().union(*(d.names() for d in ty.shape))
-        self.occ[ty.memory] = self.occ[ty.memory] + amount
-        bid = self.add_buf(Buf(ty.memory, amount, xp.where(self.G, refs, 0), xp.copy(self.G), label, ty, charge))
+            self.sized_by[memory] |= set().union(*(d.names() for d in ty.shape))
+        self.occ[memory] = self.occ[memory] + amount
+        bid = self.add_buf(Buf(memory, amount, xp.where(self.G, refs, 0), xp.copy(self.G), label, ty, charge))
         self.temps.append(bid)
-        self.note_peak(ty.memory)
+        self.note_peak(memory)
         return {bid: xp.copy(self.G)}
 
     def add_buf(self, buf: Buf) -> int:
@@ -339,7 +351,7 @@ class Occupancy:
     def charge(self, name: str):
         """@pipeline copies for a value first assigned in the innermost loop's body, times the
         iterations of enclosing @parallel loops that run at once (the interpreter's rule)."""
-        if not self.loops:
+        if not self.loops or self.host:  # an engine keeps one copy on the host, whatever the modeled ones
             return 1
         k, present, copies = self.loops[-1]
         p = present.get(name)
@@ -558,6 +570,14 @@ class Occupancy:
 EXACT_LOOP_DEPTH = 4
 
 _WRAP = 2**63  # NumPy's int64 wraps around there; Python's ints do not
+
+#: The one memory of a host walk (Occupancy(host=True)).
+HOST = "host"
+
+
+def host_elem_bytes(dtype: str | None) -> int:
+    """Bytes an engine keeps per element on the host: float32, float64 for f64 (interp/values.py)."""
+    return 8 if dtype == "f64" else 4
 
 
 #: A label longer than this is cut (the expression of a long sum would fill the screen).

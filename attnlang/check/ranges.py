@@ -1,4 +1,5 @@
-"""Loop bounds and steps: whole numbers, in range, steps positive (E0302, E0603, E0606); causal() offsets in range.
+"""Loop bounds and steps, process ranges: whole numbers, in range, steps positive (E0302, E0603, E0606);
+causal() offsets in range.
 
 Runs before the other rule families: a bound out of range (E0302) would
 overflow the arrays of iterations they build, so a kernel with one gets no
@@ -25,9 +26,14 @@ def check_loop_bounds(prog: Program, kernel: ast.Kernel, env: Mapping[str, Stati
     env = scope.full_env(kernel, env)
     diags = []
     for s, _, quiet in scope.walk_live(kernel.body, env):
-        if not isinstance(s, ast.For):
-            continue  # (a loop in a branch the params rule out still must not hold a number out of range)
-        for e, what in ((s.lo, "a loop bound"), (s.hi, "a loop bound"), (s.step, "the loop step")):
+        # (a loop in a branch the params rule out still must not hold a number out of range)
+        if isinstance(s, ast.For):
+            parts = ((s.lo, "a loop bound"), (s.hi, "a loop bound"), (s.step, "the loop step"))
+        elif isinstance(s, ast.Process) and s.var is not None:
+            parts = ((s.lo, "a process range bound"), (s.hi, "a process range bound"))
+        else:
+            continue
+        for e, what in parts:
             v = try_value(e, env) if e is not None else None
             if v is None:
                 continue
@@ -39,7 +45,7 @@ def check_loop_bounds(prog: Program, kernel: ast.Kernel, env: Mapping[str, Stati
                 continue
             elif isinstance(v, (bool, str)) or not float(v).is_integer():
                 diags.append(error("E0606", f"{what} must be a whole number, not {_named(text, v)}", e.span))
-            elif e is s.step and v <= 0:
+            elif isinstance(s, ast.For) and e is s.step and v <= 0:
                 diags.append(error("E0603", f"the loop step {_named(text, v)} is not positive", e.span))
     return diags + _offsets(kernel, env)
 

@@ -74,6 +74,8 @@ def _bounds(loop, env: Mapping, n: int):
         raise Unknown(var)
     if np.any(step <= 0) or not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)):
         raise Unknown(var)
+    if step.dtype.kind == "f" and np.any(step != np.floor(step)):
+        raise Unknown(var)  # a step such as 1e-308 (the bounds rule reports it): (hi - lo) / step overflows
     return var, lo, step, np.maximum(0, np.ceil((hi - lo) / step)).astype(np.int64)
 
 

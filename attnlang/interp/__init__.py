@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -18,13 +19,14 @@ from .spec import VerifyPlan, check_output, mismatch_diagnostic
 
 def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict[str, np.ndarray],
             trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
-            verify: VerifyPlan | None = None) -> Result:
+            verify: VerifyPlan | None = None, max_steps: float | None = None) -> Result:
     """Run the kernel body on the machine; verify outputs against the specs as verify says (default:
-    every element)."""
+    every element). max_steps: the most loop iterations and process instances (None: no limit)."""
     from .engine import Engine  # here, not above: the JIT uses this package's summary without the engine
     from .streams import Scheduler, declare_channels, undrained
 
-    limits = Limits(max_cycles, time.monotonic() + timeout if timeout else None)
+    limits = Limits(max_cycles, time.monotonic() + timeout if timeout else None,
+                    math.inf if max_steps is None else max_steps)
     machine = Machine(hw, trace=trace, limits=limits)
     eng = Engine(hw, machine, env, inputs, kernel)
     eng.declare_outputs()

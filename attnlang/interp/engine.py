@@ -15,7 +15,7 @@ from ..program import tensor_shape
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .evaluate import evaluate
-from .machine import Buffer, Machine
+from .machine import Buffer, Machine, steps_error
 from .streams import exec_recv, exec_send
 from .values import TV, round_to
 
@@ -307,7 +307,8 @@ class Engine:
         saved_outer = self._outer_names
         saved_var = self.env.get(s.var)
         names, env, loops = self.names, self.env, self.loops
-        timed = self.m.limits.deadline is not None
+        m = self.m
+        timed, max_steps = m.limits.deadline is not None, m.limits.max_steps
         loop = _Loop(pipeline, outer.lane, outer.slot, outer.copies)  # the same every iteration unless @parallel
         before: set | None = None
         sched = self.sched
@@ -323,8 +324,11 @@ class Engine:
             if parallel is not None:
                 loop = _Loop(pipeline, n, outer.slot + (n % width,), outer.copies * width)
             loops.append(loop)
+            m.steps += 1  # an iteration that advances no modeled time counts too
+            if m.steps > max_steps:
+                raise steps_error(max_steps, s.span)
             if timed:
-                self.m.check_wall(s.span)
+                m.check_wall(s.span)
             for handler, st, transfer in body:
                 r = handler(self, st)
                 if r is not None:
@@ -346,8 +350,8 @@ class Engine:
         """Start a process (or one per index of its range) running beside this one."""
         indices = [None]
         if s.var is not None:
-            indices = list(range(self._static_int(s.lo, "a process range bound"),
-                                 self._static_int(s.hi, "a process range bound")))
+            indices = range(self._static_int(s.lo, "a process range bound"),
+                            self._static_int(s.hi, "a process range bound"))
         for i in indices:
             child = Engine(self.hw, self.m, self.env, {}, self.kernel)
             for shared in ("tensors", "outputs", "out_dtype", "stored", "store_end", "channels", "sched", "memo"):

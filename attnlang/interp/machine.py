@@ -7,6 +7,7 @@ its cost. Memory occupancy is tracked in program order.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -60,6 +61,14 @@ class Event:
 class Limits:
     max_cycles: float | None = None
     deadline: float | None = None  # time.monotonic() value
+    max_steps: float = math.inf  # loop iterations, of every loop in every process together
+
+
+def steps_error(limit: float, span: Span) -> AttnError:
+    """E1002: the run passed --max-steps (the message both engines give)."""
+    return AttnError(error("E1002", f"the run passed --max-steps {limit:.0f} loop iterations here", span,
+                           "a loop that runs this long does not end in a useful time; a larger --max-steps "
+                           "runs it on"))
 
 
 @dataclass
@@ -83,6 +92,7 @@ class Machine:
         self.end = 0.0
         self.events: list[Event] | None = [] if trace else None
         self.limits = limits or Limits()
+        self.steps = 0  # loop iterations so far (Limits.max_steps)
         self.clock = 0  # LRU counter
         # The live buffers of each memory that spills, oldest first: where _spill picks its victims.
         self.live: dict[str, list[Buffer]] = {name: [] for name, m in hw.memories.items() if m.policy == "spill"}

@@ -156,6 +156,26 @@ class SpecEval:
         kids = _children(e)
         return max([here] + [self.row_elements(k) for k in kids])
 
+    def parts(self, e, whole: bool = False):
+        """(each part of e, whether its evaluation takes it whole) in the order _rows meets them: the
+        right side of a matrix product, the operand of a transpose, both sides of a product with a
+        vector, and a row reduction's result are whole; the rest goes a block of rows at a time."""
+        if isinstance(e, ast.Call) and e.func in _ROW_REDUCE:
+            whole = True
+        yield e, whole
+        pair = (e.left, e.right) if isinstance(e, ast.Binary) and e.op == "@" else \
+            tuple(e.args[:2]) if isinstance(e, ast.Call) and e.func == "dot" and len(e.args) >= 2 else None
+        if pair is not None:
+            both = len(self.shape(pair[0])) >= 2 and len(self.shape(pair[1])) >= 2
+            yield from self.parts(pair[0], not both)
+            yield from self.parts(pair[1], True)
+        elif isinstance(e, ast.Attr) or (isinstance(e, ast.Call) and e.func == "transpose"):
+            for k in _children(e):
+                yield from self.parts(k, True)
+        else:
+            for k in _children(e):
+                yield from self.parts(k)
+
     def block_rows(self, e) -> int:
         if self._block_rows is None:
             self._block_rows = max(1, BLOCK_BYTES // (8 * max(self.row_elements(e), 1)))
@@ -242,6 +262,10 @@ class SpecEval:
         return None
 
     def _matmul(self, e, left, right, r: Rows):
+        with np.errstate(all="ignore"):  # inf and NaN are the spec's values (as in a kernel), not warnings
+            return self._product(e, left, right, r)
+
+    def _product(self, e, left, right, r: Rows):
         if len(self.shape(left)) >= 2 and len(self.shape(right)) >= 2:
             if isinstance(left, ast.Call) and left.func == "softmax" and math.prod(self.shape(left.args[0])):
                 # softmax(x) @ y = (exp(x - rowmax x) @ y) / rowsum(exp(x - rowmax x)): the division is
@@ -249,8 +273,7 @@ class SpecEval:
                 p = self._exp_shifted(left, r)
                 total = np.sum(p, axis=-1, keepdims=True)
                 out = np.matmul(p, self.whole(right))
-                with np.errstate(all="ignore"):
-                    return np.divide(out, total, out=self._into(out, total))
+                return np.divide(out, total, out=self._into(out, total))
             return np.matmul(self.rows(left, r), self.whole(right))
         # a vector on either side: the result's rows are not the left operand's
         return self._take(np.matmul(self.whole(left), self.whole(right)), r)
@@ -333,6 +356,50 @@ class SpecEval:
             return _ROW_REDUCE[f](self.whole(x), axis=-1)
         parts = [_ROW_REDUCE[f](np.broadcast_to(b, s[:-2] + np.shape(b)[-2:]), axis=-1) for b in self._blocks(x)]
         return np.concatenate(parts, axis=-1)
+
+
+#: Float64 copies of the compared elements spec.py's check_output holds at once: the spec's value and
+#: its blocks, the output's numbers, their differences (twice) and the bound.
+COMPARE_COPIES = 6
+
+
+class _Shaped:
+    """A tensor's stand-in for shapes only (np.shape reads .shape): the guard sizes a spec before any
+    input is made."""
+
+    def __init__(self, shape: tuple):
+        self.shape, self.ndim = shape, len(shape)
+
+
+def working_bytes(expr, shapes: dict[str, tuple], env: dict, plan) -> float | None:
+    """An upper bound on the bytes check_output (spec.py) holds to verify one output under plan: a
+    block of every part of the spec, every part taken whole twice (its blocks and their join), and
+    COMPARE_COPIES float64 copies of the elements compared. None when the spec's shapes are wrong (the
+    verification itself says how). The host-memory guard (attnlang/hostmem.py) adds it up."""
+    from .spec import AUTO_FULL_NUMBERS, AUTO_ROWS
+
+    ev = SpecEval({name: _Shaped(tuple(shape)) for name, shape in shapes.items()}, env)
+    try:
+        shape = ev.shape(expr)
+        n_rows = shape[-2] if len(shape) >= 2 else 0
+        mode, rows = plan.mode, plan.rows
+        if mode == "auto":
+            mode, rows = ("full", 0) if n_rows * ev.row_elements(expr) <= AUTO_FULL_NUMBERS else ("rows", AUTO_ROWS)
+        compared = math.prod(shape)
+        if mode == "rows" and n_rows:
+            compared = compared // n_rows * min(rows, n_rows)
+        total = COMPARE_COPIES * 8 * compared
+        step = ev.block_rows(expr)
+        for node, whole in ev.parts(expr):
+            s = ev.shape(node)
+            n = math.prod(s)
+            if whole or len(s) < 2 or s[-2] <= 1:
+                total += 2 * 8 * n
+            else:
+                total += 8 * (n // s[-2]) * min(step, s[-2])
+    except AttnError:
+        return None
+    return float(total)
 
 
 def _children(e) -> list:

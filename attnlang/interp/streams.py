@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..diagnostics import AttnError, Span, error, warning
+from ..limits import channel_property_problem
 from ..static import StaticError, static_eval
 from ..syntax import ast
 from .evaluate import evaluate
@@ -62,8 +63,9 @@ def _prop(props, name: str, env: dict, default: float) -> float:
                 value = static_eval(v, env)
             except StaticError as exc:
                 raise AttnError(exc.diagnostic) from None
-            if isinstance(value, (str, bool)) or value < 0:
-                raise AttnError(error("E1030", f"channel property '{name}' needs a non-negative number", v.span))
+            problem = channel_property_problem(name, v, value)
+            if problem:
+                raise AttnError(error("E1030", f"channel property '{name}' must be {problem}", v.span))
             return float(value)
     return default
 
@@ -90,17 +92,19 @@ def declare_channels(kernel: ast.Kernel, env: dict) -> dict[str, Channel]:
         if not isinstance(s, ast.ChannelDecl):
             continue
         depth = int(_prop(s.props, "depth", env, 1))
-        if depth < 1:
-            raise AttnError(error("E1030", f"channel {s.name} needs a depth of at least 1", s.span))
         latency = _prop(s.props, "latency", env, 1)
         response = _prop(s.props, "response", env, latency)
         if s.count is None:
             out[s.name] = Channel(s.name, s.dtype, depth, latency, response, s.span, reader=readers.get(s.name))
         else:
             try:
-                n = int(static_eval(s.count, env))
+                count = static_eval(s.count, env)
             except StaticError as exc:
                 raise AttnError(exc.diagnostic) from None
+            problem = channel_property_problem("count", s.count, count)
+            if problem:
+                raise AttnError(error("E1030", f"the channel array {s.name}'s size must be {problem}", s.count.span))
+            n = int(count)
             for i in range(n):
                 out[f"{s.name}[{i}]"] = Channel(f"{s.name}[{i}]", s.dtype, depth, latency, response, s.span,
                                                 reader=readers.get(s.name))

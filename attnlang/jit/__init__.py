@@ -20,13 +20,25 @@ import numpy as np
 
 from ..diagnostics import AttnError, Span, error, warning
 from ..hardware import Hardware
-from ..interp.machine import Counters, _kib
+from ..interp.machine import Counters, _kib, steps_error
 from ..syntax import ast
 from . import native
-from .values import CLEANUP, DEADLOCK, ENTRY, MAX_CYCLES, NO_MEMORY, OVERFLOW, RAISE, SPILL, TIMEOUT, Unsupported
+from .values import (
+    CLEANUP,
+    DEADLOCK,
+    ENTRY,
+    MAX_CYCLES,
+    MAX_STEPS,
+    NO_MEMORY,
+    OVERFLOW,
+    RAISE,
+    SPILL,
+    TIMEOUT,
+    Unsupported,
+)
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "5"
+VERSION = "6"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
@@ -72,7 +84,8 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
 
 
 def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, trace: bool = False,
-            max_cycles: float | None = None, timeout: float | None = None, verify=None):
+            max_cycles: float | None = None, timeout: float | None = None, verify=None,
+            max_steps: float | None = None):
     """Run the kernel natively; fall back to the interpreter (saying why) where it cannot."""
     from ..interp import execute as interp_execute
 
@@ -85,18 +98,19 @@ def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, tra
         if "fallback" in c:
             reason = c["fallback"]
         else:
-            result = _run(c, kernel, env, hw, inputs, max_cycles, timeout, verify)
+            result = _run(c, kernel, env, hw, inputs, max_cycles, timeout, verify, max_steps)
             if isinstance(result, str):
                 reason = result
             else:
                 return result
     result = interp_execute(prog, kernel, env, hw, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
-                            verify=verify)
+                            verify=verify, max_steps=max_steps)
     result.fallback = f"the JIT ran this in the interpreter: {reason}"
     return result
 
 
-def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout, verify):
+def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout, verify,
+         max_steps=None):
     from .. import cost
     from ..interp import summarize, verify_outputs
 
@@ -123,6 +137,7 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
         bind(lay["p"][f"out.{t.name}"], outputs[t.name])
     for slot, n, elem in meta["storage"] + meta["scratch"]:
         bind(slot, np.zeros(n, dtype=np.float64 if elem == "f64" else np.float32))
+    I[lay["i"]["max_steps"]] = 2**62 if max_steps is None or max_steps >= 2**62 else int(max_steps)
     root = hw.root_memory().name
     mem_id = {name: i for i, name in enumerate(hw.memories)}
     resident = sum(cost.tensor_bytes(a.size, t.dtype) for t, a in
@@ -201,6 +216,8 @@ def _raise(code: int, meta: dict, lay: dict, F, I) -> None:  # noqa: E741
         notes.append("a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit")
     if code == NO_MEMORY:
         raise MemoryError(message)
+    if code == MAX_STEPS:
+        raise steps_error(int(a), span)
     if code not in (OVERFLOW, MAX_CYCLES, TIMEOUT, RAISE):
         message = f"the compiled kernel stopped with code {code}"
     raise AttnError(error(site["code"], message, span, *notes))

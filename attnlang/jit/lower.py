@@ -41,6 +41,7 @@ from .values import (
     CLEANUP,
     ENTRY,
     MAX_CYCLES,
+    MAX_STEPS,
     NO_MEMORY,
     OK,
     OVERFLOW,
@@ -52,6 +53,9 @@ from .values import (
     Unsupported,
     Val,
 )
+
+#: The most iterations of a loop lowered once per index (_unrolled): code grows with each one.
+MAX_UNROLLED = 4096
 
 
 @dataclass
@@ -116,7 +120,8 @@ class Lowering(ChannelLowering):
         self.runtime.build(self.occ_base, self.peak_base)
         L.I("err.site")
         L.I("seq")
-        L.I("wall")
+        L.I("steps")  # loop iterations so far: --max-steps, and when to look at the clock for --timeout
+        L.I("max_steps")
 
     def _pipelines(self, body) -> list[int]:
         out = []
@@ -682,6 +687,9 @@ class Lowering(ChannelLowering):
             raise Unsupported("a @pipeline loop after a name was bound on some paths only (the interpreter "
                               "charges its copies by whether it is bound)", s.span)
         if isinstance(lo, int) and isinstance(hi, int) and not s.annotations and self._varying_extent(s):
+            if len(range(lo, hi, step)) > MAX_UNROLLED:
+                raise Unsupported(f"a loop whose slices change size with its index, over more than {MAX_UNROLLED} "
+                                  "iterations (the JIT lowers such a loop once per index)", s.span)
             return self._unrolled(s, range(lo, hi, step))
         if self.proc is not None:
             if parallel is not None:
@@ -709,7 +717,7 @@ class Lowering(ChannelLowering):
         before = dict(self.names)
         count = self.state_var(I64)
         b.store(i64(0), count)
-        wall = self.site("E1004", "the run passed its wall-time limit (--timeout) here", s.span)
+        wall = self.sites_of_step(s.span)
         with fn.loop(lo_v, hi_v, step, idx=self.state_var(I64) if self.proc is not None else None) as v:
             b.store(v, var)
             n = b.load(count)
@@ -798,7 +806,7 @@ class Lowering(ChannelLowering):
         saved_rt = self.rt.pop(s.var, None)
         saved_env = self.env.get(s.var)
         before = dict(self.names)
-        wall = self.site("E1004", "the run passed its wall-time limit (--timeout) here", s.span)
+        wall = self.sites_of_step(s.span)
         for i in values:
             self.env[s.var] = i
             self.check_wall(wall)
@@ -812,15 +820,23 @@ class Lowering(ChannelLowering):
         else:
             self.env[s.var] = saved_env
 
-    def check_wall(self, site: int) -> None:
+    def sites_of_step(self, span) -> tuple[int, int]:
+        """The sites check_wall fails at for a loop: --timeout and --max-steps."""
+        return (self.site("E1004", "the run passed its wall-time limit (--timeout) here", span),
+                self.site("E1002", "", span))  # the message is interp.machine.steps_error's
+
+    def check_wall(self, sites: tuple[int, int]) -> None:
+        """An iteration starts: count it against --max-steps, and every 256th look at the clock."""
         fn, b = self.fn, self.b
+        slot = self.L.i["steps"]
+        n = b.add(fn.iget(slot), i64(1))
+        fn.iset(slot, n)
+        limit = fn.iget(self.L.i["max_steps"])
+        self.fail_if(b.icmp_signed(">", n, limit), MAX_STEPS, sites[1], a=limit)
         with b.if_then(b.fcmp_ordered(">", self.deadline, f64(0.0)), likely=False):
-            slot = self.L.i["wall"]
-            n = b.add(fn.iget(slot), i64(1))
-            fn.iset(slot, n)
             with b.if_then(b.icmp_signed("==", b.and_(n, i64(255)), i64(0))):
                 now = self._now()
-                self.fail_if(b.fcmp_ordered(">", now, self.deadline), TIMEOUT, site)
+                self.fail_if(b.fcmp_ordered(">", now, self.deadline), TIMEOUT, sites[0])
 
     def _now(self):
         b = self.b

@@ -20,6 +20,8 @@ OK, OVERFLOW, SPILL, MAX_CYCLES, TIMEOUT, NO_MEMORY, RAISE = 0, 1, 2, 3, 4, 5, 6
 YIELD = 7
 #: every process is blocked: the interpreter reruns the kernel for the diagnostic (E1032)
 DEADLOCK = 8
+#: the run passed --max-steps loop iterations (E1002)
+MAX_STEPS = 9
 
 
 class Unsupported(Exception):

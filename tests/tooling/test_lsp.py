@@ -253,3 +253,83 @@ def test_kernel_by_kernel_checking_gives_what_the_checker_gives(tmp_path):
         got = check_document(prog, path, text)
         assert [d.to_json() for d in got] == [d.to_json() for d in want]
     assert {d.code for d in check_document(load_source(versions[2], path), path, versions[2])} == {"E0310"}
+
+
+# ---------------------------------------------------------------- checks off the loop, cancelled by newer edits
+
+
+def _slow_document() -> str:
+    """A long straight-line kernel: seconds of checking (bench/bench_check_scaling.py's family)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_check_scaling
+
+    return bench_check_scaling.straight(8000)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The user and system time a process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def fresh_server():
+    """A server of its own: no hover-cost run of an earlier test still busy in it."""
+    c = Client()
+    c.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})
+    c.notify("initialized", {})
+    yield c
+    c.proc.kill()
+    c.proc.wait(timeout=TIMEOUT_S)
+    for f in (c.proc.stdout, c.proc.stdin, c.proc.stderr):
+        f.close()
+
+
+def _open(c: Client, uri: str, version: int, text: str) -> None:
+    c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "attn", "version": version,
+                                                       "text": text}})
+
+
+def _published(c: Client) -> list[tuple[str, int]]:
+    """(uri, version) of every publishDiagnostics received so far, in order (the queue is left as it was)."""
+    seen = []
+    while True:
+        try:
+            seen.append(c.messages.get_nowait())
+        except queue.Empty:
+            break
+    for m in seen:
+        c.messages.put(m)
+    return [(m["params"]["uri"], m["params"].get("version")) for m in seen
+            if m.get("method") == "textDocument/publishDiagnostics"]
+
+
+def test_a_slow_document_does_not_hold_up_the_others(fresh_server):
+    """The checker takes seconds over a long document; a small one opened after it gets its diagnostics
+    first, and a hover on it is answered meanwhile."""
+    c = fresh_server
+    slow, small = (ROOT / "examples" / "lsp_slow.attn").as_uri(), (ROOT / "examples" / "lsp_small.attn").as_uri()
+    _open(c, slow, 1, _slow_document())
+    time.sleep(0.2)  # its check is under way
+    t0 = time.monotonic()
+    _open(c, small, 1, PROGRAM)
+    assert c.diagnostics_for(small, 1) is not None
+    hover = c.request("textDocument/hover", {"textDocument": {"uri": small}, "position": {"line": 9, "character": 4}})
+    assert hover is not None
+    assert (slow, 1) not in _published(c), f"the small document waited {time.monotonic() - t0:.1f} s"
+
+
+def test_a_newer_edit_cancels_the_check_of_the_older_version(fresh_server):
+    """Version 1 takes seconds to check; version 2 arrives at once: its diagnostics are published, version 1's
+    never are, and the server stops working on it (it uses no CPU once version 2 is published)."""
+    c = fresh_server
+    uri = (ROOT / "examples" / "lsp_edited.attn").as_uri()
+    _open(c, uri, 1, _slow_document())
+    time.sleep(0.3)
+    c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                        "contentChanges": [{"text": BROKEN}]})
+    assert [d["code"] for d in c.diagnostics_for(uri, 2)] == ["E0310"]
+    before = _cpu_seconds(c.proc.pid)
+    time.sleep(1.0)
+    assert _cpu_seconds(c.proc.pid) - before < 0.3
+    assert (uri, 1) not in _published(c)
