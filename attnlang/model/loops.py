@@ -38,7 +38,14 @@ ENUMERATE = 4
 _MISSING = object()
 
 
-def run_loop(w, s: ast.For) -> None:
+#: what makes a candidate infeasible at a loop (Walker.invalid), here and in stage 1
+DIVIDES = "the tile of loop '{}' does not divide its range"
+NO_TRIP = "loop '{}' would run no iteration"
+
+
+def loop_bounds(w, s: ast.For) -> tuple:
+    """The loop's start, step and span (its end minus its start), each checked: whole numbers, and
+    a positive step (numbers or arrays over candidates)."""
     env = w.env
     lo, hi = aeval(s.lo, env), aeval(s.hi, env)
     step = aeval(s.step, env) if s.step is not None else 1
@@ -47,27 +54,38 @@ def run_loop(w, s: ast.For) -> None:
             raise model_error("a loop's bounds and step must be whole numbers (attn check says more)", e.span)
     if _any(np.asarray(step) <= 0):
         raise model_error("the loop step must be positive", (s.step or s.hi).span)
-    span = hi - lo
+    return lo, step, hi - lo
+
+
+def pipeline_copies(w, shape):
+    """The copies of a `@pipeline(k)` loop (1 without one): a number, or an array over candidates."""
+    if shape.pipeline is None:
+        return 1
+    a = shape.pipeline
+    pipeline = aeval(a.args[0], w.env) if a.args else 2
+    if not whole(pipeline) or _any(np.asarray(pipeline) < 1):
+        raise model_error("@pipeline needs at least one copy", a.span)
+    one = scalar(pipeline)
+    return one if one is not None else pipeline
+
+
+def run_loop(w, s: ast.For) -> None:
+    env = w.env
+    lo, step, span = loop_bounds(w, s)
     trips = -(-span // step)
     if isinstance(trips, np.ndarray):
         trips = np.maximum(trips, 0)
         if _any(span % step != 0):
-            w.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, span % step != 0))
+            w.invalid.append((DIVIDES.format(s.var), s, span % step != 0))
         if _any(trips == 0):
-            w.invalid.append((f"loop '{s.var}' would run no iteration", s, trips == 0))
+            w.invalid.append((NO_TRIP.format(s.var), s, trips == 0))
             trips = np.maximum(trips, 1)
     else:
         trips = max(int(trips), 0)
         if span % step != 0:
-            w.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, True))
+            w.invalid.append((DIVIDES.format(s.var), s, True))
     shape = loop_shape(s)
-    pipeline = 1
-    if shape.pipeline is not None:
-        a = shape.pipeline
-        pipeline = aeval(a.args[0], env) if a.args else 2
-        if not whole(pipeline) or _any(np.asarray(pipeline) < 1):
-            raise model_error("@pipeline needs at least one copy", a.span)
-        pipeline = scalar(pipeline) if scalar(pipeline) is not None else pipeline
+    pipeline = pipeline_copies(w, shape)
     lanes = None
     if shape.parallel:
         n = scalar(trips)

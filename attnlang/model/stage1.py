@@ -45,7 +45,8 @@ from ..hardware import Hardware, OpCost
 from ..syntax import ast
 from .analytic import derive, run_walker
 from .frame import Frame
-from .statics import aeval, loop_shape, model_error, scalar, whole
+from .loops import DIVIDES, NO_TRIP, loop_bounds, pipeline_copies
+from .statics import aeval, loop_shape, model_error, scalar
 from .times import ALL
 from .walk import Walker
 
@@ -102,34 +103,19 @@ class CountWalker(Walker):
         return got
 
     def exec_for(self, s: ast.For) -> None:
-        env = self.env
-        lo, hi = aeval(s.lo, env), aeval(s.hi, env)
-        step = aeval(s.step, env) if s.step is not None else 1
-        for v, e in ((lo, s.lo), (hi, s.hi), (step, s.step)):
-            if not whole(v):
-                raise model_error("a loop's bounds and step must be whole numbers (attn check says more)", e.span)
-        if np.any(np.asarray(step) <= 0):
-            raise model_error("the loop step must be positive", (s.step or s.hi).span)
-        span = hi - lo
+        lo, step, span = loop_bounds(self, s)
         trips = cost.ceil_div(span, step)
         bad = span % step != 0
         if np.any(bad):
-            self.invalid.append((f"the tile of loop '{s.var}' does not divide its range", s, bad))
+            self.invalid.append((DIVIDES.format(s.var), s, bad))
         if not isinstance(trips, np.ndarray):  # one trip count: a loop of none runs nothing (loops.run_loop)
             if trips <= 0:
                 return
         elif np.any(trips <= 0):
-            self.invalid.append((f"loop '{s.var}' would run no iteration", s, trips <= 0))
+            self.invalid.append((NO_TRIP.format(s.var), s, trips <= 0))
             trips = np.maximum(trips, 1)
         shape = loop_shape(s)
-        pipeline = 1
-        if shape.pipeline is not None:
-            a = shape.pipeline
-            pipeline = aeval(a.args[0], env) if a.args else 2
-            if not whole(pipeline) or np.any(np.asarray(pipeline) < 1):
-                raise model_error("@pipeline needs at least one copy", a.span)
-            one = scalar(pipeline)
-            pipeline = one if one is not None else pipeline
+        pipeline = pipeline_copies(self, shape)
         width = 1
         if shape.parallel:
             n = scalar(trips)
