@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench_interp import best_of, numpy_attention  # noqa: E402  (bench/ is on the path of a bench script)
 
 from attnlang.api import run  # noqa: E402
-from attnlang.jit import native  # noqa: E402
+from attnlang.jit import cache, native  # noqa: E402
 
 FLASH = ROOT / "examples" / "flash.attn"
 
@@ -59,7 +59,7 @@ def main() -> None:
     inputs = {x: rng.standard_normal((n, d)).astype(np.float16).astype(np.float32) for x in "QKV"}
     defines = {"N": n, "d": d, "Br": 64, "Bc": 64}
     first = jit_run(defines, inputs)
-    native.forget_memory_cache()
+    cache.forget_memory_cache()
     from_disk = jit_run(defines, inputs)
     runs = [jit_run(defines, inputs).jit["run_seconds"] for _ in range(args.repeat)]
     q, k, v = (inputs[x] for x in "QKV")

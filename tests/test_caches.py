@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from attnlang.jit import cache as jit_cache
+
 ROOT = Path(__file__).resolve().parents[1]
 FLASH = str(ROOT / "examples" / "flash.attn")
 
@@ -71,22 +73,49 @@ def _jit(cache: Path, br: int) -> dict:
     return json.loads(p.stdout)
 
 
+def _by_suffix(cache: Path) -> dict[str, list[Path]]:
+    """The jit cache's entries by suffix: LLVM's object and description (.o, .json) and, where kernels are
+    loaded without LLVM (attnlang/jit/cache.py), the entry holding both (.kernel)."""
+    out: dict[str, list[Path]] = {}
+    for p in entries(cache, "jit"):
+        out.setdefault(p.suffix, []).append(p)
+    return out
+
+
 def test_a_jit_object_copied_under_another_key_is_rebuilt_not_run(tmp_path):
     cache = tmp_path / "cache"
     a = _jit(cache, 32)
-    (a_o, a_json), = [(p, p.with_suffix(".json")) for p in entries(cache, "jit") if p.suffix == ".o"]
+    first = _by_suffix(cache)
     b = _jit(cache, 16)
     assert a["cycles"] != b["cycles"]
-    (b_o, b_json), = [(p, p.with_suffix(".json")) for p in entries(cache, "jit")
-                      if p.suffix == ".o" and p != a_o]
+    both = _by_suffix(cache)
+    assert {k: len(v) for k, v in both.items()} == {k: 2 for k in first}
     assert _jit(cache, 16)["jit"]["cached"] == "disk"
-    # A's object and description under B's key, the key inside the description changed to B's.
-    shutil.copyfile(a_o, b_o)
-    b_json.write_bytes(a_json.read_bytes().replace(a_o.stem.encode(), b_o.stem.encode()))
+    # Each of A's entries under B's name, the name inside a description changed to B's.
+    for suffix, paths in both.items():
+        a_path, = first[suffix]
+        b_path, = (p for p in paths if p != a_path)
+        b_path.write_bytes(a_path.read_bytes().replace(a_path.stem.encode(), b_path.stem.encode()))
     again = _jit(cache, 16)
     assert again["jit"]["cached"] is None  # compiled afresh
     assert again["cycles"] == b["cycles"]
-    assert _jit(cache, 16)["jit"]["cached"] == "disk"  # and the rewritten entry is good
+    assert _jit(cache, 16)["jit"]["cached"] == "disk"  # and the rewritten entries are good
+
+
+@pytest.mark.skipif(jit_cache.host() is None, reason="kernels are loaded without LLVM on x86-64 Linux only")
+def test_a_kernel_entry_copied_under_another_name_is_refused_and_llvm_loads_the_right_one(tmp_path):
+    cache = tmp_path / "cache"
+    _jit(cache, 32)
+    (a_kernel,) = _by_suffix(cache)[".kernel"]
+    b = _jit(cache, 16)
+    (b_kernel,) = (p for p in _by_suffix(cache)[".kernel"] if p != a_kernel)
+    b_kernel.write_bytes(a_kernel.read_bytes().replace(a_kernel.stem.encode(), b_kernel.stem.encode()))
+    again = _jit(cache, 16)  # the HMAC (over the entry's name) refuses A's entry; LLVM's entries for B load
+    assert again["jit"]["cached"] == "disk" and again["cycles"] == b["cycles"]
+    for p in _by_suffix(cache)[".json"]:  # LLVM's entries are not needed once the .kernel is rewritten
+        p.write_bytes(b"{not json")
+    again = _jit(cache, 16)
+    assert again["jit"]["cached"] == "disk" and again["cycles"] == b["cycles"]
 
 
 def test_a_jit_cache_folder_others_can_write_is_not_used(tmp_path):
