@@ -1,4 +1,4 @@
-"""The abstract syntax tree: small frozen dataclasses, each with its span.
+"""The abstract syntax tree: small frozen dataclasses (`nodes.node`), each with its span.
 
 Lark trees never leave the front end; everything after the parser sees only
 these nodes.
@@ -6,42 +6,42 @@ these nodes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Union
 
 from ..diagnostics import Span
+from .nodes import node
 from .units import Quantity
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@node
 class Num:
     value: float
     is_int: bool
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class QuantityLit:
     quantity: Quantity
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Unary:
     op: str  # "-" | "+" | "not"
     operand: "Expr"
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Binary:
     op: str  # + - * / % // @ ** and or == != < <= > >=
     left: "Expr"
@@ -49,7 +49,7 @@ class Binary:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Call:
     func: str
     args: tuple["Expr", ...]
@@ -57,41 +57,41 @@ class Call:
     func_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Slice:
     lo: "Expr | None"
     hi: "Expr | None"
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Index:
     base: "Expr"
     items: tuple["Expr | Slice", ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Attr:
     base: "Expr"
     name: str  # only "T" has a meaning today
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class ListLit:
     items: tuple["Expr", ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class UnitRef:
     name: str
     index: "Expr | None"
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class OnUnit:
     """`expr on UNIT`: every operation of expr runs on that unit."""
 
@@ -105,7 +105,7 @@ Expr = Union[Num, QuantityLit, Name, Unary, Binary, Call, Index, Attr, ListLit, 
 # ---------------------------------------------------------------- hardware
 
 
-@dataclass(frozen=True)
+@node
 class Shape2:
     rows: int
     cols: int
@@ -115,7 +115,7 @@ class Shape2:
 Value = Union[Expr, Shape2]
 
 
-@dataclass(frozen=True)
+@node
 class Prop:
     name: str
     values: tuple[Value, ...]
@@ -123,7 +123,7 @@ class Prop:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class MemoryDecl:
     name: str
     props: tuple[Prop, ...]
@@ -131,14 +131,14 @@ class MemoryDecl:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class OpDecl:
     ops: tuple[str, ...]
     props: tuple[Prop, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class UnitDecl:
     name: str
     count: "Expr | None"
@@ -150,7 +150,7 @@ class UnitDecl:
     kind_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class HwChannel:
     name: str
     count: "Expr | None"
@@ -161,7 +161,7 @@ class HwChannel:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class LinkDecl:
     src: UnitRef
     dst: UnitRef
@@ -172,7 +172,7 @@ class LinkDecl:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Hardware:
     name: str
     props: tuple[Prop, ...]
@@ -190,7 +190,7 @@ class Hardware:
 # ---------------------------------------------------------------- kernels
 
 
-@dataclass(frozen=True)
+@node
 class TensorDecl:
     name: str
     dtype: str
@@ -199,21 +199,21 @@ class TensorDecl:
     dtype_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Spec:
     output: str
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Target:
     name: str
     index: tuple["Expr | Slice", ...] | None
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Assign:
     target: Target
     op: str  # "=" or "+=", "-=", "*=", "/="
@@ -228,7 +228,7 @@ class Assign:
         return Binary(self.op[0], Name(self.target.name, self.target.span), self.expr, self.span)
 
 
-@dataclass(frozen=True)
+@node
 class Load:
     target: Target
     tensor: str
@@ -239,7 +239,7 @@ class Load:
     memory_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Store:
     expr: Expr
     tensor: str
@@ -248,34 +248,34 @@ class Store:
     tensor_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Send:
     channel: UnitRef
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Recv:
     target: Target
     channel: UnitRef
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Discard:
     names: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Annotation:
     name: str
     args: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class For:
     var: str
     lo: Expr
@@ -287,7 +287,7 @@ class For:
     var_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class If:
     cond: Expr
     then: tuple["Stmt", ...]
@@ -295,7 +295,7 @@ class If:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Process:
     name: str
     var: str | None
@@ -307,7 +307,7 @@ class Process:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Param:
     name: str
     domain: tuple[Expr, ...] | None  # an explicit set of values
@@ -317,26 +317,26 @@ class Param:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class DimBinding:
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class DimDecl:
     bindings: tuple[DimBinding, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Where:
     conds: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class ChannelDecl:
     name: str
     count: Expr | None
@@ -349,7 +349,7 @@ class ChannelDecl:
 Stmt = Union[Assign, Load, Store, Send, Recv, Discard, For, If, Process, Param, DimDecl, Where, ChannelDecl]
 
 
-@dataclass(frozen=True)
+@node
 class Kernel:
     name: str
     inputs: tuple[TensorDecl, ...]
@@ -362,14 +362,14 @@ class Kernel:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Use:
     module: str  # dotted stdlib name, or a path when is_path
     is_path: bool
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Module:
     file: str
     uses: tuple[Use, ...]

@@ -1,0 +1,137 @@
+"""`nodes.node` makes the same classes as `dataclass(frozen=True)` (issue 19: start-up).
+
+The reference is attnlang/syntax/ast.py itself, executed again with `node` standing for
+`dataclass(frozen=True)`: each AST class is compared with its twin — fields, signature, docstring,
+`__match_args__`, parameters — and instances of both, made from the same values, print, compare, hash,
+refuse assignment and deletion, and pickle alike."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attnlang.diagnostics import Span
+from attnlang.syntax import ast
+from attnlang.syntax.nodes import node
+
+
+def _reference_module():
+    source = Path(ast.__file__).read_text()
+    assert "from .nodes import node\n" in source
+    source = source.replace("from .nodes import node\n",
+                            "from dataclasses import dataclass as _dataclass\nnode = _dataclass(frozen=True)\n")
+    mod = types.ModuleType("attnlang.syntax.ast_reference")
+    mod.__package__ = "attnlang.syntax"
+    sys.modules[mod.__name__] = mod  # for pickling its instances
+    exec(compile(source, ast.__file__, "exec"), mod.__dict__)
+    return mod
+
+
+REF = _reference_module()
+CLASSES = sorted(name for name, c in vars(ast).items()
+                 if isinstance(c, type) and c.__module__ == ast.__name__ and dataclasses.is_dataclass(c))
+
+
+def test_every_node_class_is_compared():
+    assert len(CLASSES) >= 40
+    assert all(isinstance(getattr(REF, name), type) for name in CLASSES)
+
+
+def _field_facts(cls):
+    return [(f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.compare, f.hash, f.kw_only)
+            for f in dataclasses.fields(cls)]
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_the_class_is_what_dataclasses_makes(name):
+    ours, ref = getattr(ast, name), getattr(REF, name)
+    assert _field_facts(ours) == _field_facts(ref)
+    assert ours.__doc__ == ref.__doc__
+    assert str(inspect.signature(ours)) == str(inspect.signature(ref))
+    assert inspect.signature(ours.__init__) == inspect.signature(ref.__init__)
+    assert ours.__init__.__annotations__ == ref.__init__.__annotations__
+    assert ours.__match_args__ == ref.__match_args__
+    assert repr(ours.__dataclass_params__) == repr(ref.__dataclass_params__)
+    for method in ("__init__", "__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__"):
+        assert getattr(ours, method).__qualname__ == getattr(ref, method).__qualname__
+    assert {k for k in vars(ours) if not k.startswith("__")} == {k for k in vars(ref) if not k.startswith("__")}
+
+
+_atoms = st.one_of(st.none(), st.integers(-3, 3), st.booleans(), st.sampled_from(["x", "y", "+"]),
+                   st.floats(allow_nan=False, width=16), st.builds(Span, st.just("f.attn"), st.integers(1, 3),
+                                                                   st.integers(1, 3), st.integers(1, 3),
+                                                                   st.integers(1, 3)))
+_values = st.one_of(_atoms, st.tuples(_atoms, _atoms), st.tuples())
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@given(data=st.data())
+def test_instances_behave_alike(name, data):
+    ours, ref = getattr(ast, name), getattr(REF, name)
+    n = len(dataclasses.fields(ours))
+    v = data.draw(st.lists(_values, min_size=n, max_size=n))
+    w = data.draw(st.one_of(st.just(list(v)), st.lists(_values, min_size=n, max_size=n)))
+    a, b, ra, rb = ours(*v), ours(*w), ref(*v), ref(*w)
+    assert repr(a) == repr(ra) and repr(b) == repr(rb)
+    assert (a == b) == (ra == rb) and (a != b) == (ra != rb)
+    assert hash(a) == hash(ra)
+    assert a != ra and ra != a
+    assert ours(**{f.name: x for f, x in zip(dataclasses.fields(ours), v, strict=True)}) == a
+    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a
+    for target in ("span", dataclasses.fields(ours)[0].name, "not_a_field"):
+        with pytest.raises(dataclasses.FrozenInstanceError) as got:
+            setattr(a, target, 1)
+        with pytest.raises(dataclasses.FrozenInstanceError) as want:
+            setattr(ra, target, 1)
+        assert str(got.value) == str(want.value)
+        with pytest.raises(dataclasses.FrozenInstanceError) as got:
+            delattr(a, target)
+        with pytest.raises(dataclasses.FrozenInstanceError) as want:
+            delattr(ra, target)
+        assert str(got.value) == str(want.value)
+    for bad in ((), (*v, None)):
+        with pytest.raises(TypeError) as got:
+            ours(*bad)
+        with pytest.raises(TypeError) as want:
+            ref(*bad)
+        assert str(got.value) == str(want.value)
+
+
+def test_a_subclass_and_a_recursive_repr_behave_as_with_dataclasses():
+    @node
+    class Box:
+        items: "list"
+        span: "Span | None" = None
+
+        def size(self) -> int:
+            return len(self.items)
+
+    @dataclasses.dataclass(frozen=True)
+    class RefBox:
+        items: "list"
+        span: "Span | None" = None
+
+    a, r = Box([]), RefBox([])
+    a.items.append(a)
+    r.items.append(r)
+    assert repr(a) == repr(r).replace("RefBox", "Box") and repr(a).endswith(".Box(items=[...], span=None)")
+    assert Box.__doc__ == RefBox.__doc__.replace("RefBox", "Box") and a.size() == 1
+
+    @dataclasses.dataclass(frozen=True)
+    class Sub(Box):  # a frozen dataclass may extend a node, as it may a frozen dataclass
+        extra: int = 0
+
+    assert Sub([1], None, 2).extra == 2 and Sub([1]) == Sub([1])
+    with pytest.raises(TypeError, match="non-frozen"):
+        @dataclasses.dataclass
+        class Thawed(Box):
+            extra: int = 0
