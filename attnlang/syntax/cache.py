@@ -19,8 +19,8 @@ from functools import lru_cache
 from importlib import resources
 
 #: The files whose change makes every cached parse stale.
-_FRONT_END = ("grammar/attn.lark", "syntax/ast.py", "syntax/build.py", "syntax/parser.py", "syntax/lalr.py",
-              "syntax/units.py", "diagnostics.py")
+_FRONT_END = ("grammar/attn.lark", "syntax/ast.py", "syntax/nodes.py", "syntax/inits.py", "syntax/build.py",
+              "syntax/parser.py", "syntax/lalr.py", "syntax/units.py", "diagnostics.py")
 
 
 @lru_cache(maxsize=1)
