@@ -11,7 +11,6 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Mapping, Sequence
 
 from .diagnostics import (
@@ -31,7 +30,7 @@ from .hardware import Hardware, elaborate
 from .limits import integer_error, integer_problem
 from .static import Static, StaticError, static_eval
 from .syntax import ast
-from .syntax.cache import cached_parse
+from .syntax.cache import cached_parse, package_root
 
 
 @dataclass
@@ -84,7 +83,7 @@ def load_source(text: str, file: str = "<input>", cache: bool = False, include: 
 
 def stdlib_modules() -> list[str]:
     """Every standard library module, as `use` names it (hw.edge, ...)."""
-    root = resources.files("attnlang").joinpath("stdlib")
+    root = package_root().joinpath("stdlib")
     out, stack = [], [(root, "")]
     while stack:
         node, prefix = stack.pop()
@@ -98,7 +97,7 @@ def stdlib_modules() -> list[str]:
 
 def _stdlib_text(module: str) -> tuple[str, str] | None:
     parts = module.split(".")
-    node = resources.files("attnlang").joinpath("stdlib")
+    node = package_root().joinpath("stdlib")
     for part in parts[:-1]:
         node = node.joinpath(part)
     node = node.joinpath(parts[-1] + ".attn")

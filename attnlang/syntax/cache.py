@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 #: The files whose change makes every cached parse stale.
 _FRONT_END = ("grammar/attn.lark", "syntax/ast.py", "syntax/nodes.py", "syntax/inits.py", "syntax/build.py",
@@ -24,9 +24,22 @@ _FRONT_END = ("grammar/attn.lark", "syntax/ast.py", "syntax/nodes.py", "syntax/i
 
 
 @lru_cache(maxsize=1)
+def package_root():
+    """The attnlang package's folder, to read its own files (the grammar, the standard library): a Path
+    where the package is installed as files, as nearly always; importlib.resources' view otherwise (a
+    zip). importlib.resources costs a run's start some 20 M instructions (its readers import zipfile)."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "stdlib").is_dir():
+        return root
+    from importlib import resources
+
+    return resources.files("attnlang")
+
+
+@lru_cache(maxsize=1)
 def _front_end_digest() -> str:
     h = hashlib.sha256()
-    root = resources.files("attnlang")
+    root = package_root()
     for name in _FRONT_END:
         h.update(root.joinpath(name).read_bytes())
     return h.hexdigest()

@@ -9,7 +9,8 @@ the cost model computes in: seconds, cycles, bytes, picojoules, hertz, watts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from .nodes import node
 
 # Base dimensions, in the order of the exponent tuple.
 _BASES = ("s", "cycle", "B", "J")
@@ -70,7 +71,7 @@ _QUANTITY = re.compile(
 _ONE_WORD = re.compile(rf"^(?P<prefix>{_PREFIX_RE})?(?P<unit>{_UNIT_RE})$")
 
 
-@dataclass(frozen=True)
+@node
 class Quantity:
     """A number with a dimension, held in canonical units."""
 

@@ -16,34 +16,40 @@ import types
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlang.diagnostics import Span
-from attnlang.syntax import ast
+from attnlang.syntax import ast, units
 from attnlang.syntax.nodes import node
 
 
-def _reference_module():
-    source = Path(ast.__file__).read_text()
+def _reference_module(module):
+    """The module's source run again, with `node` as dataclass(frozen=True)."""
+    source = Path(module.__file__).read_text()
     assert "from .nodes import node\n" in source
     source = source.replace("from .nodes import node\n",
                             "from dataclasses import dataclass as _dataclass\nnode = _dataclass(frozen=True)\n")
-    mod = types.ModuleType("attnlang.syntax.ast_reference")
+    mod = types.ModuleType(module.__name__ + "_reference")
     mod.__package__ = "attnlang.syntax"
     sys.modules[mod.__name__] = mod  # for pickling its instances
-    exec(compile(source, ast.__file__, "exec"), mod.__dict__)
+    exec(compile(source, module.__file__, "exec"), mod.__dict__)
     return mod
 
 
-REF = _reference_module()
-CLASSES = sorted(name for name, c in vars(ast).items()
-                 if isinstance(c, type) and c.__module__ == ast.__name__ and dataclasses.is_dataclass(c))
+MODULES = {m.__name__: (m, _reference_module(m)) for m in (ast, units)}
+CLASSES = sorted((module, name) for module, (m, _) in MODULES.items() for name, c in vars(m).items()
+                 if isinstance(c, type) and c.__module__ == module and dataclasses.is_dataclass(c))
+
+
+def _pair(module: str, name: str):
+    ours, ref = MODULES[module]
+    return getattr(ours, name), getattr(ref, name)
 
 
 def test_every_node_class_is_compared():
-    assert len(CLASSES) >= 40
-    assert all(isinstance(getattr(REF, name), type) for name in CLASSES)
+    assert len(CLASSES) >= 42 and ("attnlang.syntax.units", "Quantity") in CLASSES
+    assert all(isinstance(_pair(*c)[1], type) for c in CLASSES)
 
 
 def _field_facts(cls):
@@ -51,9 +57,9 @@ def _field_facts(cls):
             for f in dataclasses.fields(cls)]
 
 
-@pytest.mark.parametrize("name", CLASSES)
-def test_the_class_is_what_dataclasses_makes(name):
-    ours, ref = getattr(ast, name), getattr(REF, name)
+@pytest.mark.parametrize("module, name", CLASSES)
+def test_the_class_is_what_dataclasses_makes(module, name):
+    ours, ref = _pair(module, name)
     assert _field_facts(ours) == _field_facts(ref)
     assert ours.__doc__ == ref.__doc__
     assert str(inspect.signature(ours)) == str(inspect.signature(ref))
@@ -73,10 +79,11 @@ _atoms = st.one_of(st.none(), st.integers(-3, 3), st.booleans(), st.sampled_from
 _values = st.one_of(_atoms, st.tuples(_atoms, _atoms), st.tuples())
 
 
-@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("module, name", CLASSES)
+@settings(max_examples=15)
 @given(data=st.data())
-def test_instances_behave_alike(name, data):
-    ours, ref = getattr(ast, name), getattr(REF, name)
+def test_instances_behave_alike(module, name, data):
+    ours, ref = _pair(module, name)
     n = len(dataclasses.fields(ours))
     v = data.draw(st.lists(_values, min_size=n, max_size=n))
     w = data.draw(st.one_of(st.just(list(v)), st.lists(_values, min_size=n, max_size=n)))
@@ -87,7 +94,7 @@ def test_instances_behave_alike(name, data):
     assert a != ra and ra != a
     assert ours(**{f.name: x for f, x in zip(dataclasses.fields(ours), v, strict=True)}) == a
     assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a
-    for target in ("span", dataclasses.fields(ours)[0].name, "not_a_field"):
+    for target in (dataclasses.fields(ours)[-1].name, dataclasses.fields(ours)[0].name, "not_a_field"):
         with pytest.raises(dataclasses.FrozenInstanceError) as got:
             setattr(a, target, 1)
         with pytest.raises(dataclasses.FrozenInstanceError) as want:
@@ -98,7 +105,7 @@ def test_instances_behave_alike(name, data):
         with pytest.raises(dataclasses.FrozenInstanceError) as want:
             delattr(ra, target)
         assert str(got.value) == str(want.value)
-    for bad in ((), (*v, None)):
+    for bad in ((*v, None),) + (((),) if dataclasses.fields(ours)[0].default is dataclasses.MISSING else ()):
         with pytest.raises(TypeError) as got:
             ours(*bad)
         with pytest.raises(TypeError) as want:
