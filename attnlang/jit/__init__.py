@@ -62,45 +62,34 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
     defines = repr(sorted((k, repr(v)) for k, v in env.items()))
     shapes = repr(sorted(input_shapes.items()))
     name = cache.key(VERSION, texts, kernel.name, defines, shapes)
-    hit = cache.load(name, ENTRY)  # without LLVM
+    hit = cache.load(name, ENTRY)  # without LLVM (attnlang/jit/cache.py)
     if hit is not None:
         engine, addr, meta, cached = hit
-        if "fallback" in meta:
-            return {"fallback": meta["fallback"]}
-    else:
-        engine, addr, meta, cached = _compile(name, kernel, env, hw, input_shapes, texts, defines, shapes)
-        if "fallback" in meta:
-            return {"fallback": meta["fallback"]}
-    cleanup = engine.get_function_address(CLEANUP)
-    return {"engine": engine, "addr": addr, "cleanup": cleanup, "meta": meta,
-            "compile_seconds": time.perf_counter() - t0, "cached": cached}
-
-
-def _compile(name, kernel, env, hw, input_shapes, texts, defines, shapes) -> tuple:
-    """(engine, address, meta, cached) through LLVM: native.py's own cache, else lowering and compiling;
-    then kept under `name` (in memory, and on disk for a load without LLVM next time)."""
-    from . import native  # llvmlite's binding and its library: only when nothing is cached without LLVM
+        return {"engine": engine, "addr": addr, "cleanup": engine.get_function_address(CLEANUP), "meta": meta,
+                "compile_seconds": time.perf_counter() - t0, "cached": cached}
+    from . import native  # llvmlite's binding and its library: only when the kernel is not cached that way
 
     key = native.cache_key(VERSION, texts, kernel.name, defines, shapes, str(native.has_symbol("attn_sgemm")))
     in_memory = key in native._MEMORY
     hit = native.load_cached(key, ENTRY)
     cached = ("memory" if in_memory else "disk") if hit is not None else None
-    if hit is None:
+    if hit is not None:
+        engine, addr, meta = hit
+        if "fallback" in meta:
+            return {"fallback": meta["fallback"]}
+    else:
         from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
 
         try:
             ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
         except Unsupported as exc:
-            native._MEMORY[key] = hit = (None, 0, {"fallback": exc.describe()})
-        else:
-            hit = native.compile_ir(key, ir_text, ENTRY, meta)
-    if name is not None and "fallback" not in hit[2]:
-        from .. import usercache
-
-        cache.keep(name, hit, usercache.read(native.CACHE_NAME, f"{key}.o"))
-    else:
-        cache.keep(name, hit, None)
-    return (*hit, cached)
+            native._MEMORY[key] = (None, 0, {"fallback": exc.describe()})
+            return {"fallback": exc.describe()}
+        engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta)
+    cache.keep(name, (engine, addr, meta), key)
+    cleanup = engine.get_function_address(CLEANUP)
+    return {"engine": engine, "addr": addr, "cleanup": cleanup, "meta": meta,
+            "compile_seconds": time.perf_counter() - t0, "cached": cached}
 
 
 def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, trace: bool = False,

@@ -153,13 +153,15 @@ def load(name: str | None, entry: str):
     return (*_MEMORY[name], "disk")
 
 
-def keep(name: str | None, compiled: tuple, obj: bytes | None) -> None:
-    """Keep a kernel compiled or loaded through LLVM (engine, address, meta) under `name`: in memory, and
-    on disk when its object is given (a fallback's description, with no object, stays in memory)."""
-    if name is None:
+def keep(name: str | None, compiled: tuple, llvm_key: str) -> None:
+    """Keep a kernel that LLVM compiled or loaded, (engine, address, meta), under `name`: in memory, and on
+    disk from the object native.py wrote under `llvm_key` (read back through usercache, and matching the
+    SHA-256 in meta: the object this engine runs)."""
+    if name is None or name in _MEMORY:
         return
     _MEMORY[name] = compiled
     meta = compiled[2]
+    obj = usercache.read(CACHE_NAME, f"{llvm_key}.o")
     if obj is None or "fallback" in meta or meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
         return
     head = json.dumps(dict(meta, entry=name)).encode()
