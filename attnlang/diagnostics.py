@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from .syntax.nodes import node
+
 
 def json_text(obj, indent: int | None = None) -> str:
     """Strict JSON for every `--json`: a non-finite number is the string "inf", "-inf" or "nan"
@@ -30,7 +32,7 @@ def _finite(x):
     return x
 
 
-@dataclass(frozen=True)
+@node
 class Span:
     """A region of a source file: 1-based lines and columns, end column one past the end."""
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from typing import Sequence
 
 from .diagnostics import FILE_ERROR, UsageError
+from .syntax.nodes import node
 
 #: Files larger than this are refused rather than parsed for a long time.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
@@ -86,7 +86,7 @@ def include_dirs(given: Sequence[str] = ()) -> tuple[str, ...]:
     return tuple(d for d in [*given, *env.split(os.pathsep)] if d)
 
 
-@dataclass(frozen=True)
+@node
 class Roots:
     """The folders a `use "file"` may read from, each with its symlinks resolved."""
 

@@ -8,7 +8,6 @@ static environment of the kernel it serves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 from .cost import DATAFLOWS, FILLS
@@ -17,9 +16,10 @@ from .limits import MAX_QUANTITY, MAX_UNITS, integer_problem, quantity_problem
 from .static import Static, StaticError, static_eval, static_int
 from .syntax import ast
 from .syntax import units as U
+from .syntax.nodes import node
 
 
-@dataclass(frozen=True)
+@node
 class Memory:
     name: str
     capacity_bytes: float | None  # None: unbounded (off-chip)
@@ -32,14 +32,14 @@ class Memory:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class OpCost:
     interval: float  # cycles between the issues of two lane groups
     latency: float  # cycles from a lane group's issue to its result
     energy_pj: float  # per element
 
 
-@dataclass(frozen=True)
+@node
 class Unit:
     name: str
     kind: str  # "matrix" | "vector"
@@ -62,7 +62,7 @@ class Unit:
         return op == "matmul" if self.kind == "matrix" else op in self.ops
 
 
-@dataclass(frozen=True)
+@node
 class Link:
     src: str
     src_index: int
@@ -74,7 +74,7 @@ class Link:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class HwChannel:
     name: str
     src: str
@@ -84,7 +84,7 @@ class HwChannel:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Hardware:
     name: str
     clock_hz: float

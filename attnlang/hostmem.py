@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from .diagnostics import AttnError, Span, error
 from .syntax import ast
+from .syntax.nodes import node
 
 #: Host bytes a channel takes besides its elements (its Python object, queue and bookkeeping).
 CHANNEL_BYTES = 1024
@@ -36,7 +36,7 @@ ELEMENT_BYTES = 160
 PROCESS_BYTES = 16 * 1024
 
 
-@dataclass(frozen=True)
+@node
 class Item:
     """Something a run holds: what it is, its bytes, where the program makes it, and a note."""
 

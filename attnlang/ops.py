@@ -7,10 +7,9 @@ it binds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .diagnostics import did_you_mean
 from .hardware import Hardware, Unit
+from .syntax.nodes import node
 
 #: Binary operators that run elementwise on a vector unit, by unit op name.
 BINARY_OPS: dict[str, str] = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "//": "div",
@@ -47,7 +46,7 @@ def promote(a: str | None, b: str | None) -> str | None:
     return a if _DTYPE_RANK.get(a, 3) > _DTYPE_RANK.get(b, 3) else b
 
 
-@dataclass(frozen=True)
+@node
 class Binding:
     unit: Unit
     op: str  # the unit op charged ("matmul" for a matrix unit)
@@ -136,7 +135,7 @@ def fma_parts(e) -> tuple | None:
     return None
 
 
-@dataclass(frozen=True)
+@node
 class AllocArgs:
     """The arguments of full(shape, value[, dtype]), zeros(shape[, dtype]), ones(shape[, dtype])."""
 

@@ -11,7 +11,6 @@ capacity rule and explore evaluate many parameter choices at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..static import evaluator
 from ..syntax import ast
+from ..syntax.nodes import node
 
 
 class Unknown(Exception):
@@ -75,7 +75,7 @@ def show(e, prec: int = 0) -> str:
 Mono = tuple[str, ...]  # sorted atom keys; () is the constant term
 
 
-@dataclass(frozen=True)
+@node
 class Dim:
     """A polynomial over atoms; `opaque` maps the key of each non-name atom to its expression."""
 

@@ -11,7 +11,6 @@ in the kernel are reported there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 from ..diagnostics import Diagnostic, Span, error, warning
@@ -19,13 +18,14 @@ from ..hardware import Hardware
 from ..program import Program
 from ..static import Static
 from ..syntax import ast
+from ..syntax.nodes import node
 from ..syntax.vocab import BUILTINS, DTYPES
 from . import scope
 
 _QUIET_CODES = {"E0310", "E0313", "E0324", "E0327"}
 
 
-@dataclass(frozen=True)
+@node
 class Val:
     span: Span  # where it was (last) assigned
     maybe: bool = False  # assigned on some paths only

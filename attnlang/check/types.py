@@ -14,10 +14,11 @@ from .. import ops
 from ..cost import DTYPE_BYTES
 from ..diagnostics import Diagnostic, Span
 from ..syntax import ast
+from ..syntax.nodes import node
 from .dims import Dim, same, value_of
 
 
-@dataclass(frozen=True)
+@node
 class Ty:
     shape: tuple[Dim, ...] | None  # None: poison
     dtype: str | None  # None: a plain number that adapts to the other operand
@@ -85,7 +86,7 @@ def show_shape(shape: tuple[Dim, ...]) -> str:
     return f"[{', '.join(str(d) for d in shape)}]"
 
 
-@dataclass(frozen=True)
+@node
 class OpRec:
     """An operation that runs on a unit (op None: full/zeros/ones, which only allocate)."""
 
@@ -99,7 +100,7 @@ class OpRec:
     quiet: bool
 
 
-@dataclass(frozen=True)
+@node
 class SliceRec:
     """A subscripted tensor or value, with the loops and dynamic conditions around it."""
 

@@ -3,13 +3,14 @@ float64) and compare the dataflow's outputs against it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from ..blas import threads_for_free_cores
 from ..diagnostics import AttnError, Diagnostic, UsageError, error
 from ..syntax import ast
+from ..syntax.nodes import node
 from .spec_eval import SpecEval
 
 #: What `attn run` and `api.run` check when not told (docs/cli.md, "Verification"): "auto" checks every
@@ -27,7 +28,7 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True)
+@node
 class Verification:
     output: str
     max_abs_err: float
@@ -51,7 +52,7 @@ def evaluate_spec(expr: ast.Expr, tensors: dict[str, np.ndarray], env: dict) -> 
     return np.asarray(SpecEval(tensors, env).rows(expr, slice(None)), dtype=np.float64)
 
 
-@dataclass(frozen=True)
+@node
 class VerifyPlan:
     """How much of each output to check: "full" (every element, in blocks of rows), "rows" (`rows`
     rows drawn with `seed`, every element of each), "auto" (one of those by size) or "off"."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..syntax.nodes import node
+
 if TYPE_CHECKING:  # only a type here; tiles imports llvmlite.ir, which a cached run does not need
     from .tiles import View
 
@@ -44,7 +46,7 @@ class Val:
     mem: str
 
 
-@dataclass(frozen=True)
+@node
 class Desc:
     """What is known at compile time about the value a name holds."""
 

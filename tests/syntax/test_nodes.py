@@ -1,16 +1,18 @@
 """`nodes.node` makes the same classes as `dataclass(frozen=True)` (issue 19: start-up).
 
-The reference is attnlang/syntax/ast.py itself, executed again with `node` standing for
-`dataclass(frozen=True)`: each AST class is compared with its twin — fields, signature, docstring,
-`__match_args__`, parameters — and instances of both, made from the same values, print, compare, hash,
-refuse assignment and deletion, and pickle alike."""
+The reference is each module that uses it (the AST, Span, the hardware model, ...), executed again with
+`node` standing for `dataclass(frozen=True)`: each class it made is compared with its twin — fields,
+signature, docstring, `__match_args__`, parameters — and instances of both, made from the same values,
+print, compare, hash, refuse assignment and deletion, and pickle alike."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import inspect
 import pickle
+import re
 import sys
 import types
 from pathlib import Path
@@ -20,26 +22,44 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlang.diagnostics import Span
-from attnlang.syntax import ast, units
+from attnlang.syntax import nodes
 from attnlang.syntax.nodes import node
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+_NODE_IMPORT = re.compile(r"^from \.+(syntax\.)?nodes import node\n", re.M)
 
 
 def _reference_module(module):
     """The module's source run again, with `node` as dataclass(frozen=True)."""
     source = Path(module.__file__).read_text()
-    assert "from .nodes import node\n" in source
-    source = source.replace("from .nodes import node\n",
-                            "from dataclasses import dataclass as _dataclass\nnode = _dataclass(frozen=True)\n")
+    assert _NODE_IMPORT.search(source), module.__name__
+    source = _NODE_IMPORT.sub("from dataclasses import dataclass as _dataclass\nnode = _dataclass(frozen=True)\n",
+                              source)
     mod = types.ModuleType(module.__name__ + "_reference")
-    mod.__package__ = "attnlang.syntax"
+    mod.__package__ = module.__package__
     sys.modules[mod.__name__] = mod  # for pickling its instances
     exec(compile(source, module.__file__, "exec"), mod.__dict__)
     return mod
 
 
-MODULES = {m.__name__: (m, _reference_module(m)) for m in (ast, units)}
+#: every module whose classes @node makes
+USERS = ("attnlang.syntax.ast", "attnlang.syntax.units", "attnlang.diagnostics", "attnlang.hardware",
+         "attnlang.check.types", "attnlang.check.names", "attnlang.check.dims", "attnlang.interp.spec", "attnlang.ops",
+         "attnlang.jit.values", "attnlang.hostmem", "attnlang.files")
+MODULES = {name: (importlib.import_module(name), _reference_module(importlib.import_module(name))) for name in USERS}
+_NODE_EQ = nodes._eq(None).__code__
+#: the classes @node made (a class it hands to dataclasses, or a plain @dataclass beside them, is left out)
 CLASSES = sorted((module, name) for module, (m, _) in MODULES.items() for name, c in vars(m).items()
-                 if isinstance(c, type) and c.__module__ == module and dataclasses.is_dataclass(c))
+                 if isinstance(c, type) and c.__module__ == module and dataclasses.is_dataclass(c)
+                 and getattr(c.__eq__, "__code__", None) is _NODE_EQ)
+
+
+def test_every_module_using_node_is_compared():
+    users = {str(p.relative_to(ROOT)).removesuffix(".py").replace("/", ".")
+             for p in (ROOT / "attnlang").rglob("*.py") if _NODE_IMPORT.search(p.read_text())}
+    assert users == set(USERS)
 
 
 def _pair(module: str, name: str):
@@ -48,7 +68,7 @@ def _pair(module: str, name: str):
 
 
 def test_every_node_class_is_compared():
-    assert len(CLASSES) >= 42 and ("attnlang.syntax.units", "Quantity") in CLASSES
+    assert len(CLASSES) >= 60 and ("attnlang.syntax.units", "Quantity") in CLASSES
     assert all(isinstance(_pair(*c)[1], type) for c in CLASSES)
 
 
