@@ -10,7 +10,8 @@
 `git worktree add /tmp/prev COMMIT`; its `attn run` is timed in each round too,
 from its own folder, with its own JIT cache warm.)
 
-Each measurement is a fresh process, timed from start to exit, its peak resident set read off
+Each measurement is a fresh process, timed from start to exit, its CPU time (user + system, steadier than
+the wall time on a busy machine; the NumPy script's counts its BLAS threads) and peak resident set read off
 `os.wait4`:
 
 - `attn run examples/flash.attn -D N=... --engine jit --verify MODE` (d = 64, Br = Bc = 64), the
@@ -63,8 +64,8 @@ print(float(o[0, 0]))
 """
 
 
-def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of one process, started in root."""
+def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS in MiB, stdout, CPU seconds) of one process, started in root."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=root)
     out = p.stdout.read()
@@ -74,7 +75,7 @@ def measure(cmd: list[str], env: dict, root: Path = ROOT) -> tuple[float, float,
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}: {err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+    return wall, usage.ru_maxrss / 1024, out.decode(), usage.ru_utime + usage.ru_stime
 
 
 def attn_cmd(n: int, verify: str, *extra: str, root: Path = ROOT, engine: str = "jit") -> list[str]:
@@ -106,22 +107,22 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
         measure(attn_cmd(n, "off", root=against), other_env(env, against), against)
     sram_mib = max(m["peak_bytes"] for name, m in info["memories"].items() if name != "dram") / 2**20
     tensors_mib = (3 * n * 64 * (4 + 8) + n * 64 * 4) / 2**20
-    np_t, np_rss = [], []
-    runs = {m: ([], []) for m in modes}
-    others = {m: ([], []) for m in modes} if against is not None else {}
+    np_t, np_rss, np_cpu = [], [], []
+    runs = {m: ([], [], []) for m in modes}
+    others = {m: ([], [], []) for m in modes} if against is not None else {}
     for _ in range(repeat):  # alternate, so the box's load falls on both alike
         if reference:
-            t, rss, _ = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
+            t, rss, _, cpu = measure([sys.executable, "-c", NUMPY_SCRIPT, str(n)], env)
             np_t.append(t)
             np_rss.append(rss)
+            np_cpu.append(cpu)
         for m in modes:
-            t, rss, _ = measure(attn_cmd(n, m), env)
-            runs[m][0].append(t)
-            runs[m][1].append(rss)
-            if m in others:
-                t, rss, _ = measure(attn_cmd(n, m, root=against), other_env(env, against), against)
-                others[m][0].append(t)
-                others[m][1].append(rss)
+            for got, root, menv in [(runs[m], ROOT, env)] + ([(others[m], against, other_env(env, against))]
+                                                              if m in others else []):
+                t, rss, _, cpu = measure(attn_cmd(n, m, root=root), menv, root)
+                got[0].append(t)
+                got[1].append(rss)
+                got[2].append(cpu)
     # verification: float64 copies of the inputs, the spec's value and the comparison's arrays (O(N d)),
     # and the blocks of rows (a fixed few times spec_eval.BLOCK_BYTES, whatever N)
     verify_mib = (8 * n * 64 * 8 + 4 * BLOCK_BYTES) / 2**20
@@ -129,18 +130,20 @@ def bench_size(n: int, modes: list[str], repeat: int, env: dict, baseline_mib: f
     print(f"N = {n}: tensors {tensors_mib:.1f} MiB, on-chip working set {sram_mib * 1024:.0f} KiB, "
           f"baseline {baseline_mib:.0f} MiB, verification {verify_mib:.0f} MiB: bound {bound:.0f} MiB")
     print(f"  {'process':<28} {'seconds min / median':>22} {'x NumPy (min, med)':>19} "
-          f"{'peak RSS MiB min / median':>27} {'x NumPy':>8}")
+          f"{'CPU s min / median':>19} {'peak RSS MiB min / median':>27} {'x NumPy':>8}")
     if reference:
-        print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_rss):>27}")
+        print(f"  {'NumPy script, float32':<28} {summary(np_t):>22} {'':>19} {summary(np_cpu):>19} "
+              f"{summary(np_rss):>27}")
     off_rss = min(runs["off"][1]) if "off" in runs else None
     for m in modes:
-        t, rss = runs[m]
-        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
-              f"{ratio(rss, np_rss, median=False):>8}" + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
+        t, rss, cpu = runs[m]
+        print(f"  {'attn --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(cpu):>19} "
+              f"{summary(rss):>27} {ratio(rss, np_rss, median=False):>8}"
+              + (f"  {min(rss) / off_rss:.2f}x off" if off_rss else "")
               + ("" if min(rss) <= bound else "  ABOVE THE BOUND"))
-    for m, (t, rss) in others.items():
-        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(rss):>27} "
-              f"{ratio(rss, np_rss, median=False):>8}")
+    for m, (t, rss, cpu) in others.items():
+        print(f"  {'--against: --verify ' + m:<28} {summary(t):>22} {ratio(t, np_t):>19} {summary(cpu):>19} "
+              f"{summary(rss):>27} {ratio(rss, np_rss, median=False):>8}")
     print(f"  (load average now {os.getloadavg()[0]:.1f})", flush=True)
 
 
