@@ -169,7 +169,8 @@ def keep(name: str | None, compiled: tuple, llvm_key: str) -> None:
 
 
 def forget_memory_cache() -> None:
-    """Forget what this process compiled or loaded (the next run loads from disk or compiles)."""
+    """Forget what this process compiled or loaded (the next run loads from disk or compiles); a loaded
+    kernel's memory is unmapped once nothing holds it."""
     _MEMORY.clear()
     native = sys.modules.get(f"{__package__}.native")
     if native is not None:

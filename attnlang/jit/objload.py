@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
+import weakref
 
 _SHF_WRITE, _SHF_ALLOC = 0x1, 0x2
 _SHT_SYMTAB, _SHT_RELA, _SHT_NOBITS = 2, 4, 8
@@ -39,6 +40,8 @@ _RELOCATIONS = {_R_64: "S + A", _R_PC32: "S + A - P", _R_PLT32: "L + A - P", _R_
 #: jmp *0(%rip) followed by the 8-byte address: a jump from this image to a function anywhere
 _STUB = b"\xff\x25\x00\x00\x00\x00"
 _STUB_BYTES = 16
+#: no compiled kernel comes near this (flash's is 40 KiB)
+_MAX_BYTES = 1 << 30
 
 
 class Unloadable(Exception):
@@ -46,11 +49,15 @@ class Unloadable(Exception):
 
 
 class Image:
-    """A loaded object: its code and data mapped into this process until `close`."""
+    """A loaded object: its code and data mapped into this process until `close`, or until the Image is
+    garbage collected (never while a call into it runs: the caller holds the Image)."""
 
     def __init__(self, base: int, size: int, functions: dict[str, int]):
         self.base, self.size = base, size
         self._functions = functions
+        # bound now: at the interpreter's exit nothing is unmapped, and no module global is needed
+        self._unmap = weakref.finalize(self, _libc().munmap, ctypes.c_void_p(base), ctypes.c_size_t(size))
+        self._unmap.atexit = False
 
     def get_function_address(self, name: str) -> int:
         """The address of a global function of the object, or 0 (as llvmlite's engines answer)."""
@@ -58,9 +65,7 @@ class Image:
 
     def close(self) -> None:
         """Unmap the image (nothing of it may run after)."""
-        if self.size:
-            _libc().munmap(ctypes.c_void_p(self.base), ctypes.c_size_t(self.size))
-            self.size = 0
+        self._unmap()
 
 
 _LIBC = None
@@ -133,6 +138,8 @@ class _Layout:
         self.tables = _up(end, 16)
         self.read_only = _up(self.tables + len(self.externals) * (_STUB_BYTES + 8), _PAGE)
         self.size = _up(max(self._place(self.read_only, writable=True), 1), _PAGE)
+        if self.size > _MAX_BYTES:
+            raise Unloadable("larger than any kernel")
         self.functions: dict[str, int] = {}
 
     def _place(self, end: int, writable: bool) -> int:
