@@ -2,7 +2,8 @@
 
     python bench/bench_startup.py                  # 10 repeats of each process, alternating
     python bench/bench_startup.py --repeat 20 --breakdown
-    python bench/bench_startup.py --instructions   # also count instructions (valgrind; steady under load)
+    python bench/bench_startup.py --instructions   # also count instructions (valgrind; steady under load),
+                                                   # and those of a cached `attn run` at N = 256
 
 Each measurement is a fresh process, timed from start to exit; its CPU time (user + system) is read off
 `os.wait4`, and is steadier than the wall time on a busy machine. Bytecode is cached and the parse cache
@@ -140,15 +141,23 @@ def breakdown(env: dict) -> None:
           f"{load * 1e3:.0f} ms, checking {chk * 1e3:.0f} ms")
 
 
+#: a cached JIT run whose own work is small: what is left is its start (imports, the cached parse and object)
+RUN = ["-m", "attnlang", "run", "examples/flash.attn", "-D", "N=256", "--engine", "jit", "--verify", "rows=256"]
+
+
 def instructions(env: dict) -> None:
-    """Instructions executed by each start-up process (cachegrind, no cache simulation)."""
+    """Instructions executed by each start-up process (cachegrind, no cache simulation), and by a cached
+    `attn run` of flash at N = 256 (its JIT cache warmed under valgrind first, whose CPU LLVM sees as
+    another: a compile of a minute or two)."""
     if shutil.which("valgrind") is None:
         print("  --instructions: valgrind is not installed")
         return
+    grind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    subprocess.run([*grind, sys.executable, *RUN], capture_output=True, env=env, cwd=ROOT)
     counts = {}
-    for name, cmd in commands(two_hundred_lines(env)).items():
-        p = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                            *cmd], capture_output=True, text=True, env=env, cwd=ROOT)
+    todo = dict(commands(two_hundred_lines(env)), **{"attn run flash N=256 rows=256": [sys.executable, *RUN]})
+    for name, cmd in todo.items():
+        p = subprocess.run([*grind, *cmd], capture_output=True, text=True, env=env, cwd=ROOT)
         m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
         counts[name] = int(m.group(1).replace(",", "")) if m else 0
     bare = counts["python -c pass"]
