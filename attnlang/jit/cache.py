@@ -27,6 +27,7 @@ import json
 import os
 import struct
 import sys
+from functools import lru_cache
 
 from .. import usercache
 from . import objload
@@ -46,19 +47,12 @@ _XGETBV_CODE = bytes.fromhex("89f9" "0f01d0" "48c1e220" "4809d0" "c3")
 #: extended state), and the largest extended leaf.
 _LEAVES = ((0, 0), (1, 0), (7, 0), (7, 1), (0xD, 1), (0x14, 0), (0x19, 0), (0x24, 0), (0x80000000, 0),
            (0x80000001, 0), (0x80000008, 0))
-_HOST: list = []
 
 
+@lru_cache(maxsize=1)
 def host() -> bytes | None:
     """This CPU as LLVM's host detection sees it: the cpuid registers it reads (less the core's own APIC
     ID) and the state the OS enables (xgetbv), or None where the loader does not apply."""
-    if _HOST:
-        return _HOST[0]
-    _HOST.append(_host())
-    return _HOST[0]
-
-
-def _host() -> bytes | None:
     if sys.platform != "linux" or os.uname().machine != "x86_64":
         return None
     image = objload.code(_CPUID_CODE.ljust(32, b"\xcc") + _XGETBV_CODE)
@@ -67,7 +61,7 @@ def _host() -> bytes | None:
     cpuid = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32))(image.base)
     xgetbv = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32)(image.base + 32)
     regs = (ctypes.c_uint32 * 4)()
-    out = []
+    out, osxsave = [], 0
     for leaf, sub in _LEAVES:
         cpuid(leaf, sub, regs)
         eax, ebx, ecx, edx = regs
