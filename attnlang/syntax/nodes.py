@@ -1,18 +1,20 @@
-"""`@node`: a frozen dataclass for the syntax tree's classes, quicker to make.
+"""`@node`: `@dataclass(frozen=True)`, made without compiling code.
 
 `dataclasses.dataclass(frozen=True)` writes six methods per class as source
 text and compiles each (`exec`), and works out a docstring from
-`inspect.signature`: for the AST's forty-odd classes, about a sixth of an
-`attn check` process and a tenth of a cached `attn run` (docs/performance.md,
-"Start-up of a command"). `node` gives the same class — a dataclass with the
-same fields, `__init__`, `__match_args__`, frozen `__setattr__` and
-`__delattr__`, and the same `__eq__`, `__hash__`, `__repr__` and `__doc__`,
-value for value — while `dataclasses` writes only `__init__` and the two
-frozen methods: comparing, hashing and printing are one set of functions,
-already compiled, over a per-class `operator.attrgetter` of the fields, and
-the docstring is written from the class's annotations.
-`tests/syntax/test_nodes.py` checks each class against
-`dataclass(frozen=True)`.
+`inspect.signature`: for the AST's forty-odd classes alone, about a sixth of
+an `attn check` process (docs/performance.md, "`attn run` as a process").
+`node` gives the same class — a dataclass with the same fields, parameters,
+`__match_args__`, `__init__`, frozen `__setattr__` and `__delattr__`,
+`__eq__`, `__hash__`, `__repr__` and `__doc__`, value for value — with
+nothing compiled: `dataclasses` does its bookkeeping only, `__init__` is a
+compiled template for the number of fields (inits.py) given the fields'
+names, the other methods are one set of functions over a per-class
+`operator.attrgetter` of the fields, and the docstring is written from the
+class's annotations. A class it does not handle (a `field()`, a
+`__post_init__`, a dataclass base, annotations that are not strings) goes
+to `dataclasses` unchanged. `tests/syntax/test_nodes.py` checks every class
+it makes against `dataclass(frozen=True)`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def node(cls: type) -> type:
                      and not isinstance(own.get(n), dataclasses.Field) for n, a in annotations.items()))
     if not plain:
         return dataclasses.dataclass(frozen=True)(cls)
-    kept = {name for name in ("__eq__", "__repr__", "__setattr__", "__delattr__") if name in own}
+    for name in ("__setattr__", "__delattr__"):
+        if name in own:  # as dataclasses says of a frozen class
+            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+    kept = {name for name in ("__eq__", "__repr__") if name in own}
     explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
     if not cls.__doc__:
         cls.__doc__ = _doc(cls, annotations)
