@@ -164,7 +164,7 @@ def test_one_candidate_is_singular(attn_main, tmp_path):
 
 
 def test_progress_goes_to_stderr(capsys):
-    from attnlang.model.explore_cli import _Progress
+    from attnlang.cli.explore import _Progress
 
     p = _Progress()
     p(10, 100, 0.5)

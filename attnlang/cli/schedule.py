@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ...diagnostics import AttnError, UsageError, error, has_errors, json_text
-from .ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
+from ..diagnostics import AttnError, UsageError, error, has_errors, json_text
+from ..studies.schedule.ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
 
 #: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
 MAX_N = 16
@@ -48,10 +48,11 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ...api import load_program
-    from ...check import check
-    from ...cli import _defines, report_error
-    from ...program import bind
+    from ..api import load_program
+    from ..check import check
+    from ..program import bind
+    from .common import defines as _defines
+    from .common import report_error
 
     if args.proof and not args.prove:
         raise UsageError("--proof needs --prove")
@@ -92,16 +93,16 @@ def main(args) -> int:
                      f"{_list(ks.units)}", k.name_span)), prog.sources, args.json)
     proof = None
     if args.prove:
-        from .sat import prove
+        from ..studies.schedule.sat import prove
 
         proof = prove(pr, ks)
         if args.proof and proof.unsat_proof is not None:
             _write_proof(args.proof, proof)
     report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
     if args.emit:
-        from ...api import save_atomic
-        from .emit import emit
-        from .sat import solve
+        from ..api import save_atomic
+        from ..studies.schedule.emit import emit
+        from ..studies.schedule.sat import solve
 
         # the solver's own schedule at the optimum, free of the kernel's placement (which the search
         # above starts from, and reports when it is already optimal)
@@ -136,7 +137,7 @@ def _ring_params(k, env) -> tuple[int, int, str]:
 
 def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
     """Run the kernel (the checker has passed) and count each PE's MAC units: matmul cycles / d."""
-    from ...api import run
+    from ..api import run
 
     d = env.get("d")
     if not isinstance(d, int) or isinstance(d, bool) or d < 1:
@@ -160,7 +161,7 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
 
 
 def _has_ring(prog, k, env, m) -> bool:
-    from ...program import hardware_for
+    from ..program import hardware_for
 
     hw, _ = hardware_for(prog, k, env)
     if m == 1:
@@ -170,7 +171,7 @@ def _has_ring(prog, k, env, m) -> bool:
 
 
 def _write_proof(prefix: str, proof) -> None:
-    from ...api import save_atomic
+    from ..api import save_atomic
 
     cnf = proof.unsat_cnf
     top = max((abs(v) for c in cnf for v in c), default=0)
@@ -200,7 +201,7 @@ def _report(kernel: str, hardware: str, pr: RingProblem, ks, proof, d) -> dict:
         "kernel_steps": ks.steps, "lower_bound": lb, "lower_bound_reason": why,
     }
     if proof is not None:
-        from .sat import SOLVER
+        from ..studies.schedule.sat import SOLVER
 
         out.update({
             "optimum": proof.optimum, "unsat_below": proof.unsat_proof is not None,

@@ -36,7 +36,8 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     from ..api import explore, load_program, validate
-    from ..cli import _defines, report_error
+    from .common import defines as _defines
+    from .common import report_error
 
     if args.top < 1:
         raise UsageError(f"--top takes a positive number, not {args.top}")
