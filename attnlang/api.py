@@ -29,7 +29,7 @@ import numpy as np
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
 from .limits import DEFAULT_MAX_STEPS
-from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
+from .program import Program, load, load_source, signature_dims, symbols
 from .syntax import ast
 
 
@@ -138,7 +138,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
 
 
 def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, deadline, check, verify):
-    from .check import check as run_checks
+    from .check import bind_kernel
     from .interp import execute
     from .interp.spec import parse_verify
 
@@ -147,25 +147,12 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, d
     k = prog.kernel(kernel)
     deadline.span, deadline.phase = k.name_span, "checking the program"
     inputs = dict(inputs or {})
-    inferred = _infer_dims(k, inputs)
-    defines = dict(defines or {})
-    if check:
-        diags = run_checks(prog, {**inferred, **defines}, [k.name])
-        if has_errors(diags):
-            raise AttnError(diags)
-        warnings = [d for d in diags if d.severity != "error"]
-    else:
-        warnings = []
-    env, diags = bind(k, defines, inferred)
-    if has_errors(diags):
-        raise AttnError(diags)
+    bound = bind_kernel(prog, k.name, dict(defines or {}), _infer_dims(k, inputs), rules=check)
+    env, hw, warnings = bound.env, bound.hardware, bound.warnings
     for name in signature_dims(k):
         if name not in env:
             raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
                              f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
-    hw, diags = hardware_for(prog, k, env)
-    if hw is None:
-        raise AttnError(diags)
     check_host_memory(k, env, hw, plan)  # E1013 before anything is made
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):

@@ -49,8 +49,7 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     from ..api import load_program
-    from ..check import check
-    from ..program import bind
+    from ..check import bind_kernel
     from .common import defines as _defines
     from .common import report_error
 
@@ -69,10 +68,11 @@ def main(args) -> int:
         return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
                             args.json)
     k = prog.kernel(args.kernel)
-    diags = check(prog, defines, [k.name])
-    if has_errors(diags):
-        return report_error(AttnError(diags), prog.sources, args.json)
-    env, _ = bind(k, defines)
+    try:
+        bound = bind_kernel(prog, k.name, defines)
+    except AttnError as exc:
+        return report_error(exc, prog.sources, args.json)
+    env = bound.env
     n, m, scheme = _ring_params(k, env)
     if args.prove:
         if n > MAX_N:
@@ -83,7 +83,7 @@ def main(args) -> int:
     pr = problem(n, m, scheme, timing)
     ks = kernel_schedule(pr)
     try:
-        hw_name, units = _run_units(prog, k, defines, env, m)
+        hw_name, units = _run_units(prog, k, defines, bound.hardware, env, m)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
     if units != ks.units:
@@ -135,14 +135,14 @@ def _ring_params(k, env) -> tuple[int, int, str]:
     return n, m, scheme
 
 
-def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
+def _run_units(prog, k, defines, hw, env, m) -> tuple[str, list[int]]:
     """Run the kernel (the checker has passed) and count each PE's MAC units: matmul cycles / d."""
     from ..api import run
 
     d = env.get("d")
     if not isinstance(d, int) or isinstance(d, bool) or d < 1:
         raise UsageError(f"kernel '{k.name}' needs an integer dimension d (the length of a vector)")
-    if not _has_ring(prog, k, env, m):
+    if not _has_ring(hw, m):
         raise UsageError(f"kernel '{k.name}' does not run on a unidirectional ring of m = {m} PEs "
                          f"(a unit array u[{m}] with links u[p] -> u[(p + 1) % {m}])")
     result = run(prog, k.name, defines, trace=True, check=False)
@@ -160,13 +160,10 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
     return result.hardware, [round(busy.get(f"{name}[{p}]", 0.0) / d) for p in range(m)]
 
 
-def _has_ring(prog, k, env, m) -> bool:
-    from ..program import hardware_for
-
-    hw, _ = hardware_for(prog, k, env)
+def _has_ring(hw, m) -> bool:
     if m == 1:
-        return hw is not None
-    hops = {(ln.src, ln.src_index, ln.dst, ln.dst_index) for ln in hw.links} if hw is not None else set()
+        return True
+    hops = {(ln.src, ln.src_index, ln.dst, ln.dst_index) for ln in hw.links}
     return any(all((u, p, u, (p + 1) % m) in hops for p in range(m)) for u in hw.units)
 
 
