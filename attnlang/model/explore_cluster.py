@@ -147,7 +147,8 @@ def _address(distributed, address: str) -> str:
 @contextlib.contextmanager
 def cluster_map(cluster, prog, names, defines, timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple]:
     """(threads, imap) for a search over the cluster: imap(fn, jobs) yields fn(job, spaces) for each job, in
-    order, computed on the workers; threads is how many pieces the cluster runs at once."""
+    order, computed on the workers; threads is how many pieces the cluster runs at once. fn must be a
+    module-level function (the workers import it)."""
     client, own = connect(cluster, timeout)
     try:
         with _quiet():
@@ -157,12 +158,17 @@ def cluster_map(cluster, prog, names, defines, timeout: float = CONNECT_TIMEOUT_
         call = functools.partial(_on_worker, key=key, names=names, defines=defines)
 
         def imap(fn: Callable, jobs: list) -> Iterator:
-            futures = client.map(functools.partial(call, fn), list(jobs), prog=program, pure=False)
+            # Stage 2's pieces are many and small (a few milliseconds each, about what a task costs Dask):
+            # they go in batches, about four per thread.
+            jobs = list(jobs)
+            per = max(1, -(-len(jobs) // (4 * threads)))
+            batches = [jobs[i:i + per] for i in range(0, len(jobs), per)]
+            futures = client.map(functools.partial(call, fn), batches, prog=program, pure=False)
             try:
                 for i in range(len(futures)):
                     got = _result(futures[i])
                     futures[i] = None  # let the scheduler forget what is gathered
-                    yield got
+                    yield from got
             finally:
                 rest = [f for f in futures if f is not None]
                 if rest:
@@ -193,8 +199,8 @@ _LOCK = threading.Lock()
 _KEEP = 4
 
 
-def _on_worker(fn: Callable, job, key: str, names, defines, prog):
-    """fn(job, spaces), with this search's spaces made once per worker process."""
+def _on_worker(fn: Callable, batch: list, key: str, names, defines, prog) -> list:
+    """fn(job, spaces) for each job of the batch, with this search's spaces made once per worker process."""
     from .explore import spaces
 
     with _LOCK:
@@ -206,4 +212,4 @@ def _on_worker(fn: Callable, job, key: str, names, defines, prog):
         else:
             _SPACES.move_to_end(key)
     with keep_heap():
-        return fn(job, sps)
+        return [fn(job, sps) for job in batch]
