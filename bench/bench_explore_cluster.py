@@ -55,7 +55,7 @@ def main() -> int:
     explore(prog, defines={"N": 256, "R": 32, "SRAM": 512}, top=3)  # warm: imports, caches
     t0 = time.perf_counter()
     cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=50)
+                                       dashboard_address=":0", silence_logs=50)
     started = time.perf_counter() - t0
     ways = {"one worker": {}, f"--workers {args.workers}": {"workers": args.workers},
             f"--cluster ({args.workers} processes)": {"cluster": cluster.scheduler_address}}

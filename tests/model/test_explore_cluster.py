@@ -19,11 +19,16 @@ SMALL_CODESIGN = ["-D", "N=256", "-D", "R=32", "-D", "SRAM=512"]
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def local_cluster():
     """A scheduler and two worker processes on this machine, as a site's cluster would be."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as c:
-        yield c.scheduler_address
+        yield c
+
+
+@pytest.fixture
+def cluster(local_cluster) -> str:
+    return local_cluster.scheduler_address
 
 
 def _same(a: dict, b: dict) -> None:
@@ -120,6 +125,22 @@ def test_a_server_that_says_nothing_is_no_hang(attn_main, repo_root):
         server.close()
     assert status == 2
     assert "no Dask scheduler answered within 1 s" in err and "Traceback" not in err
+
+
+def test_a_workers_address_is_no_schedulers(attn_main, local_cluster, repo_root):
+    worker = next(iter(local_cluster.workers.values())).worker_address
+    status, out, err = attn_main("explore", str(repo_root / "examples" / "mmee.attn"), "--cluster", worker,
+                                 "--cluster-timeout", "2")
+    assert status == 2 and "what answered is not a Dask scheduler (a Worker)" in err
+
+
+def test_a_scheduler_without_workers(attn_main, repo_root):
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=50) as empty:
+        t0 = time.perf_counter()
+        status, out, err = attn_main("explore", str(repo_root / "examples" / "mmee.attn"), "--cluster",
+                                     empty.scheduler_address, "--cluster-timeout", "1")
+        assert time.perf_counter() - t0 < 8
+    assert status == 2 and "the scheduler has no worker (waited 1 s)" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("address,message", [
