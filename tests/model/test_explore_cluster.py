@@ -76,6 +76,14 @@ def test_the_workers_need_no_file(cluster, repo_root):
     _same(one.to_json(), explore(prog, defines={"N": 256}, top=3, cluster=cluster).to_json())
 
 
+def test_an_open_client_is_used_and_left_open(cluster, repo_root):
+    path = str(repo_root / "examples" / "mmee.attn")
+    with distributed.Client(cluster) as client:
+        one = explore(path, defines={"N": 256}, top=3, exhaustive=True)
+        _same(one.to_json(), explore(path, defines={"N": 256}, top=3, exhaustive=True, cluster=client).to_json())
+        assert client.status == "running"
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
