@@ -215,13 +215,13 @@ def _stage1_job(job: tuple, sps: list[KernelSpace]) -> tuple:
 
 @contextlib.contextmanager
 def _local_map(workers: int, prog: Program, names, defines):
-    """imap(fn, jobs) over a pool of local processes: fn(job, spaces) for each job, in order."""
-    import functools
+    """imap(fn, jobs, small=False) over a pool of local processes: fn(job, spaces) for each job, in order
+    (small jobs go one by one too: a pipe costs much less than a Dask task)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include)) as pool:
-        yield lambda fn, jobs: pool.imap(functools.partial(_in_pool, fn), jobs)
+        yield lambda fn, jobs, small=False: pool.imap(functools.partial(_in_pool, fn), jobs)
 
 
 def _spread(stack: contextlib.ExitStack, prog: Program, names, defines, workers: int, cluster,

@@ -67,7 +67,7 @@ def connect(cluster, timeout: float):
         raise UsageError(f"--cluster takes the address of a Dask scheduler (tcp://HOST:PORT), not {cluster!r}")
     if not timeout > 0:
         raise UsageError(f"--cluster-timeout takes a positive number of seconds, not {timeout}")
-    address = _address(distributed, cluster.strip())
+    address = _address(cluster.strip())
     with _quiet():
         _probe(address, timeout)
         try:
@@ -125,7 +125,7 @@ def _why(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def _address(distributed, address: str) -> str:
+def _address(address: str) -> str:
     """The address in Dask's form (tcp:// when it names no scheme); UsageError when it is no address."""
     from distributed.comm.addressing import normalize_address, parse_address, parse_host_port
 
@@ -146,9 +146,9 @@ def _address(distributed, address: str) -> str:
 
 @contextlib.contextmanager
 def cluster_map(cluster, prog, names, defines, timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple]:
-    """(threads, imap) for a search over the cluster: imap(fn, jobs) yields fn(job, spaces) for each job, in
-    order, computed on the workers; threads is how many pieces the cluster runs at once. fn must be a
-    module-level function (the workers import it)."""
+    """(threads, imap) for a search over the cluster: imap(fn, jobs, small=False) yields fn(job, spaces) for
+    each job, in order, computed on the workers (small: the jobs are short, batch them); threads is how
+    many pieces the cluster runs at once. fn must be a module-level function (the workers import it)."""
     client, own = connect(cluster, timeout)
     try:
         with _quiet():
@@ -157,11 +157,11 @@ def cluster_map(cluster, prog, names, defines, timeout: float = CONNECT_TIMEOUT_
         key = uuid.uuid4().hex
         call = functools.partial(_on_worker, key=key, names=names, defines=defines)
 
-        def imap(fn: Callable, jobs: list) -> Iterator:
-            # Stage 2's pieces are many and small (a few milliseconds each, about what a task costs Dask):
-            # they go in batches, about four per thread.
+        def imap(fn: Callable, jobs: list, small: bool = False) -> Iterator:
+            # Small pieces (stage 2's walks: a few milliseconds each, about what a task costs Dask) go in
+            # batches, about four per thread; the others (stage 1's blocks) one a task, for the balance.
             jobs = list(jobs)
-            per = max(1, -(-len(jobs) // (4 * threads)))
+            per = max(1, -(-len(jobs) // (4 * threads))) if small else 1
             batches = [jobs[i:i + per] for i in range(0, len(jobs), per)]
             futures = client.map(functools.partial(call, fn), batches, prog=program, pure=False)
             try:
