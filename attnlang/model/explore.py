@@ -196,6 +196,10 @@ def _worker_init(path: str, names, defines, include=()) -> None:
     _WORKER["spaces"] = spaces(prog, names, defines)[0]
 
 
+def _spaces_only(prog: Program, names, defines) -> list[KernelSpace]:
+    return spaces(prog, names, defines)[0]
+
+
 def _in_pool(fn: Callable, job):
     with keep_heap():
         return fn(job, _WORKER["spaces"])
@@ -231,7 +235,7 @@ def _spread(stack: contextlib.ExitStack, prog: Program, names, defines, workers:
     if cluster is not None:
         from .explore_cluster import CONNECT_TIMEOUT_S, cluster_map
 
-        threads, imap = stack.enter_context(cluster_map(cluster, prog, names, defines,
+        threads, imap = stack.enter_context(cluster_map(cluster, prog, names, defines, _spaces_only,
                                                         cluster_timeout or CONNECT_TIMEOUT_S))
         return make_work(threads), imap
     work = make_work(workers)

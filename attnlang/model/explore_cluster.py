@@ -145,17 +145,19 @@ def _address(address: str) -> str:
 
 
 @contextlib.contextmanager
-def cluster_map(cluster, prog, names, defines, timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple]:
+def cluster_map(cluster, prog, names, defines, make_spaces: Callable,
+                timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple]:
     """(threads, imap) for a search over the cluster: imap(fn, jobs, small=False) yields fn(job, spaces) for
     each job, in order, computed on the workers (small: the jobs are short, batch them); threads is how
-    many pieces the cluster runs at once. fn must be a module-level function (the workers import it)."""
+    many pieces the cluster runs at once. fn must be a module-level function (the workers import it), as
+    must make_spaces(prog, names, defines), which makes the search's spaces on a worker."""
     client, own = connect(cluster, timeout)
     try:
         with _quiet():
             threads = max(1, sum(client.nthreads().values()))
             program = client.scatter(prog, broadcast=True, hash=False)
         key = uuid.uuid4().hex
-        call = functools.partial(_on_worker, key=key, names=names, defines=defines)
+        call = functools.partial(_on_worker, key=key, names=names, defines=defines, make_spaces=make_spaces)
 
         def imap(fn: Callable, jobs: list, small: bool = False) -> Iterator:
             # Small pieces (stage 2's walks: a few milliseconds each, about what a task costs Dask) go in
@@ -199,14 +201,12 @@ _LOCK = threading.Lock()
 _KEEP = 4
 
 
-def _on_worker(fn: Callable, batch: list, key: str, names, defines, prog) -> list:
+def _on_worker(fn: Callable, batch: list, key: str, names, defines, make_spaces: Callable, prog) -> list:
     """fn(job, spaces) for each job of the batch, with this search's spaces made once per worker process."""
-    from .explore import spaces
-
     with _LOCK:
         sps = _SPACES.get(key)
         if sps is None:
-            sps = _SPACES[key] = spaces(prog, names, defines)[0]
+            sps = _SPACES[key] = make_spaces(prog, names, defines)
             while len(_SPACES) > _KEEP:
                 _SPACES.popitem(last=False)
         else:
