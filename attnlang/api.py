@@ -63,7 +63,7 @@ def check_program(source_or_path: str | Program, defines: Mapping | None = None,
 
 def explore(source_or_path: str | Program, kernels: list[str] | None = None, defines: Mapping | None = None,
             minimize: str = "latency", top: int = 10, workers: int = 1, progress=None, exhaustive: bool = False,
-            rerank: int | None = None):
+            rerank: int | None = None, cluster=None, cluster_timeout: float | None = None):
     """`attn explore`: every candidate of the kernels (default: every kernel of the file that shares one
     spec), ranked by minimize (latency, energy or edp). Returns an Exploration: best, top, pareto,
     candidates, feasible, evaluated, seconds, rate, pruned, notes; `to_json()` is `--json`'s object.
@@ -74,7 +74,9 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
 
     The search runs in two stages (docs/explore.md): closed-form costs over every candidate, then the
     detailed model over the best `rerank` of them (default 1024); exhaustive=True runs the detailed
-    model over every candidate instead.
+    model over every candidate instead. cluster: a Dask scheduler's address (or a distributed.Client)
+    to spread the search over instead of `workers` local processes (needs attnlang[cluster]); a
+    scheduler that does not answer within cluster_timeout seconds (default 10) raises UsageError.
     """
     from .model.explore import explore as search
     from .model.explore import structural_errors
@@ -85,7 +87,8 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     structural = structural_errors(prog, kernels, defines)
     if structural:
         raise AttnError(structural)
-    return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank)
+    return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank, cluster,
+                  cluster_timeout)
 
 
 def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:

@@ -1,8 +1,8 @@
 """`attn explore`: arguments and the command (docs/cli.md).
 
     attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
-                      [--top N] [--validate K] [--exhaustive] [--rerank K] [--workers N] [--json]
-                      [--plot FILE.png]
+                      [--top N] [--validate K] [--exhaustive] [--rerank K] [--workers N]
+                      [--cluster ADDRESS [--cluster-timeout S]] [--json] [--plot FILE.png]
 
 Exit status: 0 success; 1 the program is wrong, or no candidate is feasible;
 2 the command line or a file is wrong.
@@ -30,6 +30,10 @@ def add_arguments(p) -> None:
     p.add_argument("--rerank", type=int, default=None, metavar="K",
                    help="how many of stage 1's best the detailed model re-ranks (default 1024)")
     p.add_argument("--workers", type=int, default=1, help="processes to spread the candidates over")
+    p.add_argument("--cluster", metavar="ADDRESS", help="spread the candidates over the Dask cluster whose "
+                                                        "scheduler is at ADDRESS (needs attnlang[cluster])")
+    p.add_argument("--cluster-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the cluster's scheduler and a worker (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="write the energy-latency plot (needs matplotlib)")
 
@@ -47,6 +51,8 @@ def main(args) -> int:
         raise UsageError(f"--rerank takes a positive number, not {args.rerank}")
     if args.workers < 1:
         raise UsageError(f"--workers takes a positive number, not {args.workers}")
+    if args.cluster_timeout is not None and args.cluster is None:
+        raise UsageError("--cluster-timeout goes with --cluster")
     if args.plot:
         _need_matplotlib()
     defines = _defines(args.defines)
@@ -54,7 +60,7 @@ def main(args) -> int:
     progress = _Progress()
     try:
         ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress, args.exhaustive,
-                     args.rerank)
+                     args.rerank, args.cluster, args.cluster_timeout)
     except AttnError as exc:
         progress.done()
         return report_error(exc, prog.sources, args.json)

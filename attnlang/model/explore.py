@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -195,65 +196,101 @@ def _worker_init(path: str, names, defines, include=()) -> None:
     _WORKER["spaces"] = spaces(prog, names, defines)[0]
 
 
-def _worker_run(task: Task) -> Part:
-    sp = _WORKER["spaces"][task.kernel]
+def _spaces_only(prog: Program, names, defines) -> list[KernelSpace]:
+    return spaces(prog, names, defines)[0]
+
+
+def _in_pool(fn: Callable, job):
     with keep_heap():
-        return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
+        return fn(job, _WORKER["spaces"])
 
 
-def _worker_stage1(job: tuple) -> tuple:
+def _run_task(task: Task, sps: list[KernelSpace]) -> Part:
+    """One combination (or chunk) through the detailed model: the exhaustive search's piece of work."""
+    return evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk)
+
+
+def _stage1_job(job: tuple, sps: list[KernelSpace]) -> tuple:
+    """One block of stage 1: (its pruning stages, candidates costed, feasible, what it keeps)."""
     task, k, minimize = job
-    with keep_heap():
-        b, kept = stage1_task(_WORKER["spaces"], task, k, minimize)
+    b, kept = stage1_task(sps, task, k, minimize)
     return b.stages, b.considered, len(b.cycles), kept
 
 
-def _pool(workers: int, prog: Program, names, defines):
+@contextlib.contextmanager
+def _local_map(workers: int, prog: Program, names, defines):
+    """imap(fn, jobs, small=False) over a pool of local processes: fn(job, spaces) for each job, in order
+    (small jobs go one by one too: a pipe costs much less than a Dask task)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    return ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include))
+    with ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include)) as pool:
+        yield lambda fn, jobs, small=False: pool.imap(functools.partial(_in_pool, fn), jobs)
+
+
+def _spread(stack: contextlib.ExitStack, prog: Program, names, defines, workers: int, cluster,
+            cluster_timeout: float | None, make_work: Callable[[int], list]) -> tuple[list, Callable | None]:
+    """The pieces of work (make_work(how many run at once)) and the imap that spreads them: over the
+    cluster when there is one, over local processes with workers > 1, else None (run here)."""
+    if cluster is not None:
+        from .explore_cluster import CONNECT_TIMEOUT_S, cluster_map
+
+        threads, imap = stack.enter_context(cluster_map(cluster, prog, names, defines, _spaces_only,
+                                                        cluster_timeout or CONNECT_TIMEOUT_S))
+        return make_work(threads), imap
+    work = make_work(workers)
+    if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
+        return work, stack.enter_context(_local_map(workers, prog, names, defines))
+    return work, None
 
 
 def explore(prog: Program, names: list[str] | None = None, defines: dict | None = None, minimize: str = "latency",
             top: int = 10, workers: int = 1, progress: Callable[[int, int, float], None] | None = None,
-            exhaustive: bool = False, k: int | None = None) -> Exploration:
+            exhaustive: bool = False, k: int | None = None, cluster=None,
+            cluster_timeout: float | None = None) -> Exploration:
     """Search every candidate; the best `top` by `minimize`, and the energy-latency Pareto front.
 
     By default in two stages (explore_stages.py): stage 1's closed forms over every candidate, the
     detailed model over its best k (DEFAULT_K) and its Pareto front. exhaustive: the detailed model
-    over every candidate. Kernels with processes and channels are always searched exhaustively."""
+    over every candidate. Kernels with processes and channels are always searched exhaustively.
+    workers: local processes to spread the work over; cluster: a Dask scheduler's address (or a
+    distributed.Client) to spread it over instead (explore_cluster.py), waiting cluster_timeout seconds
+    at most for it to answer. Either way the result is one worker's."""
     if minimize not in OBJECTIVES:
         raise UsageError(f"--minimize takes {', '.join(OBJECTIVES)}, not '{minimize}'")
     if k is not None and k < 1:
         raise UsageError(f"--k takes a positive number, not {k}")
+    if cluster is not None and workers > 1:
+        raise UsageError("--workers and --cluster: pick one (the cluster's workers are its processes)")
     t0 = time.perf_counter()
     defines = dict(defines or {})
     sps, notes = spaces(prog, names, defines)
     total = sum(sp.size for sp in sps)
+    spread = functools.partial(_spread, prog=prog, names=names, defines=defines, workers=workers,
+                               cluster=cluster, cluster_timeout=cluster_timeout)
     if not exhaustive and total and not any(has_processes(sp.kernel) for sp in sps):
-        got = _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress,
-                         k or DEFAULT_K, t0)
+        got = _two_stage(sps, notes, total, minimize, top, progress, k or DEFAULT_K, t0, spread)
         if got is not None:
             return got
         notes = notes + ["stage 1 left no candidate the detailed model could cost: searched exhaustively"]
-    work, skipped = tasks(sps, workers)
     parts: list[Part] = []
-    done = sum(s.removed for s in skipped)
-    if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
-        with _pool(workers, prog, names, defines) as pool:
-            for part, task in zip(pool.imap(_worker_run, work), work, strict=True):
-                parts.append(part)
-                done += task.size
-                if progress:
-                    progress(done, total, time.perf_counter() - t0)
-    else:
-        with keep_heap():
-            for task in work:
-                parts.append(evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk))
-                done += task.size
-                if progress:
-                    progress(done, total, time.perf_counter() - t0)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(keep_heap())
+        skipped: list[Stage] = []
+
+        def make_work(n: int) -> list[Task]:
+            work, ruled = tasks(sps, n)
+            skipped.extend(ruled)
+            return work
+
+        work, imap = spread(stack, make_work=make_work)
+        done = sum(s.removed for s in skipped)
+        results = imap(_run_task, work) if imap is not None else (_run_task(t, sps) for t in work)
+        for part, task in zip(results, work, strict=True):
+            parts.append(part)
+            done += task.size
+            if progress:
+                progress(done, total, time.perf_counter() - t0)
     stages = _merge_stages(skipped, parts)
     feasible = sum(len(p.index) for p in parts)
     evaluated = sum(p.considered for p in parts)
@@ -268,15 +305,13 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
                        [sp.kernel.name for sp in sps], points, _varying(sps), simulated)
 
 
-def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress, k,
-               t0) -> Exploration | None:
+def _two_stage(sps, notes, total, minimize, top, progress, k, t0, spread) -> Exploration | None:
     """Stage 1 over every block, stage 2 over the survivors; None when the search should be exhaustive
     instead (stage 1 cannot cost the kernel, or leaves nothing the detailed model finds feasible: the
     exhaustive search then says why, exactly)."""
     kept = Pool.empty()
     stages: list[Stage] = []
     considered = feasible1 = done = 0
-    work = stage1_tasks(sps, workers)
 
     def take(b_stages, b_considered, b_feasible, b_kept, size) -> None:
         nonlocal kept, considered, feasible1, done
@@ -290,18 +325,12 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(keep_heap())
-        pool = None
-        if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
-            pool = stack.enter_context(_pool(workers, prog, names, defines))
+        work, imap = spread(stack, make_work=lambda n: stage1_tasks(sps, n))
+        jobs = [(t, k, minimize) for t in work]
         try:
-            if pool is not None:
-                for got, task in zip(pool.imap(_worker_stage1, [(t, k, minimize) for t in work]), work,
-                                     strict=True):
-                    take(*got, task.size)
-            else:
-                for task in work:
-                    b, mine = stage1_task(sps, task, k, minimize)
-                    take(b.stages, b.considered, len(b.cycles), mine, task.size)
+            for got, task in zip(imap(_stage1_job, jobs) if imap is not None else
+                                 (_stage1_job(j, sps) for j in jobs), work, strict=True):
+                take(*got, task.size)
         except AttnError:
             return None
         t1 = time.perf_counter()
@@ -311,8 +340,7 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
         if phase is not None:
             phase("explore, stage 2", "combinations re-ranked by the detailed model")
         parts = stage2(sps, kept, None if progress is None else
-                       lambda done, n: progress(done, n, time.perf_counter() - t1),
-                       pool.imap if pool is not None else None)
+                       lambda done, n: progress(done, n, time.perf_counter() - t1), imap)
     after = [s for p in parts for s in p.stages]
     feasible = feasible1 - sum(s.removed for s in after)
     if not any(len(p.index) for p in parts):

@@ -170,24 +170,21 @@ def stage1_task(sps, task, k: int, minimize: str) -> tuple[Block, Pool]:
 
 
 def stage2(sps, survivors: Pool, progress=None, imap=None) -> list[Part]:
-    """The detailed model over the survivors, one walk per combination (spread by imap, a Pool's, over
-    stage2_job in workers); progress(done, total) after each."""
+    """The detailed model over the survivors, one walk per combination (spread by imap(fn, jobs, small),
+    which yields fn(job, spaces) in order, over workers); progress(done, total) after each."""
     jobs = []
     for ki, ci in sorted(set(zip(survivors.kernel.tolist(), survivors.combo.tolist(), strict=True))):
         sel = (survivors.kernel == ki) & (survivors.combo == ci)
         jobs.append((ki, ci, np.unique(survivors.index[sel])))
     parts = []
-    for part in (imap(stage2_job, jobs) if imap is not None else (stage2_job(j, sps) for j in jobs)):
+    for part in (imap(stage2_job, jobs, small=True) if imap is not None else (stage2_job(j, sps) for j in jobs)):
         parts.append(part)
         if progress is not None:
             progress(len(parts), len(jobs))
     return parts
 
 
-def stage2_job(job: tuple, sps=None) -> Part:
-    """One combination's survivors through the detailed model (in a worker, its spaces)."""
-    from .explore import _WORKER
-
+def stage2_job(job: tuple, sps) -> Part:
+    """One combination's survivors through the detailed model."""
     ki, ci, index = job
-    sps = sps if sps is not None else _WORKER["spaces"]
     return evaluate_points(sps[ki], ki, ci, index)
