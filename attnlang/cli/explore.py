@@ -88,45 +88,38 @@ def main(args) -> int:
 
 
 class _Progress:
-    """Progress on stderr once a stage has taken more than after_s seconds: the search, or the
-    validating runs (each can take seconds, so they show from the first)."""
+    """Progress on stderr (tqdm) once a stage has taken more than after_s seconds: the search, or the
+    validating runs (each can take seconds, so they show from the first). Called as progress(done, total,
+    seconds), seconds counted by the search from the stage's start."""
 
     def __init__(self, stage: str = "explore", what: str = "candidates", after_s: float = 1.0) -> None:
-        self.shown = False
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
+        self.bar = None
         self.stage, self.what, self.after_s = stage, what, after_s
 
     def phase(self, stage: str, what: str) -> None:
         """The next calls count something else (the second stage of a search)."""
         self.done()
-        self.shown, self.last, self.stage, self.what = False, 0.0, stage, what
+        self.stage, self.what = stage, what
 
     def __call__(self, done: int, total: int, seconds: float) -> None:
-        if seconds < self.after_s or (seconds - self.last < 0.5 and done < total and self.shown):
+        if self.bar is None:
+            if seconds < self.after_s:
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=self.stage, unit=f" {self.what}", file=sys.stderr,
+                            mininterval=0.5, unit_scale=total > 10**5, leave=True)
+            self.bar.start_t -= seconds  # the stage began before the bar: its rate and time left count from then
+            self.bar.refresh()
             return
-        self.last = seconds
-        line = (f"{self.stage}: {done:,} of {total:,} {self.what} ({100 * done / max(total, 1):.0f}%), "
-                f"{seconds:.1f} s")
-        if done and seconds > 0:
-            rate = done / seconds
-            line += f", {rate:,.0f}/s" if rate >= 10 else f", {rate:.2g}/s"
-            if done < total:
-                line += f", about {_duration((total - done) / rate)} left"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-        self.shown = True
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
 
     def done(self) -> None:
-        if self.shown and self.tty:
-            print(file=sys.stderr)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _need_matplotlib() -> None:
