@@ -107,9 +107,12 @@ class _Progress:
                 return
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=done, desc=self.stage, unit=f" {self.what}", file=sys.stderr,
-                            mininterval=0.5, unit_scale=total > 10**5, leave=True)
-            self.bar.start_t -= seconds  # the stage began before the bar: its rate and time left count from then
+            # delay: nothing printed until the first refresh below; smoothing 0: the rate is the average
+            # over the whole stage, which began `seconds` before the bar
+            self.bar = tqdm(total=total, desc=self.stage, unit=f" {self.what}", file=sys.stderr, mininterval=0.5,
+                            smoothing=0, delay=1e-9, unit_scale=total > 10**5, leave=True)
+            self.bar.start_t -= seconds
+            self.bar.update(done)
             self.bar.refresh()
             return
         if total != self.bar.total:
