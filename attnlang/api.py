@@ -78,8 +78,8 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     to spread the search over instead of `workers` local processes (needs attnlang[cluster]); a
     scheduler that does not answer within cluster_timeout seconds (default 10) raises UsageError.
     """
-    from .model.explore import explore as search
-    from .model.explore import structural_errors
+    from .check import structural_errors
+    from .explorer.search import explore as search
 
     prog = _program(source_or_path)
     defines = dict(defines or {})
@@ -88,16 +88,16 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     if structural:
         raise AttnError(structural)
     return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank, cluster,
-                  cluster_timeout)
+                  cluster_timeout, simulate=run)
 
 
 def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:
     """`attn explore --validate`: run candidates (from explore's top or pareto) through the interpreter;
     each dict has the model's and the simulation's cycles and energy, the errors, and `verified`.
     progress(done, total, seconds), if given, is called before each run and after the last."""
-    from .model.explore import validate as check_candidates
+    from .explorer.search import validate as check_candidates
 
-    return check_candidates(_program(source_or_path), candidates, progress)
+    return check_candidates(_program(source_or_path), candidates, run, progress)
 
 
 def estimate(source_or_path: str | Program, kernel: str | None = None, params: Mapping | None = None):

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attnlang.api import explore, load_program  # noqa: E402
-from attnlang.model.explore import spaces  # noqa: E402
+from attnlang.explorer.search import spaces  # noqa: E402
 
 MMEE = ROOT / "examples" / "mmee.attn"
 MATMULS = ROOT / "bench" / "peer_matmuls.attn"

@@ -103,6 +103,21 @@ def _rules(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Har
     return diags
 
 
+#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
+#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
+#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
+#: defaults and hold elsewhere in the space.
+STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
+              "E0909", "E0956")
+
+
+def structural_errors(prog: Program, kernels: list[str] | None, defines: Mapping[str, Static] | None) -> list:
+    """The checker's errors at the params' defaults that no other candidate can escape (what stops a
+    search before it starts)."""
+    diags = check(prog, defines, kernels or None)
+    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
+
+
 def _declared(kernel: ast.Kernel) -> set[str]:
     """Names -D may set for this kernel; with no -k, -D applies where it is declared."""
     return {d.name for d in static_decls(kernel)} | set(signature_dims(kernel))
@@ -118,4 +133,4 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-__all__ = ["RULES", "Rule", "bind_kernel", "check", "error"]
+__all__ = ["RULES", "STRUCTURAL", "Rule", "bind_kernel", "check", "error", "structural_errors"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from .space import Part, evaluate_points
 from .stage1 import Block, blocks, evaluate_block
+from .tasks import Task, chunked
 
 #: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md,
 #: bench/bench_explore_stages.py): the detailed best is at stage-1 rank 588 at most (mmee at N = 256; 278 at
@@ -143,8 +144,6 @@ def stage1_tasks(sps, workers: int) -> list:
     """Stage 1's blocks: per mapping combination, per value of the leading hardware params that keep a
     block under stage1.BLOCK candidates (the others are arrays in it), per chunk of its layout; split
     further along the layout for workers."""
-    from .explore import Task, chunked
-
     out = []
     for ki, sp in enumerate(sps):
         fixed, pieces = blocks(sp)
