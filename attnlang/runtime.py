@@ -65,3 +65,13 @@ def cycles_error(limit: float, span: Span) -> AttnError:
 def timeout_error(span: Span) -> AttnError:
     """E1004: the command passed its wall-time limit while the kernel ran."""
     return AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
+
+
+def no_value(name: str) -> str:
+    """A name read where it has no value (E1010; the model's E1401, the JIT's fallback)."""
+    return f"'{name}' has no value here"
+
+
+def not_loaded(name: str, root: str) -> str:
+    """A kernel input named in an expression before a tile of it was loaded (E1014; the model's E1401)."""
+    return f"'{name}' lives in {root}; load a tile of it first"

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import cost, ops
 from ..diagnostics import AttnError, did_you_mean, error
+from ..runtime import no_value, not_loaded
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, arity_message
 from .machine import Buffer
@@ -62,8 +63,8 @@ def _name(eng, e, dest, charge, unit):
     if e.id == "inf":
         return math.inf
     if e.id in eng.tensors:
-        raise _fail("E1014", f"'{e.id}' lives in {eng.root}; load a tile of it first", e.span)
-    raise _fail("E1010", f"'{e.id}' has no value here", e.span)
+        raise _fail("E1014", not_loaded(e.id, eng.root), e.span)
+    raise _fail("E1010", no_value(e.id), e.span)
 
 
 def _on_unit(eng, e, dest, charge, unit):

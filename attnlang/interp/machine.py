@@ -141,11 +141,13 @@ class Machine:
         s, d = self.hw.memories[src], self.hw.memories[dst]
         self.c.read_bytes[src] += nbytes
         self.c.write_bytes[dst] += nbytes
-        self.c.energy[src] += cost.memory_energy_pj(nbytes, 0, s.read_pj_per_byte, 0)
-        self.c.energy[dst] += cost.memory_energy_pj(0, nbytes, 0, d.write_pj_per_byte)
+        read_pj = cost.memory_energy_pj(nbytes, 0, s.read_pj_per_byte, 0)
+        write_pj = cost.memory_energy_pj(0, nbytes, 0, d.write_pj_per_byte)
+        self.c.energy[src] += read_pj
+        self.c.energy[dst] += write_pj
         self._finish(end, span)
         if self.events is not None:
-            e = nbytes * (s.read_pj_per_byte + d.write_pj_per_byte)
+            e = read_pj + write_pj
             for m in mems:
                 self.events.append(Event(label, f"port {m.name}", start, end, nbytes, e / len(mems), span.line))
         return start, end

@@ -6,6 +6,7 @@ import math
 
 from .. import ops
 from ..diagnostics import did_you_mean
+from ..runtime import no_value, not_loaded
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, STATIC_FUNCS, arity_message
 from .statics import aeval, elements, model_error
@@ -26,8 +27,8 @@ def evaluate(w, e, dest, charge, unit):
         if e.id == "inf":
             return math.inf
         if e.id in w.inputs:
-            raise model_error(f"'{e.id}' lives in {w.root}; load a tile of it first", e.span)
-        raise model_error(f"'{e.id}' has no value here", e.span)
+            raise model_error(not_loaded(e.id, w.root), e.span)
+        raise model_error(no_value(e.id), e.span)
     if t is ast.Num or t is ast.QuantityLit:
         return aeval(e, w.env)
     if t is ast.Binary:
