@@ -82,7 +82,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     sc = sub.add_parser("schedule", help="a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT")
     if only in (None, "schedule"):
-        from .schedule.cli import add_arguments as add_schedule_arguments
+        from .studies.schedule.cli import add_arguments as add_schedule_arguments
 
         add_schedule_arguments(sc)
 
@@ -271,7 +271,7 @@ def cmd_explore(args) -> int:
 
 
 def cmd_schedule(args) -> int:
-    from .schedule.cli import main as schedule_main
+    from .studies.schedule.cli import main as schedule_main
 
     return schedule_main(args)
 

@@ -6,6 +6,7 @@ exit codes. Every code is documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -211,3 +212,20 @@ __all__ = [
     "Sources", "Span", "UsageError",
     "error", "has_errors", "render", "render_all", "to_json", "warning",
 ]
+
+
+def shift_lines(obj, delta: int):
+    """obj (an AST node, a Diagnostic, a tuple of them) with every span moved delta lines."""
+    if isinstance(obj, Span):
+        return Span(obj.file, obj.line + delta, obj.column, obj.end_line + delta, obj.end_column)
+    if isinstance(obj, tuple):
+        return tuple(shift_lines(x, delta) for x in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            moved = shift_lines(value, delta)
+            if moved is not value:
+                changes[f.name] = moved
+        return dataclasses.replace(obj, **changes) if changes else obj
+    return obj

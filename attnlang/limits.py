@@ -27,6 +27,9 @@ MAX_QUANTITY = 1e18
 #: minute or more of the interpreter on the smallest loop body, seconds of the JIT; well past what a
 #: kernel at the sizes of the studies takes (flash at N = 65536 in tiles of 16 is 16.8 million).
 DEFAULT_MAX_STEPS = 10**8
+#: The most copies `@pipeline(k)` may take (E1012), which is also how many past values of a name an engine
+#: remembers: a read of a name k iterations back finds it.
+MAX_PIPELINE = 64
 
 
 def integer_problem(value) -> str | None:

@@ -3,9 +3,9 @@
 The document is the examples concatenated (flash, flash_causal, flat, naive,
 mha, mmee) up to the last whole kernel within 200 lines, padded with
 comments to exactly 200. Each round makes a new version of the text and
-calls attnlang.lsp_features.diagnostics, the function the server calls on
+calls attnlang.lsp.features.diagnostics, the function the server calls on
 didChange: load (parse, `use`), then the checker, kernel by kernel
-(lsp_incremental.py: a kernel whose text and surroundings did not change
+(lsp/incremental.py: a kernel whose text and surroundings did not change
 keeps its diagnostics). Two kinds of edit are timed: inside one kernel (the
 usual keystroke: one kernel is checked again) and on a `use` line (every
 kernel is checked again: the cold case).
@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from attnlang.lsp_features import diagnostics
+from attnlang.lsp.features import diagnostics
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MS = 100.0

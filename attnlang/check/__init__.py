@@ -16,7 +16,7 @@ from ..syntax import ast
 from .bounds import check_bounds
 from .capacity import check_capacity
 from .channels import check_channels
-from .names import check_names
+from .namewalk import check_names
 from .races import check_races
 from .ranges import check_loop_bounds, out_of_range
 from .shapes import check_shapes
@@ -28,7 +28,7 @@ Rule = Callable[[Program, ast.Kernel, Mapping[str, Static], Hardware], list[Diag
 
 #: The rule families, run in order on every kernel. Each lives in its own module.
 RULES: list[Rule] = [
-    check_names,  # names.py: unknown names, reads before writes, writes to inputs (E031x-E032x)
+    check_names,  # names.py, namewalk.py: unknown names, reads before writes, writes to inputs (E031x-E032x)
     check_shapes,  # shapes.py: symbolic shapes, broadcasting, dtypes (E04xx)
     check_units,  # units.py: ops a unit cannot run, operands in another memory (E05xx)
     check_bounds,  # bounds.py: slices out of bounds, tiles that do not divide (E06xx)

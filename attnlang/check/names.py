@@ -16,8 +16,6 @@ from typing import Mapping
 
 from ..diagnostics import Diagnostic, Span, error, warning
 from ..hardware import Hardware
-from ..program import Program
-from ..static import Static
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, DTYPES
 from . import scope
@@ -225,13 +223,4 @@ class Names:
         self.read(ref.index, "a channel index")
 
 
-def check_names(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
-    """Unknown names, reads before writes or after discards, writes to inputs, stores to non-outputs (E031x-E032x)."""
-    from .namewalk import NameWalk
-
-    w = NameWalk(kernel, env, hw)
-    w.run()
-    return w.diags
-
-
-__all__ = ["Names", "Val", "check_names"]
+__all__ = ["Names", "Val"]

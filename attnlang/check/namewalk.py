@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Mapping
 
-from ..diagnostics import Span, warning
+from ..diagnostics import Diagnostic, Span, warning
+from ..hardware import Hardware
+from ..program import Program
+from ..static import Static
 from ..syntax import ast
 from . import scope
 from .names import Names, Val, _at
@@ -238,5 +242,11 @@ class NameWalk(Names):
 def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
+def check_names(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
+    """Unknown names, reads before writes or after discards, writes to inputs, stores to non-outputs (E031x-E032x)."""
+    w = NameWalk(kernel, env, hw)
+    w.run()
+    return w.diags
 
-__all__ = ["NameWalk"]
+
+__all__ = ["NameWalk", "check_names"]

@@ -11,6 +11,7 @@ import numpy as np
 from .. import cost, ops
 from ..diagnostics import AttnError, Span, did_you_mean, error
 from ..hardware import Hardware, Unit
+from ..limits import MAX_PIPELINE
 from ..program import tensor_shape
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
@@ -28,9 +29,6 @@ class _Loop:
     lane: int | None  # the @parallel iteration index: picks the unit instance
     slot: tuple = ()  # which concurrent copy of the body's buffers this iteration uses
     copies: int = 1  # how many iterations run at once (product over enclosing @parallel loops)
-
-#: The deepest @pipeline the engine keeps buffer history for.
-MAX_PIPELINE = 64
 
 
 def _fail(code: str, message: str, span: Span, *notes: str) -> AttnError:

@@ -10,14 +10,11 @@ import numpy as np
 from ..blas import threads_for_free_cores
 from ..diagnostics import AttnError, Diagnostic, UsageError, error
 from ..syntax import ast
-from .spec_eval import SpecEval
+from .spec_eval import SpecEval, auto_mode
 
-#: What `attn run` and `api.run` check when not told (docs/cli.md, "Verification"): "auto" checks every
-#: element while the spec's rows times its widest row (N x N for attention) is at most AUTO_FULL_NUMBERS,
-#: and AUTO_ROWS drawn rows beyond, where a full float64 check would cost more than the run itself.
+#: What `attn run` and `api.run` check when not told (docs/cli.md, "Verification"): "auto", which
+#: spec_eval.auto_mode resolves per output.
 DEFAULT_VERIFY = "auto"
-AUTO_FULL_NUMBERS = 2048 * 2048
-AUTO_ROWS = 256
 
 #: (relative, absolute) tolerance per output dtype; the absolute part is scaled
 #: by the largest magnitude in the reference.
@@ -97,8 +94,8 @@ def _check_output(name, expr, tensors, env, got, dtype, plan, span, block_rows) 
                                        f"{list(got.shape)}", span))
     n_rows = shape[-2] if len(shape) >= 2 else 0
     if plan.mode == "auto":
-        small = n_rows * ev.row_elements(expr) <= AUTO_FULL_NUMBERS
-        plan = VerifyPlan("full") if small else VerifyPlan("rows", AUTO_ROWS, plan.seed)
+        mode, rows = auto_mode(n_rows, ev.row_elements(expr))
+        plan = VerifyPlan(mode, rows, plan.seed) if mode == "rows" else VerifyPlan("full")
     if plan.mode == "rows" and plan.rows < n_rows:
         picked = draw_rows(n_rows, plan.rows, plan.seed)
         step = ev.block_rows(expr)

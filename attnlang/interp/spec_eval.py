@@ -358,6 +358,19 @@ class SpecEval:
         return np.concatenate(parts, axis=-1)
 
 
+#: `--verify auto` (the default) checks every element of an output while its rows times the spec's widest
+#: row (N x N for attention) is at most AUTO_FULL_NUMBERS, and AUTO_ROWS drawn rows beyond, where a full
+#: float64 check would cost more than the run itself (docs/cli.md, "Verification").
+AUTO_FULL_NUMBERS = 2048 * 2048
+AUTO_ROWS = 256
+
+
+def auto_mode(n_rows: int, row_elements: int) -> tuple[str, int]:
+    """What `--verify auto` does for an output of n_rows rows whose spec's widest row has row_elements:
+    ("full", 0) or ("rows", AUTO_ROWS)."""
+    return ("full", 0) if n_rows * row_elements <= AUTO_FULL_NUMBERS else ("rows", AUTO_ROWS)
+
+
 #: Float64 copies of the compared elements spec.py's check_output holds at once: the spec's value and
 #: its blocks, the output's numbers, their differences (twice) and the bound.
 COMPARE_COPIES = 6
@@ -376,15 +389,13 @@ def working_bytes(expr, shapes: dict[str, tuple], env: dict, plan) -> float | No
     block of every part of the spec, every part taken whole twice (its blocks and their join), and
     COMPARE_COPIES float64 copies of the elements compared. None when the spec's shapes are wrong (the
     verification itself says how). The host-memory guard (attnlang/hostmem.py) adds it up."""
-    from .spec import AUTO_FULL_NUMBERS, AUTO_ROWS
-
     ev = SpecEval({name: _Shaped(tuple(shape)) for name, shape in shapes.items()}, env)
     try:
         shape = ev.shape(expr)
         n_rows = shape[-2] if len(shape) >= 2 else 0
         mode, rows = plan.mode, plan.rows
         if mode == "auto":
-            mode, rows = ("full", 0) if n_rows * ev.row_elements(expr) <= AUTO_FULL_NUMBERS else ("rows", AUTO_ROWS)
+            mode, rows = auto_mode(n_rows, ev.row_elements(expr))
         compared = math.prod(shape)
         if mode == "rows" and n_rows:
             compared = compared // n_rows * min(rows, n_rows)

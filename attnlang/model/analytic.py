@@ -29,8 +29,8 @@ from ..limits import MAX_INT, show
 from ..program import Program, bind, hardware_for, signature_dims, static_decls, symbols
 from ..static import free_names
 from ..syntax import ast
-from .statics import aeval, model_error, scalar, split_params
-from .walk import Walker, _elements
+from .statics import aeval, elements, model_error, scalar, split_params
+from .walk import Walker
 
 
 @dataclass
@@ -204,7 +204,7 @@ def run_walker(w, kernel: ast.Kernel, env: dict) -> None:
     root = w.root
     resident = 0
     for shape, dtype in list(w.inputs.values()) + list(w.outputs.values()):
-        resident = resident + cost.tensor_bytes(_elements(shape), dtype)
+        resident = resident + cost.tensor_bytes(elements(shape), dtype)
     w.f.occ[root] = resident
     w.f.peak[root] = resident
     with np.errstate(all="ignore"):

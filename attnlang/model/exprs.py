@@ -8,9 +8,11 @@ from .. import ops
 from ..diagnostics import did_you_mean
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS
-from .statics import aeval, model_error
+from .statics import aeval, elements, model_error
 from .times import AVal
-from .walk import _ARITY, _elements
+
+_ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
+          "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
 
 _STATIC_FUNCS = frozenset({"sqrt", "exp", "log", "abs", "max", "min"})
 _NO_DEST = (None, [], 0)
@@ -52,7 +54,7 @@ def evaluate(w, e, dest, charge, unit):
             return aeval(e, w.env)
         if e.op == "not":
             raise model_error("'not' needs a static condition", e.span)
-        return w.vector("neg", e, [x], x.shape, x.dtype, dest, charge, unit, _elements(x.shape))
+        return w.vector("neg", e, [x], x.shape, x.dtype, dest, charge, unit, elements(x.shape))
     if t is ast.OnUnit:
         index = aeval(e.unit.index, w.env) if e.unit.index is not None else None
         return evaluate(w, e.expr, dest, charge, (e.unit.name, index))
@@ -101,8 +103,8 @@ def _binary(w, e: ast.Binary, dest, charge, unit):
     shape = broadcast(_shape(a), _shape(b))
     tensors = [x for x in (a, b) if isinstance(x, AVal)]
     if e.op in ("==", "!=", "<", "<=", ">", ">="):
-        return w.vector("cmp", e, tensors, shape, "i8", dest, charge, unit, _elements(shape))
-    return w.vector(ops.BINARY_OPS[e.op], e, tensors, shape, dtype, dest, charge, unit, _elements(shape))
+        return w.vector("cmp", e, tensors, shape, "i8", dest, charge, unit, elements(shape))
+    return w.vector(ops.BINARY_OPS[e.op], e, tensors, shape, dtype, dest, charge, unit, elements(shape))
 
 
 def _matmul(w, e, a, b, dtype, dest, charge, unit):
@@ -123,7 +125,7 @@ def _matmul(w, e, a, b, dtype, dest, charge, unit):
         shape = lead + (m,)
     else:
         shape = lead + (m, n)
-    batch = _elements(shape[:-2]) if len(shape) > 2 else 1
+    batch = elements(shape[:-2]) if len(shape) > 2 else 1
     u, inst = w.unit_for("matmul", e, unit)
     timing, macs, energy = ops.matmul_cost(u, m, k, n, batch)
     w.f.macs = w.f.macs + macs
@@ -146,27 +148,27 @@ def _call(w, e: ast.Call, dest, charge, unit):
         raise model_error(f"{f}() takes {_ARITY.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
     x = args[0]
     if f in ("exp", "log", "sqrt", "abs"):
-        return w.vector(f, e, [x], x.shape, x.dtype, dest, charge, unit, _elements(x.shape))
+        return w.vector(f, e, [x], x.shape, x.dtype, dest, charge, unit, elements(x.shape))
     if f in ("max", "min") and len(args) == 2:
         shape = broadcast(_shape(x), _shape(args[1]))
         dtype = w.promote(_dtype(x), _dtype(args[1]))
-        return w.vector(f, e, tensors, shape, dtype, dest, charge, unit, _elements(shape))
+        return w.vector(f, e, tensors, shape, dtype, dest, charge, unit, elements(shape))
     if f in ("rowmax", "rowmin", "rowsum", "sum", "mean", "max", "min"):
         _need(x, f, e)
         shape = x.shape[:-1] if f.startswith("row") else ()
         return w.vector(ops.unit_op_of("call", f, 1), e, [x], shape, x.dtype, dest, charge, unit,
-                        _elements(x.shape))
+                        elements(x.shape))
     if f == "softmax":
         _need(x, f, e)
-        return w.vector("softmax", e, [x], x.shape, x.dtype, dest, charge, unit, _elements(x.shape))
+        return w.vector("softmax", e, [x], x.shape, x.dtype, dest, charge, unit, elements(x.shape))
     if f == "where":
         c, a, b = args
         shape = broadcast(broadcast(_shape(c), _shape(a)), _shape(b))
         dtype = w.promote(_dtype(a), _dtype(b))
-        return w.vector("where", e, tensors, shape, dtype, dest, charge, unit, _elements(shape))
+        return w.vector("where", e, tensors, shape, dtype, dest, charge, unit, elements(shape))
     if f == "causal":
         _need(x, f, e)
-        return w.vector("causal", e, [x], x.shape, x.dtype, dest, charge, unit, _elements(x.shape))
+        return w.vector("causal", e, [x], x.shape, x.dtype, dest, charge, unit, elements(x.shape))
     if f == "dot":
         dtype = w.promote(_dtype(args[0]), _dtype(args[1]))
         return _matmul(w, e, args[0], args[1], dtype, dest, charge, unit)

@@ -26,8 +26,9 @@ from bisect import bisect_right
 
 import numpy as np
 
+from ..limits import MAX_PIPELINE
 from ..ports import Timeline, place
-from .times import ALL, HISTORY, INF, AVal, Buf, Early, Fold, Lane, Xfers, add, mn, mx, unit_bit
+from .times import ALL, INF, AVal, Buf, Early, Fold, Lane, Xfers, add, mn, mx, unit_bit
 
 
 class Frame:
@@ -114,7 +115,7 @@ class Frame:
             f.hist[name] = [ph(b, ("hist", name, n - i)) for i, b in enumerate(lst)]
         for name, depth in (assigned or {}).items():
             have = f.hist.setdefault(name, [])
-            for d in range(len(have) + 1, min(depth, HISTORY) + 1):
+            for d in range(len(have) + 1, min(depth, MAX_PIPELINE) + 1):
                 p = Buf("", 0, None, None)
                 p.pos = [("hist", name, d)]
                 f.phantoms.append(p)

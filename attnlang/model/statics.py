@@ -74,6 +74,14 @@ def structure_key(node):
     return node
 
 
+def elements(shape: tuple):
+    """The number of elements of a shape whose dims may be arrays of candidates."""
+    n = 1
+    for d in shape:
+        n = n * d
+    return n
+
+
 def size_of(lo: ast.Expr | None, hi: ast.Expr | None, span: Span) -> ast.Expr | None:
     """hi - lo as an expression, simplified for the tiling idiom `x : x + E` (size E)."""
     if hi is None:

@@ -12,8 +12,6 @@ import threading
 import numpy as np
 
 INF = float("inf")
-#: How many past values of a name the interpreter remembers (Engine.history).
-HISTORY = 64
 
 #: The unit instance of the enclosing @parallel iteration; fixed when the iteration is placed.
 LANE = -1

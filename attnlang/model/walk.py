@@ -16,11 +16,8 @@ from ..hardware import Hardware
 from ..interp.values import promote
 from ..syntax import ast
 from .frame import Frame
-from .statics import aeval, model_error, scalar, size_of, whole
+from .statics import aeval, elements, model_error, scalar, size_of, whole
 from .times import ALL, INF, LANE, AVal, Buf, mx, new_units
-
-_ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
-          "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
 
 
 class Walker:
@@ -166,7 +163,7 @@ class Walker:
             shape = self._subscript(shape, s.index)
         if s.memory not in self.hw.memories:
             raise model_error(f"hardware '{self.hw.name}' has no memory '{s.memory}'", s.memory_span)
-        nbytes = cost.tensor_bytes(_elements(shape), dtype)
+        nbytes = cost.tensor_bytes(elements(shape), dtype)
         dvalue, dwaits, dmask = self._dest(s.target.name)
         buf = Buf(s.memory, nbytes, None)
         # A load whose value the loop body never reads (read after the loop) is no prefetch for the
@@ -195,7 +192,7 @@ class Walker:
         value = self.eval(s.expr, (None, [], 0), 1, None)
         if isinstance(value, AVal):
             _, dtype = self.outputs[s.tensor]
-            nbytes = cost.tensor_bytes(_elements(value.shape), dtype)
+            nbytes = cost.tensor_bytes(elements(value.shape), dtype)
             b = value.buf
             f = self.f
             start, end = self._transfer(b.memory, self.root, nbytes,
@@ -294,13 +291,13 @@ class Walker:
         f.count(f.energy, u.name, energy)
         for o in operands:
             b = o.buf
-            nb = cost.tensor_bytes(_elements(o.shape), o.dtype)
+            nb = cost.tensor_bytes(elements(o.shape), o.dtype)
             m = self.hw.memories[b.memory]
             f.count(f.rbytes, b.memory, nb)
             f.count(f.energy, b.memory, cost.memory_energy_pj(nb, 0, m.read_pj_per_byte, 0))
             b.last_read, b.ml = mx(b.last_read, issued), b.ml | om
         memory = u.memory or self.root
-        nbytes = cost.tensor_bytes(_elements(shape), dtype)
+        nbytes = cost.tensor_bytes(elements(shape), dtype)
         m = self.hw.memories[memory]
         f.count(f.wbytes, memory, nbytes)
         f.count(f.energy, memory, cost.memory_energy_pj(0, nbytes, 0, m.write_pj_per_byte))
@@ -359,7 +356,7 @@ class Walker:
             if not whole(d):
                 raise model_error("a shape is whole numbers (attn check says more)", e.span)
         memory = (self._vec.memory if self._vec else None) or self.root
-        buf = Buf(memory, cost.tensor_bytes(_elements(shape), dtype), 0.0)
+        buf = Buf(memory, cost.tensor_bytes(elements(shape), dtype), 0.0)
         buf.mr = buf.ml = 0  # ready when the kernel starts: it waits for nothing
         self.f.allocate(buf, charge)
         self.f.temps.append(buf)
@@ -379,13 +376,6 @@ def _max_pipeline(kernel: ast.Kernel, env) -> int:
             raise model_error("@pipeline needs a positive whole number of buffer copies", a.span)
         depth = max(depth, int(np.max(copies)))
     return depth
-
-
-def _elements(shape: tuple):
-    n = 1
-    for d in shape:
-        n = n * d
-    return n
 
 
 Walker.STMTS = {

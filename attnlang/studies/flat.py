@@ -37,6 +37,8 @@ ON_FLAT = {"edge": "flat_edge", "cloud": "flat_cloud"}
 ON_OURS = {"edge": "edge", "cloud": "cloud"}
 #: the fused-block sizes a kernel may take, largest first
 BLOCKS = (16384, 8192, 4096, 2048, 1024, 512, 256, 128, 64, 32)
+#: the key columns of a block whose scores flat_ws_spill may send to DRAM, fewest first
+SPILLS = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def csv_path() -> Path:
@@ -151,6 +153,26 @@ def mapping(row: dict, block: int, pe: int) -> tuple[str, dict]:
     return "flat_os", params
 
 
+def _candidates(row: dict, flat_p1: int, pe: int):
+    """The row's mappings in the order the study tries them; the first that fits the buffer is costed.
+
+    FLAT's own block first. Where a weight-stationary block with the scores on chip does not fit,
+    FLAT keeps the block and spills what does not fit: so does flat_ws_spill, with the scores of the
+    fewest key columns (Ns, from SPILLS) in DRAM. Where no spill makes it fit, smaller blocks.
+    """
+    kernel, params = mapping(row, flat_p1, pe)
+    yield kernel, params
+    if kernel == "flat_os":
+        return
+    if kernel == "flat_ws":
+        for ns in SPILLS:
+            if ns < params["N"] and ns % params["Tk"] == 0:
+                yield "flat_ws_spill", dict(params, Ns=ns)
+    for block in BLOCKS:
+        if block < flat_p1:
+            yield mapping(row, block, pe)
+
+
 def _flat_p1(row: dict) -> int:
     """FLAT's fused block: P1 = N for head granularity (the table's P1 column is unused there)."""
     return int(row["M"]) if row["fusion_granularity"] == "head" else int(row["P1"])
@@ -175,10 +197,7 @@ def _cost(row: dict, hw_name: str) -> tuple[str, Costed]:
         raise RuntimeError(f"hardware {hw_name}: {diags}")
     cap = hw.memories["sram"].capacity_bytes
     array = hw.units["pe"]
-    kernel, _ = mapping(row, flat_p1, array.rows)
-    blocks = [b for b in BLOCKS if b <= flat_p1] if kernel != "flat_os" else [flat_p1]
-    for block in blocks:
-        kernel, params = mapping(row, block, array.rows)
+    for kernel, params in _candidates(row, flat_p1, array.rows):
         est = estimate(prog, kernel, params, hw=hw)
         if float(est.peak_bytes["sram"]) <= cap and not any(bool(m.any()) for m in est.invalid.values()):
             break
@@ -225,7 +244,7 @@ def summary(rows: list[Row], within: float = 0.10) -> dict:
 
 
 def text_table(rows: list[Row]) -> str:
-    head = (f"{'platform':8} {'model':5} {'N':>4} {'kernel':20} {'block':>5} "
+    head = (f"{'platform':8} {'model':5} {'N':>4} {'kernel':20} {'block':>9} "
             f"{'latency ms':>10} {'FLAT':>10} {'ratio':>6} {'DRAM GiB':>9} {'FLAT':>9} {'ratio':>6} "
             f"{'energy mJ':>9} {'FLAT':>9} {'ratio':>6}   {'ours on our hw: ms':>18}")
     lines = [head, "-" * len(head)]
@@ -233,8 +252,10 @@ def text_table(rows: list[Row]) -> str:
         q = r.ratios()
         p = r.ours.params
         block = p.get("P1", p.get("Tq"))
+        if "Ns" in p:
+            block = f"{block}-{p['Ns']}"
         lines.append(
-            f"{r.platform:8} {r.model:5} {r.seq_len:>4} {r.kernel:20} {block:>5} "
+            f"{r.platform:8} {r.model:5} {r.seq_len:>4} {r.kernel:20} {block:>9} "
             f"{r.latency_s * 1e3:>10.4g} {r.ref_latency_s * 1e3:>10.4g} {q['latency']:>6.3f} "
             f"{r.dram_bytes / 2**30:>9.3f} {r.ref_dram_bytes / 2**30:>9.3f} {q['dram']:>6.3f} "
             f"{r.energy_pj * 1e-9:>9.4g} {r.ref_energy_pj * 1e-9:>9.4g} {q['energy']:>6.3f}   "

@@ -222,7 +222,7 @@ def test_the_report_says_what_was_checked(capsys):
 
 
 def test_auto_checks_every_element_while_small_and_draws_rows_beyond(monkeypatch):
-    from attnlang.interp import spec
+    from attnlang.interp import spec_eval
 
     n, d = 32, 4
     t = tensors(n, d)
@@ -230,8 +230,8 @@ def test_auto_checks_every_element_while_small_and_draws_rows_beyond(monkeypatch
     want = softmax(scores(t["Q"], t["K"])) @ t["V"]
     v = check_output("O", expr, t, {"N": n, "d": d}, want, "f32", VerifyPlan("auto"), None)
     assert v.rows is None and v.ok
-    monkeypatch.setattr(spec, "AUTO_FULL_NUMBERS", n * n - 1)
-    monkeypatch.setattr(spec, "AUTO_ROWS", 8)
+    monkeypatch.setattr(spec_eval, "AUTO_FULL_NUMBERS", n * n - 1)
+    monkeypatch.setattr(spec_eval, "AUTO_ROWS", 8)
     v = check_output("O", expr, t, {"N": n, "d": d}, want, "f32", VerifyPlan("auto", 0, 5), None)
     assert v.ok and len(v.rows) == 8
     assert [r // 4 for r in v.rows] == list(range(8))  # one row in each stretch of 32 / 8 rows

@@ -24,7 +24,7 @@ BUFFER = {"edge": 512 * 2**10, "cloud": 32 * 2**20}  # FLAT's on-chip buffers
 def test_the_48_rows_up_to_16k_on_both_platforms():
     assert len(ROWS) == 48
     assert {r.platform for r in ROWS} == {"edge", "cloud"}
-    assert {r.kernel for r in ROWS} == {"flat_os", "flat_ws", "flat_scores_offchip"}
+    assert {r.kernel for r in ROWS} == {"flat_os", "flat_ws", "flat_ws_spill", "flat_scores_offchip"}
 
 
 def test_ideal_latency_is_flats_on_every_row():
@@ -44,9 +44,9 @@ def test_dram_traffic_is_flats_where_flats_mapping_fits_and_ours_is_the_same_blo
 
 def test_rows_within_10_percent_of_the_table():
     s = flat.summary(ROWS)
-    assert s["dram"]["within"] >= 43
-    assert s["energy"]["within"] >= 43
-    assert s["latency"]["within"] >= 44
+    assert s["dram"]["within"] >= 46
+    assert s["energy"]["within"] >= 46
+    assert s["latency"]["within"] >= 47
 
 
 def test_latency_is_bounded_by_the_work_and_within_25_percent_everywhere():
@@ -61,6 +61,20 @@ def test_each_mapping_fits_flats_buffer():
         assert r.ours.sram_peak <= BUFFER[r.platform] == r.ours.sram_capacity
 
 
+def test_where_flats_block_overflows_ours_keeps_it_and_spills_the_fewest_score_columns():
+    # FLAT keeps its block P1 where it does not fit and spills (proportion_buffered < 1)
+    spilled = [r for r in ROWS if r.kernel == "flat_ws_spill"]
+    assert len(spilled) >= 6
+    for r in spilled:
+        assert r.proportion_buffered < 1 and r.ours.params["P1"] == r.flat_p1
+        # the scores of Ns key columns go to DRAM and come back: one write and one read each
+        p = r.ours.params
+        ws = dict(p)
+        ws.pop("Ns")
+        base = r.B * r.H * (2 * r.N * r.d + 2 * (r.N // p["P1"]) * r.N * r.d) * 2  # Q, O; K, V per block
+        assert r.dram_bytes == base + 2 * (r.B * r.H * r.N * p["Ns"] * 2)
+
+
 def test_energy_counts_what_flats_table_counts():
     # FLAT's table charges 32 pJ per DRAM byte and nothing else
     for r in ROWS:
@@ -72,6 +86,8 @@ def test_energy_counts_what_flats_table_counts():
 @pytest.mark.parametrize("kernel, defines", [
     ("flat_ws", {"q_at": "hold"}),
     ("flat_ws", {"q_at": "stream", "P1": 64}),
+    ("flat_ws_spill", {"q_at": "hold", "Ns": 128}),
+    ("flat_ws_spill", {"q_at": "stream", "P1": 64, "Ns": 32, "Tk": 32}),
     ("flat_os", {"G": 3}),
     ("flat_os", {"G": 3, "q_at": "hold", "k_at": "hold", "v_at": "hold", "d": 128}),
     ("flat_os", {"G": 2, "v_at": "hold", "Tq": 128, "Tk": 128}),
@@ -90,11 +106,15 @@ def test_the_study_kernels_cost_the_same_in_the_model_and_the_interpreter():
     prog = api.load_program(str(flat.KERNELS))
     for kernel, defines in (("flat_os", {"G": 4, "N": 1024, "d": 128, "v_at": "hold"}),
                             ("flat_ws", {"N": 1024, "P1": 64}),
+                            ("flat_ws_spill", {"N": 1024, "P1": 64, "Ns": 256}),
                             ("flat_scores_offchip", {"N": 1024, "Tq": 128, "d": 128})):
         sim = api.run(prog, kernel, defines)
         est = estimate(prog, kernel, defines)
         assert abs(float(est.cycles) / sim.cycles - 1) < 0.06, (kernel, float(est.cycles), sim.cycles)
         assert float(est.read_bytes["dram"]) == sim.memories["dram"]["read_bytes"]
+        assert float(est.write_bytes["dram"]) == sim.memories["dram"]["write_bytes"]
+        # the model's peak never under the interpreter's (the study prunes on it), and close to it
+        assert 1 <= float(est.peak_bytes["sram"]) / sim.memories["sram"]["peak_bytes"] < 1.01
 
 
 @pytest.mark.parametrize("defines", [
@@ -112,6 +132,22 @@ def test_the_scores_offchip_kernels_steady_state_is_the_interpreters(defines):
     busy = (sim[5].units["pe"]["busy_cycles"] - sim[3].units["pe"]["busy_cycles"]) / 2
     per_sim = (sim[5].cycles - sim[3].cycles) / 2
     per_model = float(est[5].cycles - est[3].cycles) / 2
+    assert abs(per_model / per_sim - 1) < 0.06, (per_model, per_sim)
+    assert busy / per_sim > 0.9 and busy / per_model > 0.9, (busy, per_sim, per_model)
+
+
+def test_the_spilling_kernels_steady_state_is_the_interpreters():
+    """flat_ws_spill as the edge 4K rows run it (a quarter of the key tiles' scores in DRAM), smaller:
+    per head in steady state the model within 6% of the interpreter, both >= 90% array-busy."""
+    from attnlang.model.analytic import estimate
+
+    prog = api.load_program(str(flat.KERNELS))
+    defines = {"N": 1024, "P1": 64, "Ns": 256, "q_at": "hold"}
+    sim = {G: api.run(prog, "flat_ws_spill", {**defines, "G": G}, verify="off") for G in (2, 3)}
+    est = {G: estimate(prog, "flat_ws_spill", {**defines, "G": G}) for G in (2, 3)}
+    busy = sim[3].units["pe"]["busy_cycles"] - sim[2].units["pe"]["busy_cycles"]
+    per_sim = sim[3].cycles - sim[2].cycles
+    per_model = float(est[3].cycles - est[2].cycles)
     assert abs(per_model / per_sim - 1) < 0.06, (per_model, per_sim)
     assert busy / per_sim > 0.9 and busy / per_model > 0.9, (busy, per_sim, per_model)
 

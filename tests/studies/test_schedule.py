@@ -1,6 +1,6 @@
 """`attn schedule --prove`: the fewest steps of the ring schedule, proven by SAT (issue 8).
 
-The model (attnlang/schedule/ring.py): a unit of work is one length-d operation on a PE's MAC cell, a
+The model (attnlang/studies/schedule/ring.py): a unit of work is one length-d operation on a PE's MAC cell, a
 dot product D(i,j) or a weighted-sum update W(i,j); a PE runs one unit per step; data move one hop
 per step on the ring p -> p+1. The optimal step counts asserted here, by hand:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from attnlang.schedule.ring import kernel_schedule, problem
+from attnlang.studies.schedule.ring import kernel_schedule, problem
 
 RING = "examples/ring_attention.attn"
 
@@ -92,7 +92,7 @@ def assert_valid(n: int, m: int, scheme: str, steps: int, placed: dict) -> None:
 
 @pytest.mark.parametrize("n,m,scheme,optimum,kernel", CASES)
 def test_optimum_proven(sat, n, m, scheme, optimum, kernel):
-    from attnlang.schedule.sat import prove
+    from attnlang.studies.schedule.sat import prove
 
     pr = problem(n, m, scheme)
     ks = kernel_schedule(pr)
@@ -198,7 +198,7 @@ def test_drup_checker_accepts_a_real_refutation_and_rejects_a_bad_one(sat):
     from pysat.examples.genhard import PHP
     from pysat.solvers import Solver
 
-    from attnlang.schedule.drup import check
+    from attnlang.studies.schedule.drup import check
 
     php = PHP(6).clauses
     with Solver(name="cadical153", bootstrap_with=php, with_proof=True) as s:
@@ -221,7 +221,7 @@ def _instances(largest: int) -> list[tuple[int, int]]:
 def _prove_kernel(n: int, m: int, scheme: str) -> None:
     """The kernel's schedule takes as many steps as the SAT solver's optimum, and the solver's UNSAT answer
     one step below is refuted by a checked DRUP proof."""
-    from attnlang.schedule.sat import prove
+    from attnlang.studies.schedule.sat import prove
 
     pr = problem(n, m, scheme)
     ks = kernel_schedule(pr)
@@ -305,8 +305,8 @@ def test_optimum_in_the_timed_model(sat, n, m, scheme, softmax, links, optimum, 
     receives one kv vector a step, the ring's own pace, and its scores are made a step early). Symmetric:
     the kernel's score streams share the links with the kv blocks, and at B = 1 its pair's weighted sums
     wait on the softmax; the optimum is the work bound but at n = m = 4 with both (8: 7 is UNSAT)."""
-    from attnlang.schedule.ring import Timing
-    from attnlang.schedule.sat import prove
+    from attnlang.studies.schedule.ring import Timing
+    from attnlang.studies.schedule.sat import prove
 
     timing = Timing(softmax, links)
     pr = problem(n, m, scheme, timing)

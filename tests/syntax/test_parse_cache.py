@@ -64,7 +64,7 @@ def test_a_command_imports_only_what_it_runs(tmp_path):
     """`attn check` and a cached `attn run --engine jit` leave the other commands' modules (explore's
     model, schedule, the studies) and the interpreter's engine unimported: they are start-up time
     (docs/performance.md, "`attn run` as a process")."""
-    others = ("attnlang.model", "attnlang.schedule", "attnlang.studies", "attnlang.interp.engine",
+    others = ("attnlang.model", "attnlang.studies", "attnlang.interp.engine",
               "attnlang.interp.streams", "attnlang.repl", "attnlang.lsp", "lark")
     code = ("import sys, contextlib, io\n"
             "from attnlang.cli import main\n"

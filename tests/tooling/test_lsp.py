@@ -2,7 +2,7 @@
 
 One server process serves the whole module; every read has a timeout, so a
 hung server fails the test instead of hanging it. The plain functions the
-server calls (attnlang.lsp_features) are tested directly as well.
+server calls (attnlang.lsp.features) are tested directly as well.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if importlib.util.find_spec("attnlang") is None:
     sys.path.insert(0, str(ROOT))
 
-from attnlang import lsp_features as F  # noqa: E402
+from attnlang.lsp import features as F  # noqa: E402
 
 TIMEOUT_S = 10.0
 needs_pygls = pytest.mark.skipif(importlib.util.find_spec("pygls") is None or
@@ -235,7 +235,7 @@ def test_kernel_by_kernel_checking_gives_what_the_checker_gives(tmp_path):
     """Edits in one kernel, lines added above others: the kept diagnostics move with their kernels."""
     from attnlang.check import check
     from attnlang.diagnostics import sort_key
-    from attnlang.lsp_incremental import check_document
+    from attnlang.lsp.incremental import check_document
     from attnlang.program import load_source
 
     two = PROGRAM + "\n" + BROKEN.replace("use hw.edge\n", "").replace("kernel tiny", "kernel other")

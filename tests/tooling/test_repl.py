@@ -128,7 +128,7 @@ def test_a_missing_file_is_a_usage_error():
 
 
 def test_completion_offers_keywords_builtins_and_names_in_scope():
-    from attnlang.repl_session import Session
+    from attnlang.repl.session import Session
 
     s = Session(out=open(os.devnull, "w"), err=open(os.devnull, "w"))
     s.execute(":tensor Query f32[4, 4]")
@@ -201,7 +201,7 @@ def test_explore_in_a_session_writes_to_the_sessions_streams():
     import io
 
     from attnlang.repl import scripted
-    from attnlang.repl_session import Session
+    from attnlang.repl.session import Session
 
     out, err = io.StringIO(), io.StringIO()
     scripted(Session(out, err), io.StringIO(f":load {ROOT / 'examples' / 'flash.attn'}\n:explore -D N=64\n"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic, Span
-from .lsp_analysis import (
+from ..diagnostics import Diagnostic, Span
+from ..display import stdlib_hardware
+from ..syntax import ast, vocab
+from .analysis import (
     Analysis,
     Symbol,
     analyze,
@@ -23,9 +25,7 @@ from .lsp_analysis import (
     use_target,
     walk,
 )
-from .lsp_hover import describe
-from .repl_show import stdlib_hardware
-from .syntax import ast, vocab
+from .hover import describe
 
 Range = tuple[int, int, int, int]  # start line, start character, end line, end character (LSP)
 
@@ -106,7 +106,7 @@ class Hover:
 
 def hover(text: str, path: str, line0: int, character: int, costs=None, wait_s: float = 0.5) -> Hover | None:
     """What the name under the cursor is (kind, type, shape, dtype, memory), and the cost of the
-    statement there. costs: a lsp_costs.CostRunner, or None for no costs."""
+    statement there. costs: a costs.CostRunner, or None for no costs."""
     a = analyze(text, path)
     pos = to_pos(text, line0, character)
     tok = token_at(a, pos)
@@ -137,7 +137,7 @@ def _cost_part(a: Analysis, k: ast.Kernel, pos, costs, wait_s: float) -> str:
     got = costs.costs(a, k, wait_s)
     if isinstance(got, str):
         return f"**cost** of {lines}: not available ({got})"
-    from .repl_show import energy
+    from ..display import energy
 
     busy, pj = got.lines(stmt.span.line, stmt.span.end_line)
     at = " ".join(f"{n}={v}" for n, v in got.defines.items())

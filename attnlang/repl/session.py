@@ -2,7 +2,7 @@
 
 The session's program is the declarations typed at the prompt (`use`,
 `hardware`, `kernel`), plus the loaded file, which the session uses by path.
-Statements and expressions run on a Workspace (repl_eval.py) for the current
+Statements and expressions run on a Workspace (evaluate.py) for the current
 hardware. Output goes to two streams; errors are diagnostics, rendered with
 attnlang.diagnostics.render, never tracebacks.
 """
@@ -18,18 +18,18 @@ from typing import TextIO
 
 import numpy as np
 
-from .api import held_bytes, host_memory_bytes
-from .check.capacity import fmt_bytes
-from .diagnostics import AttnError, Diagnostic, Sources, UsageError, did_you_mean, has_errors, render_all
-from .hardware import Hardware, elaborate
-from .program import Program, load_source, read_source
-from .repl_eval import Outcome, Workspace, cost_line
-from .repl_input import PROMPT_FILE, Parsed, parse_input
-from .repl_show import hardware_lines, stdlib_hardware, value_lines
-from .static import StaticError, static_int
-from .syntax import ast, vocab
-from .syntax.build import SyntaxProblem
-from .syntax.parser import parse_expression
+from ..api import held_bytes, host_memory_bytes
+from ..check.capacity import fmt_bytes
+from ..diagnostics import AttnError, Diagnostic, Sources, UsageError, did_you_mean, has_errors, render_all
+from ..display import hardware_lines, stdlib_hardware, value_lines
+from ..hardware import Hardware, elaborate
+from ..program import Program, load_source, read_source
+from ..static import StaticError, static_int
+from ..syntax import ast, vocab
+from ..syntax.build import SyntaxProblem
+from ..syntax.parser import parse_expression
+from .evaluate import Outcome, Workspace, cost_line
+from .input import PROMPT_FILE, Parsed, parse_input
 
 DEFAULT_HARDWARE = "edge"
 #: The file name of the session's program: the declarations typed so far (and a `use` of the loaded file).
@@ -151,7 +151,7 @@ class Session:
         self._refresh_sources()
         if module is None or quiet:
             return True
-        from .check import check
+        from ..check import check
 
         for u in module.uses:
             self.say(f"use {u.module}: hardware in scope: {', '.join(self.prog.hardware) or 'none'}")
@@ -224,7 +224,7 @@ class Session:
 
     # ---------------------------------------------------------- commands
     def command(self, line: str) -> bool:
-        from . import repl_commands
+        from . import commands as repl_commands
 
         try:
             words = shlex.split(line)
@@ -323,7 +323,7 @@ class Session:
 
     def complete(self, before_cursor: str) -> list[str]:
         """Completions of the word before the cursor (what the interactive prompt offers)."""
-        from .repl_commands import complete
+        from .commands import complete
 
         return complete(self, before_cursor)
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from .check import check
-from .diagnostics import Diagnostic, sort_key
-from .program import Program, unused_hardware_diagnostics
-from .repl_input import shift_lines
-from .syntax import ast
+from ..check import check
+from ..diagnostics import Diagnostic, shift_lines, sort_key
+from ..program import Program, unused_hardware_diagnostics
+from ..syntax import ast
 
 _KEPT: dict[tuple, tuple[list[Diagnostic], int]] = {}  # (path, context, kernel text) -> (diagnostics, first line)
 _KEPT_MAX = 256
@@ -63,7 +62,7 @@ def check_document(prog: Program, path: str, text: str) -> list[Diagnostic]:
         else:
             diags = [d for d in check(prog, None, [k.name]) if (d.span, d.code, d.message) not in seen]
             if _reusable(diags, path, k.span.line, k.span.end_line):
-                with _KEPT_LOCK:  # documents are checked in threads of their own (lsp_checks.py)
+                with _KEPT_LOCK:  # documents are checked in threads of their own (checks.py)
                     while len(_KEPT) >= _KEPT_MAX:
                         _KEPT.pop(next(iter(_KEPT)))
                     _KEPT[key] = (diags, k.span.line)

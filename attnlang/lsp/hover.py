@@ -7,16 +7,16 @@ elaborated model, as `:hw` prints it in the REPL.
 
 from __future__ import annotations
 
-from . import ops
-from .cost import DTYPE_BYTES
-from .hardware import elaborate
-from .lsp_analysis import Analysis, Symbol, Token, kernel_env, kernel_hardware
-from .repl_show import hardware_lines, memory_line, unit_line
-from .static import StaticError, static_eval
-from .syntax import ast, vocab
+from .. import ops
+from ..cost import DTYPE_BYTES
+from ..display import hardware_lines, memory_line, unit_line
+from ..hardware import elaborate
+from ..static import StaticError, static_eval
+from ..syntax import ast, vocab
+from .analysis import Analysis, Symbol, Token, kernel_env, kernel_hardware
 
 try:  # the checker's shape inference; without it hovers give declared types only
-    from .check.shapes import infer_shapes
+    from ..check.shapes import infer_shapes
 except ImportError:  # pragma: no cover - depends on the checker's version
     infer_shapes = None
 

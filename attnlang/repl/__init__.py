@@ -5,7 +5,7 @@ At a terminal it runs on prompt_toolkit: highlighting with the Pygments lexer
 multi-line input for blocks, and history under the user's data directory.
 With stdin not a terminal it reads line by line with no prompt, so it can be
 scripted: `printf ':tensor Q f16[64, 64]\\nq = load Q -> sram\\nq @ q.T\\n' | attn repl`.
-What each input does is in repl_session.py.
+What each input does is in session.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Iterable
 
-from .repl_input import needs_more
-from .repl_session import Session
+from .input import needs_more
+from .session import Session
 
 PROMPT = "attn> "
 CONTINUATION = "  ... "
@@ -70,7 +70,7 @@ def prompt_session(session: Session, **extra):
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.lexers import PygmentsLexer
 
-    from .highlight import AttnLexer
+    from ..highlight import AttnLexer
 
     class _Completer(Completer):
         def get_completions(self, document, complete_event):
@@ -126,7 +126,7 @@ def _last_word(before: str, completion: str) -> str:
 
 def _indent(text: str) -> str:
     """Two spaces per open brace, for the next line of a block."""
-    from .repl_input import bracket_depth
+    from .input import bracket_depth
 
     return "  " * max(bracket_depth(text), 0)
 

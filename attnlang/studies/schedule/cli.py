@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..diagnostics import AttnError, UsageError, error, has_errors, json_text
+from ...diagnostics import AttnError, UsageError, error, has_errors, json_text
 from .ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
 
 #: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
@@ -48,10 +48,10 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ..api import load_program
-    from ..check import check
-    from ..cli import _defines, report_error
-    from ..program import bind
+    from ...api import load_program
+    from ...check import check
+    from ...cli import _defines, report_error
+    from ...program import bind
 
     if args.proof and not args.prove:
         raise UsageError("--proof needs --prove")
@@ -99,7 +99,7 @@ def main(args) -> int:
             _write_proof(args.proof, proof)
     report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
     if args.emit:
-        from ..api import save_atomic
+        from ...api import save_atomic
         from .emit import emit
         from .sat import solve
 
@@ -136,7 +136,7 @@ def _ring_params(k, env) -> tuple[int, int, str]:
 
 def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
     """Run the kernel (the checker has passed) and count each PE's MAC units: matmul cycles / d."""
-    from ..api import run
+    from ...api import run
 
     d = env.get("d")
     if not isinstance(d, int) or isinstance(d, bool) or d < 1:
@@ -160,7 +160,7 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
 
 
 def _has_ring(prog, k, env, m) -> bool:
-    from ..program import hardware_for
+    from ...program import hardware_for
 
     hw, _ = hardware_for(prog, k, env)
     if m == 1:
@@ -170,7 +170,7 @@ def _has_ring(prog, k, env, m) -> bool:
 
 
 def _write_proof(prefix: str, proof) -> None:
-    from ..api import save_atomic
+    from ...api import save_atomic
 
     cnf = proof.unsat_cnf
     top = max((abs(v) for c in cnf for v in c), default=0)

@@ -14,9 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
-from .diagnostics import AttnError, UsageError, has_errors
-from .program import bind, signature_dims
-from .syntax import ast
+from ..diagnostics import AttnError, UsageError, has_errors
+from ..program import bind, signature_dims
+from ..syntax import ast
 
 #: How long a run at the defaults may take before its costs are called not available.
 RUN_LIMIT_S = 3.0
@@ -45,7 +45,7 @@ class KernelCosts:
 
 def run_costs(prog, kernel: ast.Kernel, limit_s: float = RUN_LIMIT_S) -> KernelCosts | str:
     """Run the kernel at its defaults with a trace; the costs by line, or why there are none."""
-    from .api import run
+    from ..api import run
 
     env, diags = bind(kernel)
     missing = [d for d in signature_dims(kernel) if d not in env]

@@ -3,7 +3,7 @@
 Plain functions over (document text, file path), with no LSP library in
 sight, so tests and the benchmark call them directly. Positions here are our
 own: 1-based lines and columns counted in characters (code points), the way
-spans are; lsp_features.py converts to and from LSP's 0-based UTF-16 ones.
+spans are; features.py converts to and from LSP's 0-based UTF-16 ones.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from urllib.parse import unquote, urlparse
 
 from lark.exceptions import LarkError
 
-from .diagnostics import Diagnostic, Span
-from .lsp_incremental import check_document
-from .program import Program, bind, hardware_for, load_source, signature_dims
-from .syntax import ast
-from .syntax.parser import grammar
+from ..diagnostics import Diagnostic, Span
+from ..program import Program, bind, hardware_for, load_source, signature_dims
+from ..syntax import ast
+from ..syntax.parser import grammar
+from .incremental import check_document
 
 Pos = tuple[int, int]  # (line, column), 1-based, columns in characters
 
@@ -69,7 +69,7 @@ def analyze(text: str, path: str) -> Analysis:
         return hit
     prog = load_source(text, path)
     a = Analysis(path, text, prog, check_document(prog, path, text))
-    with _CACHE_LOCK:  # documents are checked in threads of their own (lsp_checks.py)
+    with _CACHE_LOCK:  # documents are checked in threads of their own (checks.py)
         while len(_CACHE) >= 8:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = a

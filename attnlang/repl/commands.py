@@ -13,12 +13,12 @@ import os
 import re
 from typing import Callable
 
-from .diagnostics import AttnError, UsageError, render_all
-from .syntax import vocab
+from ..diagnostics import AttnError, UsageError, render_all
+from ..syntax import vocab
 
 
 def cmd_help(s, args) -> None:
-    from .repl_session import HELP
+    from .session import HELP
 
     s.say(HELP)
 
@@ -34,7 +34,7 @@ def cmd_load(s, args) -> None:
 
 
 def cmd_hw(s, args) -> None:
-    from .repl_show import hardware_lines
+    from ..display import hardware_lines
 
     if len(args) > 1:
         raise UsageError(":hw takes one hardware name: :hw edge")
@@ -60,9 +60,9 @@ def cmd_vars(s, args) -> None:
 
 
 def cmd_run(s, args) -> None:
-    from .api import run
-    from .interp.report import text_report
-    from .program import parse_define
+    from ..api import run
+    from ..interp.report import text_report
+    from ..program import parse_define
 
     kernel, defines, seed = None, {}, 0
     it = iter(args)
@@ -92,14 +92,14 @@ def cmd_run(s, args) -> None:
     s.say(text_report(result))
     failed = [v for v in result.verify.values() if not v.ok]
     if failed:
-        from .interp.spec import mismatch_diagnostic
+        from ..interp.spec import mismatch_diagnostic
 
         k = s.prog.kernel(kernel)
         raise AttnError([mismatch_diagnostic(v, next(x for x in k.specs if x.output == v.output)) for v in failed])
 
 
 def cmd_explore(s, args) -> None:
-    from .cli import main as cli_main
+    from ..cli import main as cli_main
 
     if s.file is None:
         raise UsageError(":explore works on a loaded file (:load FILE first)")
@@ -110,7 +110,7 @@ def cmd_explore(s, args) -> None:
 
 
 def cmd_check(s, args) -> None:
-    from .check import check
+    from ..check import check
 
     diags = check(s.prog, None, s.kernel_names() or None)
     if diags:
@@ -142,8 +142,8 @@ _WORD = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*$|@$")
 
 def complete(s, before: str) -> list[str]:
     """Completions of the last word of `before`, the text left of the cursor."""
-    from .repl_session import COMMANDS
-    from .repl_show import stdlib_hardware
+    from ..display import stdlib_hardware
+    from .session import COMMANDS
 
     line = before.lstrip()
     if line.startswith(":"):

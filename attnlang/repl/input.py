@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from lark.exceptions import LarkError
 
-from .diagnostics import Diagnostic, Span
-from .syntax import ast
-from .syntax.build import SyntaxProblem
-from .syntax.parser import grammar, parse, parse_expression
+from ..diagnostics import Diagnostic, Span, shift_lines
+from ..syntax import ast
+from ..syntax.build import SyntaxProblem
+from ..syntax.parser import grammar, parse, parse_expression
 
 #: The file name of text typed at the prompt, in diagnostics.
 PROMPT_FILE = "<repl>"
@@ -143,20 +143,3 @@ def needs_more(text: str) -> bool:
     parsed = parse_input(text)
     # Statements are parsed inside a wrapper whose closing brace is the line after the input.
     return any(d.code == "E0002" for d in parsed.diagnostics)
-
-
-def shift_lines(obj, delta: int):
-    """obj (an AST node, a Diagnostic, a tuple of them) with every span moved delta lines."""
-    if isinstance(obj, Span):
-        return Span(obj.file, obj.line + delta, obj.column, obj.end_line + delta, obj.end_column)
-    if isinstance(obj, tuple):
-        return tuple(shift_lines(x, delta) for x in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            moved = shift_lines(value, delta)
-            if moved is not value:
-                changes[f.name] = moved
-        return dataclasses.replace(obj, **changes) if changes else obj
-    return obj

@@ -1,10 +1,10 @@
 """`attn lsp`: the language server, over stdio (pygls; install with `pip install 'attnlang[lsp]'`).
 
 Diagnostics on open, change and save, worked out off the server's loop (a
-newer edit cancels the older check: lsp_checks.py); hover (kind, type,
+newer edit cancels the older check: checks.py); hover (kind, type,
 shape, dtype, memory, and the cost of the statement at the defaults); go to
 definition; completion; document symbols, answered in the server's thread
-pool. The answers are plain functions in lsp_features.py; this module only
+pool. The answers are plain functions in features.py; this module only
 connects them to pygls.
 """
 
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 
-from .diagnostics import UsageError
+from ..diagnostics import UsageError
 
 INSTALL_HINT = ("attn lsp needs the pygls package, which is not installed; install it with\n"
                 "    pip install 'attnlang[lsp]'      (or: pip install 'pygls>=2')")
@@ -52,11 +52,11 @@ def build_server():
     from lsprotocol import types as T
     from pygls.lsp.server import LanguageServer
 
-    from . import __version__
-    from . import lsp_features as F
-    from .lsp_analysis import analyze, uri_to_path
-    from .lsp_checks import DocumentChecks
-    from .lsp_costs import CostRunner
+    from .. import __version__
+    from . import features as F
+    from .analysis import analyze, uri_to_path
+    from .checks import DocumentChecks
+    from .costs import CostRunner
 
     server = LanguageServer("attn-lsp", __version__)
     server.attn_costs = CostRunner()
@@ -102,7 +102,7 @@ def build_server():
     server.attn_checks = checks = DocumentChecks(F.diagnostics, publish, failed, on_loop)
 
     def check(uri: str, prefetch: bool = False) -> None:
-        """Check the document's current version off the loop (lsp_checks.py)."""
+        """Check the document's current version off the loop (checks.py)."""
         nonlocal loop
         loop = loop or asyncio.get_running_loop()
         doc, text, path = document(uri)

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import cost
-from .diagnostics import NO_SPAN, AttnError, error
-from .hardware import Hardware
-from .interp.engine import Engine
-from .interp.machine import Machine
-from .interp.values import TV, round_to
-from .static import StaticError, static_eval
-from .syntax import ast
+from .. import cost
+from ..diagnostics import NO_SPAN, AttnError, error
+from ..hardware import Hardware
+from ..interp.engine import Engine
+from ..interp.machine import Machine
+from ..interp.values import TV, round_to
+from ..static import StaticError, static_eval
+from ..syntax import ast
 
 #: The synthetic kernel the session's statements belong to (it has no body of its own).
 SESSION_KERNEL = "session"
@@ -153,7 +153,7 @@ class Workspace:
 
 def cost_line(c: Cost) -> str:
     """`cost  160 cycles (the session now ends at 320, +160)   1.23 nJ: pe 0.8 nJ, sram 0.43 nJ`."""
-    from .repl_show import energy
+    from ..display import energy
 
     parts = ", ".join(f"{k} {energy(v)}" for k, v in sorted(c.energy_by_part.items(), key=lambda kv: -kv[1]))
     head = (f"cost   {c.latency_cycles:,.0f} cycle{'' if c.latency_cycles == 1 else 's'} "
