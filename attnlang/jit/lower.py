@@ -30,9 +30,8 @@ import llvmlite.ir as ir
 from .. import cost, ops
 from ..diagnostics import AttnError
 from ..hardware import Hardware, Unit
-from ..interp.engine import MAX_PIPELINE
 from ..interp.streams import declare_channels
-from ..limits import integer_error
+from ..limits import MAX_PIPELINE, integer_error
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
