@@ -115,6 +115,9 @@ def test_a_kernel_over_the_code_budget_runs_in_the_interpreter_and_says_why(monk
     same_run(run(GROWING_STORE, defines=SMALL, engine="interp"), b)
 
 
+LIMIT = 4.0
+
+
 def _stuck_optimizer(module) -> None:
     """LLVM busy for minutes, in native code: no Python signal handler runs until it returns."""
     ctypes.CDLL(None).sleep(120)
@@ -124,13 +127,24 @@ def _stuck_optimizer(module) -> None:
 def test_timeout_ends_llvm_at_the_deadline(monkeypatch, thread):
     """In the main thread the command's alarm cannot interrupt native code, in another there is no
     alarm at all: either way the compile, in its child process, ends at the deadline with E1004."""
+    run(GROWING_STORE, defines=SMALL, engine="interp", verify="off")  # the parse caches: not timed
     monkeypatch.setattr(native, "optimize", _stuck_optimizer)
+    children = []
+    fork = os.fork
+
+    def recording_fork():
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
     outcome = {}
 
     def go():
         t0 = time.monotonic()
         try:
-            run(GROWING_STORE, defines=SMALL, engine="jit", timeout=2.0)
+            run(GROWING_STORE, defines=SMALL, engine="jit", timeout=LIMIT)
         except AttnError as exc:
             outcome["codes"] = [d.code for d in exc.diagnostics]
             outcome["message"] = exc.diagnostics[0].message
@@ -143,9 +157,10 @@ def test_timeout_ends_llvm_at_the_deadline(monkeypatch, thread):
     else:
         go()
     assert outcome["codes"] == ["E1004"] and "compiling" in outcome["message"]
-    assert outcome["seconds"] < 2.0 + 1.5
-    with pytest.raises(ChildProcessError):  # the compiling child was reaped
-        os.waitpid(-1, os.WNOHANG)
+    assert outcome["seconds"] < LIMIT + 1.5
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):  # the compiling child was killed and reaped
+        os.waitpid(children[0], os.WNOHANG)
 
 
 @pytest.mark.parametrize("how", ["error", "crash"])
@@ -174,4 +189,4 @@ def test_the_cli_ends_a_long_compile_by_its_timeout(tmp_path):
     seconds = time.monotonic() - t0
     assert "Traceback" not in p.stderr
     assert p.returncode == 0 or (p.returncode == 1 and "error[E1004]" in p.stderr), p.stderr
-    assert seconds < 1.5 + 4.0  # the interpreter's start-up and the program's check come on top
+    assert seconds < 1.5 + 6.0  # Python's start-up comes on top (the compile alone takes over 15 s)
