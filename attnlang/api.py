@@ -29,7 +29,7 @@ import numpy as np
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
 from .limits import DEFAULT_MAX_STEPS
-from .program import Program, bind, hardware_for, load, load_source, signature_dims, symbols
+from .program import Program, load, load_source, signature_dims, symbols
 from .syntax import ast
 
 
@@ -63,7 +63,7 @@ def check_program(source_or_path: str | Program, defines: Mapping | None = None,
 
 def explore(source_or_path: str | Program, kernels: list[str] | None = None, defines: Mapping | None = None,
             minimize: str = "latency", top: int = 10, workers: int = 1, progress=None, exhaustive: bool = False,
-            rerank: int | None = None):
+            rerank: int | None = None, cluster=None, cluster_timeout: float | None = None):
     """`attn explore`: every candidate of the kernels (default: every kernel of the file that shares one
     spec), ranked by minimize (latency, energy or edp). Returns an Exploration: best, top, pareto,
     candidates, feasible, evaluated, seconds, rate, pruned, notes; `to_json()` is `--json`'s object.
@@ -74,10 +74,12 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
 
     The search runs in two stages (docs/explore.md): closed-form costs over every candidate, then the
     detailed model over the best `rerank` of them (default 1024); exhaustive=True runs the detailed
-    model over every candidate instead.
+    model over every candidate instead. cluster: a Dask scheduler's address (or a distributed.Client)
+    to spread the search over instead of `workers` local processes (needs attnlang[cluster]); a
+    scheduler that does not answer within cluster_timeout seconds (default 10) raises UsageError.
     """
-    from .model.explore import explore as search
-    from .model.explore import structural_errors
+    from .check import structural_errors
+    from .explorer.search import explore as search
 
     prog = _program(source_or_path)
     defines = dict(defines or {})
@@ -85,16 +87,17 @@ def explore(source_or_path: str | Program, kernels: list[str] | None = None, def
     structural = structural_errors(prog, kernels, defines)
     if structural:
         raise AttnError(structural)
-    return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank)
+    return search(prog, kernels, defines, minimize, top, workers, progress, exhaustive, rerank, cluster,
+                  cluster_timeout, simulate=run)
 
 
 def validate(source_or_path: str | Program, candidates: list, progress=None) -> list[dict]:
     """`attn explore --validate`: run candidates (from explore's top or pareto) through the interpreter;
     each dict has the model's and the simulation's cycles and energy, the errors, and `verified`.
     progress(done, total, seconds), if given, is called before each run and after the last."""
-    from .model.explore import validate as check_candidates
+    from .explorer.search import validate as check_candidates
 
-    return check_candidates(_program(source_or_path), candidates, progress)
+    return check_candidates(_program(source_or_path), candidates, run, progress)
 
 
 def estimate(source_or_path: str | Program, kernel: str | None = None, params: Mapping | None = None):
@@ -138,7 +141,7 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
 
 
 def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, deadline, check, verify):
-    from .check import check as run_checks
+    from .check import bind_kernel
     from .interp import execute
     from .interp.spec import parse_verify
 
@@ -147,25 +150,12 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, d
     k = prog.kernel(kernel)
     deadline.span, deadline.phase = k.name_span, "checking the program"
     inputs = dict(inputs or {})
-    inferred = _infer_dims(k, inputs)
-    defines = dict(defines or {})
-    if check:
-        diags = run_checks(prog, {**inferred, **defines}, [k.name])
-        if has_errors(diags):
-            raise AttnError(diags)
-        warnings = [d for d in diags if d.severity != "error"]
-    else:
-        warnings = []
-    env, diags = bind(k, defines, inferred)
-    if has_errors(diags):
-        raise AttnError(diags)
+    bound = bind_kernel(prog, k.name, dict(defines or {}), _infer_dims(k, inputs), rules=check)
+    env, hw, warnings = bound.env, bound.hardware, bound.warnings
     for name in signature_dims(k):
         if name not in env:
             raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
                              f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
-    hw, diags = hardware_for(prog, k, env)
-    if hw is None:
-        raise AttnError(diags)
     check_host_memory(k, env, hw, plan)  # E1013 before anything is made
     full_inputs = _make_inputs(k, env, inputs, seed)
     for s in symbols(k):

@@ -412,3 +412,19 @@ def unused_hardware_diagnostics(prog: Program, env: Mapping[str, Static] | None 
 
 __all__ = ["Program", "Span", "bind", "hardware_for", "load", "load_source", "parse_define", "read_source",
            "signature_dims", "static_decls", "symbols", "unused_hardware_diagnostics", "warning"]
+
+
+@dataclass
+class BoundKernel:
+    """A kernel checked and bound: what the checker hands the engines (check.bind_kernel).
+
+    The program (its sources, for diagnostics), the kernel, the value of every dim and param (env), the
+    hardware elaborated with them, and the checker's warnings. Made once per run; the interpreter and
+    the JIT run it as it is.
+    """
+
+    program: Program
+    kernel: ast.Kernel
+    env: dict[str, Static]
+    hardware: Hardware
+    warnings: list[Diagnostic] = field(default_factory=list)

@@ -10,7 +10,7 @@ threads and systems get the engines' own deadline only); it fires a little
 after the engines' deadline, which then has the first word when a run is
 what takes the time. Code in a native library (LLVM's optimizer, say) sees
 the alarm only when it returns to Python: `attn` itself also ends a command
-still busy HARD_STOP_S seconds past its limit (cli.py).
+still busy HARD_STOP_S seconds past its limit (cli/run.py).
 """
 
 from __future__ import annotations

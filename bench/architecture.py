@@ -4,7 +4,8 @@
     python bench/architecture.py --json
 
 Reads every module of the attnlang package with `ast` (nothing is imported) and builds the graph of
-imports between files, counting imports inside functions too. A module `a.b` imported as a package counts
+imports between files, counting imports inside functions too (not those under `if TYPE_CHECKING:`,
+which never run). A module `a.b` imported as a package counts
 as its `__init__.py`. Reports:
 - import cycles: the strongly connected components of more than one file;
 - engine packages (syntax, check, interp, jit, model) that import a face (api, cli, repl, lsp);
@@ -41,7 +42,11 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _type_checking(block.test)
+                   for n in ast.walk(block)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -61,6 +66,12 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             if t and t != name:
                 found.add(t)
     return found
+
+
+def _type_checking(test) -> bool:
+    """`if TYPE_CHECKING:`: imports for annotations only, never run."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -6,7 +6,7 @@
 
 In the same run, on one core:
 
-- the vectorized model: `attnlang.model.explore.explore(..., exhaustive=True)` over the whole space
+- the vectorized model: `attnlang.explorer.search.explore(..., exhaustive=True)` over the whole space
   (every param of mmee.attn varies, N and d fixed), as `attn explore --json`
   reports it: `evaluated` (candidates that reach the model, after `where`)
   over `seconds` (the whole search: spaces, pruning, the model, ranking);
@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attnlang.api import load_program  # noqa: E402
+from attnlang.explorer.search import explore  # noqa: E402
+from attnlang.explorer.space import kernel_space  # noqa: E402
 from attnlang.model.analytic import estimate  # noqa: E402
-from attnlang.model.explore import explore  # noqa: E402
-from attnlang.model.space import kernel_space  # noqa: E402
 from attnlang.model.statics import aeval, where_conds  # noqa: E402
 
 MMEE = ROOT / "examples" / "mmee.attn"

@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attnlang.api import load_program  # noqa: E402
-from attnlang.model.explore import explore, spaces  # noqa: E402
-from attnlang.model.explore_stages import DEFAULT_K, Pool, reduce, stage1_task, stage1_tasks  # noqa: E402
+from attnlang.explorer.search import explore, spaces  # noqa: E402
+from attnlang.explorer.stages import DEFAULT_K, Pool, reduce, stage1_task, stage1_tasks  # noqa: E402
 
 CODESIGN = ROOT / "examples" / "codesign.attn"
 SLICE = {"R": 32, "C": 32, "SRAM": 512}

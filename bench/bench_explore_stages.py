@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from attnlang.api import load_program  # noqa: E402
-from attnlang.model.explore import explore, spaces, tasks  # noqa: E402
-from attnlang.model.explore_stages import DEFAULT_K, stage1_tasks  # noqa: E402
-from attnlang.model.space import evaluate_combo  # noqa: E402
-from attnlang.model.stage1 import evaluate_block  # noqa: E402
+from attnlang.explorer.search import explore, spaces, tasks  # noqa: E402
+from attnlang.explorer.space import evaluate_combo  # noqa: E402
+from attnlang.explorer.stage1 import evaluate_block  # noqa: E402
+from attnlang.explorer.stages import DEFAULT_K, stage1_tasks  # noqa: E402
 
 CASES = [("mmee", {"N": 1024}), ("mmee", {"N": 4096}), ("mmee", {"N": 256}), ("mmee", {"N": 512}), ("flash", {}),
          ("flash", {"N": 4096}), ("flat", {}), ("flat_mha", {}), ("flash_causal", {}), ("mas_attention", {}),

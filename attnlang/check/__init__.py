@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from ..diagnostics import DEFINE_ERROR, Diagnostic, UsageError, error, has_errors
+from ..diagnostics import DEFINE_ERROR, AttnError, Diagnostic, UsageError, error, has_errors
 from ..hardware import Hardware
-from ..program import Program, bind, hardware_for, signature_dims, static_decls, unused_hardware_diagnostics
+from ..program import (
+    BoundKernel,
+    Program,
+    bind,
+    hardware_for,
+    signature_dims,
+    static_decls,
+    unused_hardware_diagnostics,
+)
 from ..static import Static
 from ..syntax import ast
 from .bounds import check_bounds
@@ -59,15 +67,55 @@ def check(prog: Program, defines: Mapping[str, Static] | None = None,
         diags += d
         hw, d = hardware_for(prog, kernel, env)
         diags += d
-        if hw is None:
-            continue
-        d = check_loop_bounds(prog, kernel, env, hw)
-        diags += d
-        if out_of_range(d):
-            continue
-        for rule in RULES:
-            diags += rule(prog, kernel, env, hw)
+        if hw is not None:
+            diags += _rules(prog, kernel, env, hw)
     return _dedupe(diags)
+
+
+def bind_kernel(prog: Program, kernel: str | None = None, defines: Mapping[str, Static] | None = None,
+                inferred: Mapping[str, int] | None = None, rules: bool = True) -> BoundKernel:
+    """The kernel checked and bound, ready to run: every dim and param from defines, then from inferred
+    (dims read off the inputs' shapes), then the defaults; the hardware elaborated with them. AttnError
+    with every error (of the program, and of this kernel by every rule unless rules=False); UsageError
+    when defines cannot apply."""
+    k = prog.kernel(kernel)
+    env, d = bind(k, defines, inferred)
+    diags = list(prog.diagnostics) + unused_hardware_diagnostics(prog, {**(inferred or {}), **(defines or {})}) \
+        if rules else []
+    diags += d
+    hw, d = hardware_for(prog, k, env)
+    diags += d
+    if hw is not None and rules:
+        diags += _rules(prog, k, env, hw)
+    diags = _dedupe(diags)
+    if hw is None or has_errors(diags):
+        raise AttnError(diags)
+    return BoundKernel(prog, k, env, hw, [d for d in diags if d.severity != "error"])
+
+
+def _rules(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
+    """Every rule over one kernel, the loop bounds first (out of range: the other rules cannot run)."""
+    diags = check_loop_bounds(prog, kernel, env, hw)
+    if out_of_range(diags):
+        return diags
+    for rule in RULES:
+        diags += rule(prog, kernel, env, hw)
+    return diags
+
+
+#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
+#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
+#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
+#: defaults and hold elsewhere in the space.
+STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
+              "E0909", "E0956")
+
+
+def structural_errors(prog: Program, kernels: list[str] | None, defines: Mapping[str, Static] | None) -> list:
+    """The checker's errors at the params' defaults that no other candidate can escape (what stops a
+    search before it starts)."""
+    diags = check(prog, defines, kernels or None)
+    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
 
 
 def _declared(kernel: ast.Kernel) -> set[str]:
@@ -85,4 +133,4 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-__all__ = ["RULES", "Rule", "check", "error"]
+__all__ = ["RULES", "STRUCTURAL", "Rule", "bind_kernel", "check", "error", "structural_errors"]

@@ -10,17 +10,12 @@ from __future__ import annotations
 from .. import ops
 from ..static import free_names
 from ..syntax import ast
-from ..syntax.vocab import BUILTINS
+from ..syntax.vocab import BUILTINS, ELEMENTWISE, STATIC_FUNCS, arity_message
 from . import scope
 from .dims import Dim, dim_of, same, show, try_value, value_of
 from .types import POISON, STATIC, OpRec, SliceRec, Ty, broadcast, is_one, promote, show_shape
 
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
-_ARITY = {"softmax": (1,), "exp": (1,), "log": (1,), "sqrt": (1,), "abs": (1,), "rowmax": (1,), "rowmin": (1,),
-          "rowsum": (1,), "sum": (1,), "mean": (1,), "transpose": (1,), "where": (3,), "causal": (3,),
-          "dot": (2,), "max": (1, 2), "min": (1, 2)}
-_STATIC_FUNCS = {"sqrt", "exp", "log", "abs", "max", "min"}
-_ELEMENTWISE = {"exp", "log", "sqrt", "abs"}
 
 
 def unit_op(kind: str, name: str, nargs: int = 2) -> str:
@@ -171,21 +166,20 @@ class ExprTyper:
         tys = [self.expr(a) for a in e.args]
         if f not in BUILTINS:
             return POISON  # names.py reports the unknown function
-        want = _ARITY.get(f, (1,))
-        if len(tys) not in want:
-            self.report("E0406", f"{f}() takes {' or '.join(map(str, want))} argument"
-                                 f"{'s' if want[-1] > 1 else ''}, not {len(tys)}", e.span)
+        wrong = arity_message(f, len(tys))
+        if wrong:
+            self.report("E0406", wrong, e.span)
             return POISON
         if any(t.poison for t in tys):
             return POISON
         if not any(t.tensor for t in tys):
-            if f in _STATIC_FUNCS:
+            if f in STATIC_FUNCS:
                 return STATIC
             self.report("E0419", f"{f}() needs a tensor argument", e.span)
             return POISON
         args = list(zip(e.args, tys, strict=True))
         x = tys[0]
-        if f in _ELEMENTWISE:
+        if f in ELEMENTWISE:
             return self.op_result(unit_op("call", f, 1), e, args, x.shape, x.dtype)
         if f in ("max", "min", "where") and len(tys) > 1:
             return self.arith(f, e, *args)

@@ -13,6 +13,7 @@ from ..diagnostics import AttnError, Span, did_you_mean, error
 from ..hardware import Hardware, Unit
 from ..limits import MAX_PIPELINE
 from ..program import tensor_shape
+from ..runtime import no_value
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .evaluate import evaluate
@@ -243,7 +244,7 @@ class Engine:
         if name in self.outputs:
             # Reading back what the kernel stored: wait for the stores to that output.
             return self.outputs[name], self.out_dtype[name], self.root, self.store_end.get(name, 0.0), None
-        raise _fail("E1010", f"'{name}' has no value here", span)
+        raise _fail("E1010", no_value(name), span)
 
     def exec_store(self, s: ast.Store) -> None:
         if s.tensor not in self.outputs:

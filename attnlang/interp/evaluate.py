@@ -15,8 +15,9 @@ import numpy as np
 
 from .. import cost, ops
 from ..diagnostics import AttnError, did_you_mean, error
+from ..runtime import no_value, not_loaded
 from ..syntax import ast
-from ..syntax.vocab import BUILTINS
+from ..syntax.vocab import BUILTINS, arity_message
 from .machine import Buffer
 from .values import TV, promote, round_to
 
@@ -26,8 +27,6 @@ _COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equa
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "%": np.mod, "//": np.floor_divide,
           "**": np.power}
 _UNARY_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
-_ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
-          "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
 # np.sum, np.max and np.min are these ufuncs' reduce (the same loops, the same numbers) behind a
 # Python-level wrapper that costs more than the reduction of a short row.
 _REDUCE = {"rowmax": np.maximum.reduce, "rowmin": np.minimum.reduce, "rowsum": np.add.reduce,
@@ -64,8 +63,8 @@ def _name(eng, e, dest, charge, unit):
     if e.id == "inf":
         return math.inf
     if e.id in eng.tensors:
-        raise _fail("E1014", f"'{e.id}' lives in {eng.root}; load a tile of it first", e.span)
-    raise _fail("E1010", f"'{e.id}' has no value here", e.span)
+        raise _fail("E1014", not_loaded(e.id, eng.root), e.span)
+    raise _fail("E1010", no_value(e.id), e.span)
 
 
 def _on_unit(eng, e, dest, charge, unit):
@@ -244,8 +243,9 @@ def _call(eng, e: ast.Call, dest, charge, unit):
         if f in _STATIC_FUNCS:
             return eng._static(e)
         raise _fail("E1017", f"{f}() needs a tensor argument", e.span)
-    if f in _ARITY and len(args) != _ARITY[f] or f in ("max", "min") and len(args) not in (1, 2):
-        raise _fail("E1017", f"{f}() takes {_ARITY.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
+    wrong = arity_message(f, len(args))
+    if wrong:
+        raise _fail("E1017", wrong, e.span)
     x = args[0]
     xf = _f(x) if isinstance(x, TV) else x
     # Floating-point warnings are silenced for the whole run (interp.execute).

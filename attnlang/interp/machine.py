@@ -10,13 +10,22 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import cost
 from ..cost import Timing
-from ..diagnostics import AttnError, Span, error
+from ..diagnostics import Span
 from ..hardware import Hardware, Memory, Unit
 from ..ports import Timeline, place
+from ..runtime import (  # noqa: F401  (Counters, kib, steps_error: the JIT reads them here too)
+    Counters,
+    cycles_error,
+    overflow_error,
+    spill_short_error,
+    steps_error,
+    timeout_error,
+)
+from ..runtime import kib as _kib  # noqa: F401
 
 
 class Buffer:
@@ -64,26 +73,6 @@ class Limits:
     max_steps: float = math.inf  # loop iterations, of every loop in every process together
 
 
-def steps_error(limit: float, span: Span) -> AttnError:
-    """E1002: the run passed --max-steps (the message both engines give)."""
-    return AttnError(error("E1002", f"the run passed --max-steps {limit:.0f} loop iterations here", span,
-                           "a loop that runs this long does not end in a useful time; a larger --max-steps "
-                           "runs it on"))
-
-
-@dataclass
-class Counters:
-    busy: dict = field(default_factory=lambda: defaultdict(float))  # unit -> busy cycles (all instances)
-    energy: dict = field(default_factory=lambda: defaultdict(float))  # component -> pJ
-    read_bytes: dict = field(default_factory=lambda: defaultdict(float))
-    write_bytes: dict = field(default_factory=lambda: defaultdict(float))
-    occupancy: dict = field(default_factory=lambda: defaultdict(float))
-    peak: dict = field(default_factory=lambda: defaultdict(float))
-    macs: float = 0.0
-    vector_ops: float = 0.0
-    spill_bytes: float = 0.0
-
-
 class Machine:
     def __init__(self, hw: Hardware, trace: bool = False, limits: Limits | None = None):
         self.hw = hw
@@ -110,11 +99,11 @@ class Machine:
             self.end = end
         lim = self.limits
         if lim.max_cycles is not None and self.end > lim.max_cycles:
-            raise AttnError(error("E1003", f"the run passed --max-cycles {lim.max_cycles:g} here", span))
+            raise cycles_error(lim.max_cycles, span)
 
     def check_wall(self, span: Span) -> None:
         if self.limits.deadline is not None and time.monotonic() > self.limits.deadline:
-            raise AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
+            raise timeout_error(span)
 
     def unit_op(self, unit: Unit, instance: int, timing: Timing, ready: float, energy_pj: float,
                 label: str, span: Span) -> tuple[float, float, float]:
@@ -152,11 +141,13 @@ class Machine:
         s, d = self.hw.memories[src], self.hw.memories[dst]
         self.c.read_bytes[src] += nbytes
         self.c.write_bytes[dst] += nbytes
-        self.c.energy[src] += cost.memory_energy_pj(nbytes, 0, s.read_pj_per_byte, 0)
-        self.c.energy[dst] += cost.memory_energy_pj(0, nbytes, 0, d.write_pj_per_byte)
+        read_pj = cost.memory_energy_pj(nbytes, 0, s.read_pj_per_byte, 0)
+        write_pj = cost.memory_energy_pj(0, nbytes, 0, d.write_pj_per_byte)
+        self.c.energy[src] += read_pj
+        self.c.energy[dst] += write_pj
         self._finish(end, span)
         if self.events is not None:
-            e = nbytes * (s.read_pj_per_byte + d.write_pj_per_byte)
+            e = read_pj + write_pj
             for m in mems:
                 self.events.append(Event(label, f"port {m.name}", start, end, nbytes, e / len(mems), span.line))
         return start, end
@@ -193,10 +184,7 @@ class Machine:
                 self._spill(mem, need - mem.capacity_bytes, span)
                 need = occupancy[name] + buf.nbytes
             else:
-                raise AttnError(error(
-                    "E1001", f"{mem.name} overflows: it would hold {_kib(need)} here but has "
-                             f"{_kib(mem.capacity_bytes)}", span,
-                    "a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit"))
+                raise overflow_error(mem.name, need, mem.capacity_bytes, span)
         occupancy[name] = need
         if need > self.c.peak[name]:
             self.c.peak[name] = need
@@ -231,8 +219,7 @@ class Machine:
             self.c.spill_bytes += b.nbytes
             excess -= b.nbytes
         if excess > 0:
-            raise AttnError(error("E1001", f"{mem.name} overflows even after spilling every value not in use "
-                                           f"({_kib(excess)} short)", span))
+            raise spill_short_error(mem.name, excess, span)
 
     def reload(self, buf: Buffer, span: Span) -> None:
         """Bring an evicted buffer back from the parent before it is read."""
@@ -247,9 +234,3 @@ class Machine:
         self.c.occupancy[mem.name] += buf.nbytes
         self.c.peak[mem.name] = max(self.c.peak[mem.name], self.c.occupancy[mem.name])
         buf.ready = max(buf.ready, end)
-
-
-def _kib(nbytes: float) -> str:
-    if nbytes >= 2**20:
-        return f"{nbytes / 2**20:.2f} MiB"
-    return f"{nbytes / 2**10:.1f} KiB"

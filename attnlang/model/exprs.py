@@ -6,15 +6,12 @@ import math
 
 from .. import ops
 from ..diagnostics import did_you_mean
+from ..runtime import no_value, not_loaded
 from ..syntax import ast
-from ..syntax.vocab import BUILTINS
+from ..syntax.vocab import BUILTINS, STATIC_FUNCS, arity_message
 from .statics import aeval, elements, model_error
 from .times import AVal
 
-_ARITY = {"softmax": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "rowmax": 1, "rowmin": 1, "rowsum": 1,
-          "sum": 1, "mean": 1, "transpose": 1, "where": 3, "causal": 3, "dot": 2}
-
-_STATIC_FUNCS = frozenset({"sqrt", "exp", "log", "abs", "max", "min"})
 _NO_DEST = (None, [], 0)
 
 
@@ -30,8 +27,8 @@ def evaluate(w, e, dest, charge, unit):
         if e.id == "inf":
             return math.inf
         if e.id in w.inputs:
-            raise model_error(f"'{e.id}' lives in {w.root}; load a tile of it first", e.span)
-        raise model_error(f"'{e.id}' has no value here", e.span)
+            raise model_error(not_loaded(e.id, w.root), e.span)
+        raise model_error(no_value(e.id), e.span)
     if t is ast.Num or t is ast.QuantityLit:
         return aeval(e, w.env)
     if t is ast.Binary:
@@ -141,11 +138,12 @@ def _call(w, e: ast.Call, dest, charge, unit):
     args = [evaluate(w, a, _NO_DEST, 1, unit) for a in e.args]
     tensors = [a for a in args if isinstance(a, AVal)]
     if not tensors:
-        if f in _STATIC_FUNCS:
+        if f in STATIC_FUNCS:
             return aeval(e, w.env)
         raise model_error(f"{f}() needs a tensor argument", e.span)
-    if f in _ARITY and len(args) != _ARITY[f] or f in ("max", "min") and len(args) not in (1, 2):
-        raise model_error(f"{f}() takes {_ARITY.get(f, '1 or 2')} arguments, not {len(args)}", e.span)
+    wrong = arity_message(f, len(args))
+    if wrong:
+        raise model_error(wrong, e.span)
     x = args[0]
     if f in ("exp", "log", "sqrt", "abs"):
         return w.vector(f, e, [x], x.shape, x.dtype, dest, charge, unit, elements(x.shape))

@@ -14,6 +14,7 @@ import numpy as np
 from .. import cost, ops
 from ..hardware import Hardware
 from ..interp.values import promote
+from ..runtime import no_value
 from ..syntax import ast
 from .frame import Frame
 from .statics import aeval, elements, model_error, scalar, size_of, whole
@@ -158,7 +159,7 @@ class Walker:
             waits = [(got, None, "s", None)] if got is not None else [(None, name, "s", None)]
             umask = ALL if got is not None else 0
         else:
-            raise model_error(f"'{name}' has no value here", s.tensor_span)
+            raise model_error(no_value(name), s.tensor_span)
         if s.index is not None:
             shape = self._subscript(shape, s.index)
         if s.memory not in self.hw.memories:

@@ -16,10 +16,27 @@ from typing import Callable
 from ..diagnostics import AttnError, UsageError, render_all
 from ..syntax import vocab
 
+HELP = """\
+Type a declaration (use, hardware, kernel), a statement (x = load Q[0:64, :] -> sram,
+x = expr, dim N = 64, for ... { }), or a tensor expression (q @ q.T): expressions run on
+the current hardware and print their value, cycles and energy. An unclosed { ( or [
+continues on the next line.
+
+  :help                      this text
+  :load FILE                 load a .attn file (its hardware and kernels)
+  :hw [NAME]                 show or pick the hardware (from the program, or the stdlib: :hw edge)
+  :tensor NAME f16[64, 64]   declare a session input (standard normal, seed 0)
+  :vars                      the session's tensors, values and dims
+  :run [KERNEL] [-D N=V ...] run a kernel and print its report
+  :explore [ARGS...]         attn explore on the loaded file
+  :check                     check the session's program
+  :reset                     forget values, tensors and typed declarations (keeps the loaded file)
+  :quit                      leave (as does end of input)"""
+
+COMMANDS = (":help", ":load", ":hw", ":tensor", ":vars", ":run", ":explore", ":check", ":reset", ":quit")
+
 
 def cmd_help(s, args) -> None:
-    from .session import HELP
-
     s.say(HELP)
 
 
@@ -99,12 +116,17 @@ def cmd_run(s, args) -> None:
 
 
 def cmd_explore(s, args) -> None:
-    from ..cli import main as cli_main
+    from ..cli.common import Parser, add_include
+    from ..cli.explore import add_arguments
+    from ..cli.explore import main as explore
 
     if s.file is None:
         raise UsageError(":explore works on a loaded file (:load FILE first)")
+    parser = Parser(prog=":explore", add_help=False)
+    add_arguments(parser)
+    add_include(parser)
     with contextlib.redirect_stdout(s.out), contextlib.redirect_stderr(s.err):  # the session's streams
-        code = cli_main(["explore", s.file, *args])
+        code = explore(parser.parse_args([s.file, *args]))
     if code:
         s.complain(f"(attn explore exited with status {code})")
 
@@ -143,7 +165,6 @@ _WORD = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*$|@$")
 def complete(s, before: str) -> list[str]:
     """Completions of the last word of `before`, the text left of the cursor."""
     from ..display import stdlib_hardware
-    from .session import COMMANDS
 
     line = before.lstrip()
     if line.startswith(":"):

@@ -35,24 +35,6 @@ DEFAULT_HARDWARE = "edge"
 #: The file name of the session's program: the declarations typed so far (and a `use` of the loaded file).
 SESSION_FILE = "<session>"
 
-HELP = """\
-Type a declaration (use, hardware, kernel), a statement (x = load Q[0:64, :] -> sram,
-x = expr, dim N = 64, for ... { }), or a tensor expression (q @ q.T): expressions run on
-the current hardware and print their value, cycles and energy. An unclosed { ( or [
-continues on the next line.
-
-  :help                      this text
-  :load FILE                 load a .attn file (its hardware and kernels)
-  :hw [NAME]                 show or pick the hardware (from the program, or the stdlib: :hw edge)
-  :tensor NAME f16[64, 64]   declare a session input (standard normal, seed 0)
-  :vars                      the session's tensors, values and dims
-  :run [KERNEL] [-D N=V ...] run a kernel and print its report
-  :explore [ARGS...]         attn explore on the loaded file
-  :check                     check the session's program
-  :reset                     forget values, tensors and typed declarations (keeps the loaded file)
-  :quit                      leave (as does end of input)"""
-
-COMMANDS = (":help", ":load", ":hw", ":tensor", ":vars", ":run", ":explore", ":check", ":reset", ":quit")
 
 
 class Session:

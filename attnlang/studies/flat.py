@@ -25,6 +25,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..cost import ideal_matmul_cycles
 from ..hardware import elaborate
 from ..model.analytic import estimate
 from ..program import load
@@ -209,7 +210,7 @@ def _cost(row: dict, hw_name: str) -> tuple[str, Costed]:
     return kernel, Costed(
         hardware=hw_name, params=params, latency_s=cycles / hw.clock_hz, dram_bytes=dram_bytes,
         energy_pj=float(est.energy_breakdown_pj.get(dram.name, 0.0)), total_energy_pj=float(est.energy_pj),
-        macs=float(est.macs), ideal_s=float(est.macs) / (array.rows * array.cols) / hw.clock_hz,
+        macs=float(est.macs), ideal_s=float(ideal_matmul_cycles(est.macs, array.rows, array.cols)) / hw.clock_hz,
         pe_busy=float(est.busy_cycles["pe"]) / cycles,
         sram_peak=float(est.peak_bytes["sram"]), sram_capacity=float(cap))
 

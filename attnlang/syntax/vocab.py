@@ -20,6 +20,29 @@ BUILTINS: tuple[str, ...] = (
     "transpose",
 )
 
+#: How many arguments each function of a tensor expression takes (full, zeros and ones have their own
+#: rule, in the checker's shapes); the checker, the interpreter, the JIT and the model all follow it.
+ARITY: dict[str, tuple[int, ...]] = {
+    "softmax": (1,), "exp": (1,), "log": (1,), "sqrt": (1,), "abs": (1,), "rowmax": (1,), "rowmin": (1,),
+    "rowsum": (1,), "sum": (1,), "mean": (1,), "transpose": (1,), "where": (3,), "causal": (3,), "dot": (2,),
+    "max": (1, 2), "min": (1, 2),
+}
+
+#: Functions that also take numbers known before the kernel runs (and give one).
+STATIC_FUNCS: frozenset[str] = frozenset({"sqrt", "exp", "log", "abs", "max", "min"})
+
+#: Functions of one tensor, element by element.
+ELEMENTWISE: frozenset[str] = frozenset({"exp", "log", "sqrt", "abs"})
+
+
+def arity_message(func: str, nargs: int) -> str | None:
+    """Why func cannot take nargs arguments (None when it can)."""
+    want = ARITY.get(func)
+    if want is None or nargs in want:
+        return None
+    return f"{func}() takes {' or '.join(map(str, want))} argument{'s' if want[-1] > 1 else ''}, not {nargs}"
+
+
 #: Names with a fixed meaning in expressions.
 CONSTANTS: tuple[str, ...] = ("inf", "None", "True", "False")
 

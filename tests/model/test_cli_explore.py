@@ -60,8 +60,8 @@ def test_validate_runs_the_interpreter(attn_main, mmee):
     v = json.loads(out)["validated"]
     assert len(v) == 2
     # the runs take seconds each: progress on stderr from the first, and at the end
-    assert "validate: 0 of 2 runs in the interpreter (0%)" in err
-    assert "validate: 2 of 2 runs in the interpreter (100%)" in err
+    assert "validate:   0%" in err and "0/2 [" in err
+    assert "validate: 100%" in err and "2/2 [" in err and "runs in the interpreter/s]" in err
     for item in v:
         assert set(item) >= {"kernel", "defines", "model_cycles", "sim_cycles", "error"}
         assert item["error"] == pytest.approx((item["model_cycles"] - item["sim_cycles"]) / item["sim_cycles"])
@@ -164,13 +164,17 @@ def test_one_candidate_is_singular(attn_main, tmp_path):
 
 
 def test_progress_goes_to_stderr(capsys):
-    from attnlang.model.explore_cli import _Progress
+    from attnlang.cli.explore import _Progress
 
     p = _Progress()
     p(10, 100, 0.5)
     assert capsys.readouterr().err == ""
     p(50, 100, 1.5)
-    assert "50 of 100 candidates (50%)" in capsys.readouterr().err
+    p(100, 100, 2.5)
+    p.done()
+    err = capsys.readouterr().err
+    assert "explore:  50%" in err and "50/100 [" in err
+    assert "explore: 100%" in err and "candidates/s]" in err
 
 
 def test_processes_and_channels_are_costed_by_simulation(attn_main, repo_root):

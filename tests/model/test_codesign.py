@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-import attnlang.model.stage1 as stage1
+import attnlang.explorer.stage1 as stage1
 from attnlang.api import explore, load_program
-from attnlang.model.explore import spaces, tasks
-from attnlang.model.explore_stages import stage1_tasks
-from attnlang.model.space import evaluate_combo
-from attnlang.model.stage1 import evaluate_block
+from attnlang.explorer.search import spaces, tasks
+from attnlang.explorer.space import evaluate_combo
+from attnlang.explorer.stage1 import evaluate_block
+from attnlang.explorer.stages import stage1_tasks
 from attnlang.program import hardware_for
 
 HW = """hardware npu {

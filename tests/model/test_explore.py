@@ -10,8 +10,8 @@ import pytest
 
 from attnlang.api import load_program, run
 from attnlang.diagnostics import AttnError
+from attnlang.explorer.search import explore
 from attnlang.model.analytic import estimate, hardware_for_env
-from attnlang.model.explore import explore
 from attnlang.model.statics import aeval, where_conds
 from attnlang.program import load_source, static_decls
 from attnlang.syntax import ast
@@ -131,8 +131,8 @@ def test_open_grid_equals_flat_candidates(repo_root):
 def test_layout_costs_the_grid_points_that_pass_where(mmee):
     """The walk's layout (model/layout.py) holds the grid candidates that pass `where Bc % Bv == 0`,
     each costed exactly as the declared grid costs it."""
+    from attnlang.explorer.space import kernel_space
     from attnlang.model.analytic import _walk
-    from attnlang.model.space import kernel_space
 
     sp = kernel_space(mmee, mmee.kernel(None), {"N": 512})
     lay = sp.layout
@@ -153,7 +153,7 @@ def test_layout_costs_the_grid_points_that_pass_where(mmee):
 
 
 def test_chunks_for_workers_give_the_same_answer(mmee):
-    from attnlang.model.space import evaluate_combo, kernel_space
+    from attnlang.explorer.space import evaluate_combo, kernel_space
 
     sp = kernel_space(mmee, mmee.kernel(None), {"N": 256})
     whole = evaluate_combo(sp, 0, 0)

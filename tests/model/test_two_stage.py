@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlang.api import explore, load_program
-from attnlang.model.explore import spaces, tasks
-from attnlang.model.explore_stages import Pool, reduce, stage1_tasks
-from attnlang.model.space import evaluate_combo
-from attnlang.model.stage1 import evaluate_block
+from attnlang.explorer.search import spaces, tasks
+from attnlang.explorer.space import evaluate_combo
+from attnlang.explorer.stage1 import evaluate_block
+from attnlang.explorer.stages import Pool, reduce, stage1_tasks
 
 
 def _both(path, defines):

@@ -207,8 +207,8 @@ def test_explore_in_a_session_writes_to_the_sessions_streams():
     scripted(Session(out, err), io.StringIO(f":load {ROOT / 'examples' / 'flash.attn'}\n:explore -D N=64\n"
                                             ":explore -D zz=1\n"))
     assert "energy-latency Pareto front" in out.getvalue()
-    assert "-D zz: no kernel declares a dimension or param 'zz'" in err.getvalue()
-    assert "(attn explore exited with status 2)" in err.getvalue()
+    # a usage error is the session's own: reported once, the session goes on
+    assert err.getvalue().count("-D zz: no kernel declares a dimension or param 'zz'") == 1
 
 
 def test_names_get_the_checkers_did_you_mean_at_the_prompt():

@@ -3,5 +3,6 @@ that model, and (with python-sat, `pip install 'attnlang[sat]'`) the shortest sc
 
 ring.py  the work-unit model and the kernel's schedule in it (no solver needed)
 sat.py   the SAT encoding and the search for the fewest steps, with the UNSAT proof one step below
-cli.py   the command
+drup.py  the DRUP proof checker; emit.py: the schedule as an .attn kernel
+(the command is attnlang/cli/schedule.py)
 """

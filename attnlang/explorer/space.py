@@ -24,13 +24,13 @@ import numpy as np
 
 from ..diagnostics import AttnError, Span, UsageError, error
 from ..hardware import Hardware
+from ..model.analytic import Estimate, _walk, derive, derived_params, hardware_for_env
+from ..model.statics import aeval, split_params, where_conds
 from ..program import Program, bind, signature_dims, static_decls, symbols
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
-from .analytic import Estimate, _walk, derive, derived_params, hardware_for_env
 from .layout import Layout
 from .layout import build as build_layout
-from .statics import aeval, split_params, where_conds
 
 
 @dataclass
@@ -68,6 +68,9 @@ class KernelSpace:
     #: every split param the hardware names (hw_axes, and symbols such as a dataflow)
     hw_named: set[str] = field(default_factory=set)
     _hws: dict = field(default_factory=dict, repr=False)
+    #: simulate(prog, kernel, defines, check=False): how a candidate of a kernel with processes and
+    #: channels is costed (explore's caller gives it: api.run, the interpreter)
+    simulate: object = None
 
     @property
     def size(self) -> int:
@@ -474,7 +477,10 @@ def _simulate(space: KernelSpace, kernel_index: int, combo_index: int, index: np
 
     A candidate whose run stops with an error (a strict memory overflowing, a deadlock, ...) is
     pruned, in a stage named after the error's code, at the first such candidate's statement."""
-    from ..api import run
+    run = space.simulate
+    if run is None:
+        raise UsageError(f"kernel '{space.kernel.name}' has processes and channels: its candidates are costed "
+                         "by simulation, and this search was given no simulate function (api.explore gives one)")
 
     combo = space.combos()[combo_index]
     keep, cycles, energy = [], [], []

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model.statics import aeval
 from ..static import free_names
-from .statics import aeval
 
 
 @dataclass

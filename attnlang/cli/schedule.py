@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ...diagnostics import AttnError, UsageError, error, has_errors, json_text
-from .ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
+from ..diagnostics import AttnError, UsageError, error, has_errors, json_text
+from ..studies.schedule.ring import SCHEMES, RingProblem, Timing, kernel_schedule, lower_bound, problem
 
 #: The largest problem --prove takes: n = 16 on 16 PEs encodes to ~10^5 variables and takes ~20 s.
 MAX_N = 16
@@ -48,10 +48,10 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ...api import load_program
-    from ...check import check
-    from ...cli import _defines, report_error
-    from ...program import bind
+    from ..api import load_program
+    from ..check import bind_kernel
+    from .common import defines as _defines
+    from .common import report_error
 
     if args.proof and not args.prove:
         raise UsageError("--proof needs --prove")
@@ -68,10 +68,11 @@ def main(args) -> int:
         return report_error(AttnError([d for d in prog.diagnostics if d.severity == "error"]), prog.sources,
                             args.json)
     k = prog.kernel(args.kernel)
-    diags = check(prog, defines, [k.name])
-    if has_errors(diags):
-        return report_error(AttnError(diags), prog.sources, args.json)
-    env, _ = bind(k, defines)
+    try:
+        bound = bind_kernel(prog, k.name, defines)
+    except AttnError as exc:
+        return report_error(exc, prog.sources, args.json)
+    env = bound.env
     n, m, scheme = _ring_params(k, env)
     if args.prove:
         if n > MAX_N:
@@ -82,7 +83,7 @@ def main(args) -> int:
     pr = problem(n, m, scheme, timing)
     ks = kernel_schedule(pr)
     try:
-        hw_name, units = _run_units(prog, k, defines, env, m)
+        hw_name, units = _run_units(prog, k, defines, bound.hardware, env, m)
     except AttnError as exc:
         return report_error(exc, prog.sources, args.json)
     if units != ks.units:
@@ -92,16 +93,16 @@ def main(args) -> int:
                      f"{_list(ks.units)}", k.name_span)), prog.sources, args.json)
     proof = None
     if args.prove:
-        from .sat import prove
+        from ..studies.schedule.sat import prove
 
         proof = prove(pr, ks)
         if args.proof and proof.unsat_proof is not None:
             _write_proof(args.proof, proof)
     report = _report(k.name, hw_name, pr, ks, proof, env.get("d"))
     if args.emit:
-        from ...api import save_atomic
-        from .emit import emit
-        from .sat import solve
+        from ..api import save_atomic
+        from ..studies.schedule.emit import emit
+        from ..studies.schedule.sat import solve
 
         # the solver's own schedule at the optimum, free of the kernel's placement (which the search
         # above starts from, and reports when it is already optimal)
@@ -134,14 +135,14 @@ def _ring_params(k, env) -> tuple[int, int, str]:
     return n, m, scheme
 
 
-def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
+def _run_units(prog, k, defines, hw, env, m) -> tuple[str, list[int]]:
     """Run the kernel (the checker has passed) and count each PE's MAC units: matmul cycles / d."""
-    from ...api import run
+    from ..api import run
 
     d = env.get("d")
     if not isinstance(d, int) or isinstance(d, bool) or d < 1:
         raise UsageError(f"kernel '{k.name}' needs an integer dimension d (the length of a vector)")
-    if not _has_ring(prog, k, env, m):
+    if not _has_ring(hw, m):
         raise UsageError(f"kernel '{k.name}' does not run on a unidirectional ring of m = {m} PEs "
                          f"(a unit array u[{m}] with links u[p] -> u[(p + 1) % {m}])")
     result = run(prog, k.name, defines, trace=True, check=False)
@@ -159,18 +160,15 @@ def _run_units(prog, k, defines, env, m) -> tuple[str, list[int]]:
     return result.hardware, [round(busy.get(f"{name}[{p}]", 0.0) / d) for p in range(m)]
 
 
-def _has_ring(prog, k, env, m) -> bool:
-    from ...program import hardware_for
-
-    hw, _ = hardware_for(prog, k, env)
+def _has_ring(hw, m) -> bool:
     if m == 1:
-        return hw is not None
-    hops = {(ln.src, ln.src_index, ln.dst, ln.dst_index) for ln in hw.links} if hw is not None else set()
+        return True
+    hops = {(ln.src, ln.src_index, ln.dst, ln.dst_index) for ln in hw.links}
     return any(all((u, p, u, (p + 1) % m) in hops for p in range(m)) for u in hw.units)
 
 
 def _write_proof(prefix: str, proof) -> None:
-    from ...api import save_atomic
+    from ..api import save_atomic
 
     cnf = proof.unsat_cnf
     top = max((abs(v) for c in cnf for v in c), default=0)
@@ -200,7 +198,7 @@ def _report(kernel: str, hardware: str, pr: RingProblem, ks, proof, d) -> dict:
         "kernel_steps": ks.steps, "lower_bound": lb, "lower_bound_reason": why,
     }
     if proof is not None:
-        from .sat import SOLVER
+        from ..studies.schedule.sat import SOLVER
 
         out.update({
             "optimum": proof.optimum, "unsat_below": proof.unsat_proof is not None,

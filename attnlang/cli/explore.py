@@ -1,8 +1,8 @@
 """`attn explore`: arguments and the command (docs/cli.md).
 
     attn explore FILE [-k KERNEL]... [-D NAME=VALUE]... [--minimize latency|energy|edp]
-                      [--top N] [--validate K] [--exhaustive] [--rerank K] [--workers N] [--json]
-                      [--plot FILE.png]
+                      [--top N] [--validate K] [--exhaustive] [--rerank K] [--workers N]
+                      [--cluster ADDRESS [--cluster-timeout S]] [--json] [--plot FILE.png]
 
 Exit status: 0 success; 1 the program is wrong, or no candidate is feasible;
 2 the command line or a file is wrong.
@@ -30,13 +30,18 @@ def add_arguments(p) -> None:
     p.add_argument("--rerank", type=int, default=None, metavar="K",
                    help="how many of stage 1's best the detailed model re-ranks (default 1024)")
     p.add_argument("--workers", type=int, default=1, help="processes to spread the candidates over")
+    p.add_argument("--cluster", metavar="ADDRESS", help="spread the candidates over the Dask cluster whose "
+                                                        "scheduler is at ADDRESS (needs attnlang[cluster])")
+    p.add_argument("--cluster-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the cluster's scheduler and a worker (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="write the energy-latency plot (needs matplotlib)")
 
 
 def main(args) -> int:
     from ..api import explore, load_program, validate
-    from ..cli import _defines, report_error
+    from .common import defines as _defines
+    from .common import report_error
 
     if args.top < 1:
         raise UsageError(f"--top takes a positive number, not {args.top}")
@@ -46,6 +51,8 @@ def main(args) -> int:
         raise UsageError(f"--rerank takes a positive number, not {args.rerank}")
     if args.workers < 1:
         raise UsageError(f"--workers takes a positive number, not {args.workers}")
+    if args.cluster_timeout is not None and args.cluster is None:
+        raise UsageError("--cluster-timeout goes with --cluster")
     if args.plot:
         _need_matplotlib()
     defines = _defines(args.defines)
@@ -53,7 +60,7 @@ def main(args) -> int:
     progress = _Progress()
     try:
         ex = explore(prog, args.kernel, defines, args.minimize, args.top, args.workers, progress, args.exhaustive,
-                     args.rerank)
+                     args.rerank, args.cluster, args.cluster_timeout)
     except AttnError as exc:
         progress.done()
         return report_error(exc, prog.sources, args.json)
@@ -81,45 +88,41 @@ def main(args) -> int:
 
 
 class _Progress:
-    """Progress on stderr once a stage has taken more than after_s seconds: the search, or the
-    validating runs (each can take seconds, so they show from the first)."""
+    """Progress on stderr (tqdm) once a stage has taken more than after_s seconds: the search, or the
+    validating runs (each can take seconds, so they show from the first). Called as progress(done, total,
+    seconds), seconds counted by the search from the stage's start."""
 
     def __init__(self, stage: str = "explore", what: str = "candidates", after_s: float = 1.0) -> None:
-        self.shown = False
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
+        self.bar = None
         self.stage, self.what, self.after_s = stage, what, after_s
 
     def phase(self, stage: str, what: str) -> None:
         """The next calls count something else (the second stage of a search)."""
         self.done()
-        self.shown, self.last, self.stage, self.what = False, 0.0, stage, what
+        self.stage, self.what = stage, what
 
     def __call__(self, done: int, total: int, seconds: float) -> None:
-        if seconds < self.after_s or (seconds - self.last < 0.5 and done < total and self.shown):
+        if self.bar is None:
+            if seconds < self.after_s:
+                return
+            from tqdm import tqdm
+
+            # delay: nothing printed until the first refresh below; smoothing 0: the rate is the average
+            # over the whole stage, which began `seconds` before the bar
+            self.bar = tqdm(total=total, desc=self.stage, unit=f" {self.what}", file=sys.stderr, mininterval=0.5,
+                            smoothing=0, delay=1e-9, unit_scale=total > 10**5, leave=True)
+            self.bar.start_t -= seconds
+            self.bar.update(done)
+            self.bar.refresh()
             return
-        self.last = seconds
-        line = (f"{self.stage}: {done:,} of {total:,} {self.what} ({100 * done / max(total, 1):.0f}%), "
-                f"{seconds:.1f} s")
-        if done and seconds > 0:
-            rate = done / seconds
-            line += f", {rate:,.0f}/s" if rate >= 10 else f", {rate:.2g}/s"
-            if done < total:
-                line += f", about {_duration((total - done) / rate)} left"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-        self.shown = True
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
 
     def done(self) -> None:
-        if self.shown and self.tty:
-            print(file=sys.stderr)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _need_matplotlib() -> None:

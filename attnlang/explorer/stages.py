@@ -23,6 +23,7 @@ import numpy as np
 
 from .space import Part, evaluate_points
 from .stage1 import Block, blocks, evaluate_block
+from .tasks import Task, chunked
 
 #: Stage 2 re-ranks this many of stage 1's best (and its Pareto front). Measured (docs/explore.md,
 #: bench/bench_explore_stages.py): the detailed best is at stage-1 rank 588 at most (mmee at N = 256; 278 at
@@ -143,8 +144,6 @@ def stage1_tasks(sps, workers: int) -> list:
     """Stage 1's blocks: per mapping combination, per value of the leading hardware params that keep a
     block under stage1.BLOCK candidates (the others are arrays in it), per chunk of its layout; split
     further along the layout for workers."""
-    from .explore import Task, chunked
-
     out = []
     for ki, sp in enumerate(sps):
         fixed, pieces = blocks(sp)
@@ -170,24 +169,21 @@ def stage1_task(sps, task, k: int, minimize: str) -> tuple[Block, Pool]:
 
 
 def stage2(sps, survivors: Pool, progress=None, imap=None) -> list[Part]:
-    """The detailed model over the survivors, one walk per combination (spread by imap, a Pool's, over
-    stage2_job in workers); progress(done, total) after each."""
+    """The detailed model over the survivors, one walk per combination (spread by imap(fn, jobs, small),
+    which yields fn(job, spaces) in order, over workers); progress(done, total) after each."""
     jobs = []
     for ki, ci in sorted(set(zip(survivors.kernel.tolist(), survivors.combo.tolist(), strict=True))):
         sel = (survivors.kernel == ki) & (survivors.combo == ci)
         jobs.append((ki, ci, np.unique(survivors.index[sel])))
     parts = []
-    for part in (imap(stage2_job, jobs) if imap is not None else (stage2_job(j, sps) for j in jobs)):
+    for part in (imap(stage2_job, jobs, small=True) if imap is not None else (stage2_job(j, sps) for j in jobs)):
         parts.append(part)
         if progress is not None:
             progress(len(parts), len(jobs))
     return parts
 
 
-def stage2_job(job: tuple, sps=None) -> Part:
-    """One combination's survivors through the detailed model (in a worker, its spaces)."""
-    from .explore import _WORKER
-
+def stage2_job(job: tuple, sps) -> Part:
+    """One combination's survivors through the detailed model."""
     ki, ci, index = job
-    sps = sps if sps is not None else _WORKER["spaces"]
     return evaluate_points(sps[ki], ki, ci, index)

@@ -38,7 +38,7 @@ def main(args) -> int:
         return _mas(args)
     if args.study == "ring":
         return _ring(args)
-    from . import flat
+    from ..studies import flat
 
     try:
         rows = flat.study(args.max_seq)
@@ -52,7 +52,7 @@ def main(args) -> int:
 
 
 def _mas(args) -> int:
-    from . import mas
+    from ..studies import mas
 
     sizes = [n for n in mas.SIZES if n <= args.max_seq]
     if not sizes:
@@ -67,7 +67,7 @@ def _mas(args) -> int:
 
 
 def _ring(args) -> int:
-    from . import ring
+    from ..studies import ring
 
     sizes = [n for n in ring.SIZES if n <= args.max_seq]
     if not sizes:

@@ -42,13 +42,13 @@ import numpy as np
 
 from .. import cost
 from ..hardware import Hardware, OpCost
+from ..model.analytic import derive, run_walker
+from ..model.frame import Frame
+from ..model.loops import DIVIDES, NO_TRIP, loop_bounds, pipeline_copies
+from ..model.statics import aeval, loop_shape, model_error, scalar
+from ..model.times import ALL
+from ..model.walk import Walker
 from ..syntax import ast
-from .analytic import derive, run_walker
-from .frame import Frame
-from .loops import DIVIDES, NO_TRIP, loop_bounds, pipeline_copies
-from .statics import aeval, loop_shape, model_error, scalar
-from .times import ALL
-from .walk import Walker
 
 
 class CountFrame(Frame):

@@ -1,6 +1,6 @@
 """Design-space exploration: every candidate of one or more kernels, ranked.
 
-`explore` enumerates the spaces (attnlang/model/space.py), prunes, costs the
+`explore` enumerates the spaces (attnlang/explorer/space.py), prunes, costs the
 rest with the analytical model, and returns the best candidates and the
 energy-latency Pareto front. It is exhaustive: the best it reports is the
 best within the model. `validate` runs candidates through the interpreter.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,11 +18,12 @@ from typing import Callable
 import numpy as np
 
 from ..diagnostics import AttnError, UsageError, error
-from ..program import Program, load
+from ..program import Program
 from ..syntax import ast
-from .explore_stages import DEFAULT_K, Pool, reduce, stage1_task, stage1_tasks, stage2
 from .heap import keep_heap
-from .space import KernelSpace, Part, Stage, combo_ruled_out, evaluate_combo, has_processes, kernel_space
+from .space import KernelSpace, Part, Stage, evaluate_combo, has_processes, kernel_space
+from .stages import DEFAULT_K, Pool, reduce, stage1_task, stage1_tasks, stage2
+from .tasks import Task, tasks
 
 OBJECTIVES = ("latency", "energy", "edp")
 
@@ -82,8 +84,11 @@ class Exploration:
         }
 
 
-def spaces(prog: Program, names: list[str] | None, defines: dict) -> tuple[list[KernelSpace], list[str]]:
-    """The spaces to search: the named kernels, or every kernel of the file that shares one spec."""
+def spaces(prog: Program, names: list[str] | None, defines: dict,
+           simulate: Callable | None = None) -> tuple[list[KernelSpace], list[str]]:
+    """The spaces to search: the named kernels, or every kernel of the file that shares one spec.
+    simulate(prog, kernel, defines, check=False) runs one candidate: how a kernel with processes and
+    channels is costed (api.explore gives api.run, the interpreter)."""
     notes: list[str] = []
     if names:
         kernels = [prog.kernel(n) for n in dict.fromkeys(names)]
@@ -107,6 +112,7 @@ def spaces(prog: Program, names: list[str] | None, defines: dict) -> tuple[list[
     for k in kernels:
         mine = {n: v for n, v in defines.items() if n in _declared(k)}
         sp = kernel_space(prog, k, mine)
+        sp.simulate = simulate
         notes += sp.notes
         out.append(sp)
     if all(sp.size == 1 for sp in out) and len(out) == 1:
@@ -121,139 +127,118 @@ def _declared(k: ast.Kernel) -> set[str]:
 
 
 def _spec_key(k: ast.Kernel) -> tuple:
-    from .statics import structure_key
+    from ..model.statics import structure_key
 
     return tuple(sorted((s.output, repr(structure_key(s.expr))) for s in k.specs))
-
-
-#: The checker's codes for what holds whatever the params: syntax, files and names, hardware, static
-#: values, names and types, shapes, units, channels' wiring and types, param domains. A program with one of these
-#: cannot be explored; the others (bounds and tile sizes, races, capacity, channel depths, `where`) can fail at the
-#: defaults and hold elsewhere in the space.
-STRUCTURAL = ("E00", "E01", "E02", "E03", "E04", "E05", "E0901", "E0902", "E0903", "E0904", "E0905", "E0908",
-              "E0909", "E0956")
-
-
-def structural_errors(prog, kernels: list[str] | None, defines: dict) -> list:
-    """The checker's errors at the params' defaults that no other candidate can escape."""
-    from ..check import check
-
-    names = kernels or None
-    diags = check(prog, defines, names)
-    return [d for d in diags if d.severity == "error" and d.code.startswith(STRUCTURAL)]
 
 
 # ---------------------------------------------------------------- the search
 
 
-@dataclass
-class Task:
-    kernel: int
-    combo: int  # stage 1: the mapping combination (KernelSpace.mapping_combos)
-    chunk: slice | None
-    size: int
-    #: stage 1: the index of each leading hardware param fixed in this block (the others are arrays)
-    lead: tuple = ()
-
-
-def tasks(sps: list[KernelSpace], workers: int) -> tuple[list[Task], list[Stage]]:
-    """The pieces of work: one per combination not ruled out by `where`, chunked for workers."""
-    out: list[Task] = []
-    skipped: list[Stage] = []
-    for ki, sp in enumerate(sps):
-        for ci, combo in enumerate(sp.combos()):
-            ruled = combo_ruled_out(sp, combo)
-            if ruled is not None:
-                skipped.append(ruled)
-                continue
-            out.append(Task(ki, ci, None, sp.grid_size))
-    return chunked(sps, out, workers), skipped
-
-
-def chunked(sps: list[KernelSpace], out: list[Task], workers: int) -> list[Task]:
-    """With workers and fewer than 4 tasks per worker, each task split along its layout's longest axis."""
-    if workers > 1 and out and len(out) < 4 * workers:
-        split = []
-        for t in out:
-            lay = sps[t.kernel].layout
-            n = max(1, lay.shape[lay.chunk_axis]) if lay.axes else 1
-            pieces = min(n, max(1, (4 * workers) // len(out)))
-            bounds = np.linspace(0, n, pieces + 1).astype(int)
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                if b > a:
-                    split.append(Task(t.kernel, t.combo, slice(int(a), int(b)) if pieces > 1 else None,
-                                      t.size * (b - a) // n, t.lead))
-        out = split
-    return out
-
-
 _WORKER: dict = {}
 
 
-def _worker_init(path: str, names, defines, include=()) -> None:
-    prog = load(path, include)
-    _WORKER["spaces"] = spaces(prog, names, defines)[0]
+def _worker_init(prog: Program, names, defines, simulate) -> None:
+    _WORKER["spaces"] = spaces(prog, names, defines, simulate)[0]
 
 
-def _worker_run(task: Task) -> Part:
-    sp = _WORKER["spaces"][task.kernel]
+def _spaces_only(prog: Program, names, defines, simulate=None) -> list[KernelSpace]:
+    return spaces(prog, names, defines, simulate)[0]
+
+
+def _in_pool(fn: Callable, job):
     with keep_heap():
-        return evaluate_combo(sp, task.kernel, task.combo, task.chunk)
+        return fn(job, _WORKER["spaces"])
 
 
-def _worker_stage1(job: tuple) -> tuple:
+def _run_task(task: Task, sps: list[KernelSpace]) -> Part:
+    """One combination (or chunk) through the detailed model: the exhaustive search's piece of work."""
+    return evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk)
+
+
+def _stage1_job(job: tuple, sps: list[KernelSpace]) -> tuple:
+    """One block of stage 1: (its pruning stages, candidates costed, feasible, what it keeps)."""
     task, k, minimize = job
-    with keep_heap():
-        b, kept = stage1_task(_WORKER["spaces"], task, k, minimize)
+    b, kept = stage1_task(sps, task, k, minimize)
     return b.stages, b.considered, len(b.cycles), kept
 
 
-def _pool(workers: int, prog: Program, names, defines):
+@contextlib.contextmanager
+def _local_map(workers: int, prog: Program, names, defines, simulate):
+    """imap(fn, jobs, small=False) over a pool of local processes: fn(job, spaces) for each job, in order
+    (small jobs go one by one too: a pipe costs much less than a Dask task)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    return ctx.Pool(workers, _worker_init, (prog.root, names, defines, prog.include))
+    with ctx.Pool(workers, _worker_init, (prog, names, defines, simulate)) as pool:
+        yield lambda fn, jobs, small=False: pool.imap(functools.partial(_in_pool, fn), jobs)
+
+
+def _spread(stack: contextlib.ExitStack, prog: Program, names, defines, workers: int, cluster,
+            cluster_timeout: float | None, simulate, make_work: Callable[[int], list]) -> tuple[list, Callable | None]:
+    """The pieces of work (make_work(how many run at once)) and the imap that spreads them: over the
+    cluster when there is one, over local processes with workers > 1, else None (run here)."""
+    if cluster is not None:
+        from .cluster import CONNECT_TIMEOUT_S, cluster_map
+
+        make_spaces = functools.partial(_spaces_only, simulate=simulate)
+        threads, imap = stack.enter_context(cluster_map(cluster, prog, names, defines, make_spaces,
+                                                        cluster_timeout or CONNECT_TIMEOUT_S))
+        return make_work(threads), imap
+    work = make_work(workers)
+    if workers > 1 and len(work) > 1:  # each worker is handed the program, parsed
+        return work, stack.enter_context(_local_map(workers, prog, names, defines, simulate))
+    return work, None
 
 
 def explore(prog: Program, names: list[str] | None = None, defines: dict | None = None, minimize: str = "latency",
             top: int = 10, workers: int = 1, progress: Callable[[int, int, float], None] | None = None,
-            exhaustive: bool = False, k: int | None = None) -> Exploration:
+            exhaustive: bool = False, k: int | None = None, cluster=None,
+            cluster_timeout: float | None = None, simulate: Callable | None = None) -> Exploration:
     """Search every candidate; the best `top` by `minimize`, and the energy-latency Pareto front.
 
-    By default in two stages (explore_stages.py): stage 1's closed forms over every candidate, the
+    By default in two stages (stages.py): stage 1's closed forms over every candidate, the
     detailed model over its best k (DEFAULT_K) and its Pareto front. exhaustive: the detailed model
-    over every candidate. Kernels with processes and channels are always searched exhaustively."""
+    over every candidate. Kernels with processes and channels are always searched exhaustively.
+    workers: local processes to spread the work over; cluster: a Dask scheduler's address (or a
+    distributed.Client) to spread it over instead (cluster.py), waiting cluster_timeout seconds
+    at most for it to answer. Either way the result is one worker's. simulate(prog, kernel, defines,
+    check=False) runs a candidate of a kernel with processes and channels (api.explore: the interpreter)."""
     if minimize not in OBJECTIVES:
         raise UsageError(f"--minimize takes {', '.join(OBJECTIVES)}, not '{minimize}'")
     if k is not None and k < 1:
         raise UsageError(f"--k takes a positive number, not {k}")
+    if cluster is not None and workers > 1:
+        raise UsageError("--workers and --cluster: pick one (the cluster's workers are its processes)")
     t0 = time.perf_counter()
     defines = dict(defines or {})
-    sps, notes = spaces(prog, names, defines)
+    sps, notes = spaces(prog, names, defines, simulate)
     total = sum(sp.size for sp in sps)
+    spread = functools.partial(_spread, prog=prog, names=names, defines=defines, workers=workers, simulate=simulate,
+                               cluster=cluster, cluster_timeout=cluster_timeout)
     if not exhaustive and total and not any(has_processes(sp.kernel) for sp in sps):
-        got = _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress,
-                         k or DEFAULT_K, t0)
+        got = _two_stage(sps, notes, total, minimize, top, progress, k or DEFAULT_K, t0, spread)
         if got is not None:
             return got
         notes = notes + ["stage 1 left no candidate the detailed model could cost: searched exhaustively"]
-    work, skipped = tasks(sps, workers)
     parts: list[Part] = []
-    done = sum(s.removed for s in skipped)
-    if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
-        with _pool(workers, prog, names, defines) as pool:
-            for part, task in zip(pool.imap(_worker_run, work), work, strict=True):
-                parts.append(part)
-                done += task.size
-                if progress:
-                    progress(done, total, time.perf_counter() - t0)
-    else:
-        with keep_heap():
-            for task in work:
-                parts.append(evaluate_combo(sps[task.kernel], task.kernel, task.combo, task.chunk))
-                done += task.size
-                if progress:
-                    progress(done, total, time.perf_counter() - t0)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(keep_heap())
+        skipped: list[Stage] = []
+
+        def make_work(n: int) -> list[Task]:
+            work, ruled = tasks(sps, n)
+            skipped.extend(ruled)
+            return work
+
+        work, imap = spread(stack, make_work=make_work)
+        done = sum(s.removed for s in skipped)
+        results = imap(_run_task, work) if imap is not None else (_run_task(t, sps) for t in work)
+        for part, task in zip(results, work, strict=True):
+            parts.append(part)
+            done += task.size
+            if progress:
+                progress(done, total, time.perf_counter() - t0)
     stages = _merge_stages(skipped, parts)
     feasible = sum(len(p.index) for p in parts)
     evaluated = sum(p.considered for p in parts)
@@ -268,15 +253,13 @@ def explore(prog: Program, names: list[str] | None = None, defines: dict | None 
                        [sp.kernel.name for sp in sps], points, _varying(sps), simulated)
 
 
-def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, progress, k,
-               t0) -> Exploration | None:
+def _two_stage(sps, notes, total, minimize, top, progress, k, t0, spread) -> Exploration | None:
     """Stage 1 over every block, stage 2 over the survivors; None when the search should be exhaustive
     instead (stage 1 cannot cost the kernel, or leaves nothing the detailed model finds feasible: the
     exhaustive search then says why, exactly)."""
     kept = Pool.empty()
     stages: list[Stage] = []
     considered = feasible1 = done = 0
-    work = stage1_tasks(sps, workers)
 
     def take(b_stages, b_considered, b_feasible, b_kept, size) -> None:
         nonlocal kept, considered, feasible1, done
@@ -290,18 +273,12 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(keep_heap())
-        pool = None
-        if workers > 1 and len(work) > 1 and not prog.root.startswith("<"):  # workers load the program's file
-            pool = stack.enter_context(_pool(workers, prog, names, defines))
+        work, imap = spread(stack, make_work=lambda n: stage1_tasks(sps, n))
+        jobs = [(t, k, minimize) for t in work]
         try:
-            if pool is not None:
-                for got, task in zip(pool.imap(_worker_stage1, [(t, k, minimize) for t in work]), work,
-                                     strict=True):
-                    take(*got, task.size)
-            else:
-                for task in work:
-                    b, mine = stage1_task(sps, task, k, minimize)
-                    take(b.stages, b.considered, len(b.cycles), mine, task.size)
+            for got, task in zip(imap(_stage1_job, jobs) if imap is not None else
+                                 (_stage1_job(j, sps) for j in jobs), work, strict=True):
+                take(*got, task.size)
         except AttnError:
             return None
         t1 = time.perf_counter()
@@ -311,8 +288,7 @@ def _two_stage(prog, names, defines, sps, notes, total, minimize, top, workers, 
         if phase is not None:
             phase("explore, stage 2", "combinations re-ranked by the detailed model")
         parts = stage2(sps, kept, None if progress is None else
-                       lambda done, n: progress(done, n, time.perf_counter() - t1),
-                       pool.imap if pool is not None else None)
+                       lambda done, n: progress(done, n, time.perf_counter() - t1), imap)
     after = [s for p in parts for s in p.stages]
     feasible = feasible1 - sum(s.removed for s in after)
     if not any(len(p.index) for p in parts):
@@ -455,18 +431,18 @@ def _rank(sps: list[KernelSpace], parts: list[Part], minimize: str, top: int):
 # ---------------------------------------------------------------- validation
 
 
-def validate(prog: Program, cands: list[Candidate],
+def validate(prog: Program, cands: list[Candidate], simulate: Callable,
              progress: Callable[[int, int, float], None] | None = None) -> list[dict]:
     """Run candidates through the interpreter; the model's error next to each. progress(done, total,
-    seconds) is called before each run and after the last."""
-    from ..api import run
+    seconds) is called before each run and after the last. simulate(prog, kernel, defines) runs one
+    (api.validate: api.run, the interpreter)."""
 
     out = []
     t0 = time.perf_counter()
     for i, c in enumerate(cands):
         if progress is not None:
             progress(i, len(cands), time.perf_counter() - t0)
-        r = run(prog, c.kernel, c.defines)
+        r = simulate(prog, c.kernel, c.defines)
         out.append({
             "kernel": c.kernel, "defines": c.defines, "model_cycles": c.cycles, "sim_cycles": int(r.cycles),
             "error": (c.cycles - r.cycles) / r.cycles if r.cycles else 0.0,
