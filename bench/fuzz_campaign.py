@@ -9,8 +9,10 @@ hardware) is checked, run on the interpreter at small sizes, and, for every K-th
 accepts (--jit-every K; the JIT compiles for seconds each), on the JIT as well, with the two compared.
 Each mutant runs in its own forked process, its engine runs under a wall-time limit (--timeout) and its
 address space capped (--memory); a process still running at twice the limit plus 30 s is killed and
-counted as a hang, one that dies without answering as a crash (an internal error). Prints the counts by
-outcome, the internal errors, the disagreements and the hangs; exit status 1 if there was any.
+counted as a hang, one that dies without answering as a crash (an internal error); an engine run that
+ends more than fuzzing.LATE_S seconds past its --timeout is counted as late (the limit did not hold).
+Prints the counts by outcome, the internal errors, the disagreements, the hangs and the late runs; exit
+status 1 if there was any.
 docs/robustness.md has the figures of one run.
 """
 
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="start no mutant after this many seconds; count those done (default: run all -n)")
     args = ap.parse_args(argv)
+    import fuzzing
 
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="attn-fuzz-cache-")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # as `attn` sets it
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(args.seed, i, args.jit_every > 0 and i % args.jit_every == 0, args.timeout) for i in range(args.n)]
     counts: collections.Counter = collections.Counter()
     by_mutator: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    failures, slow = [], []
+    failures, slow, late = [], [], []
     both = agree = 0
     deadline = 2 * args.timeout + 30
     t0 = time.perf_counter()
@@ -169,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             agree += o.agree
         if o.check == "hang":
             slow.append((index, name, applied, seconds))
-        if o.internal or o.agree is False or o.check == "hang":
+        if o.late:
+            late.append((index, name, applied, o.late))
+        if o.internal or o.agree is False or o.check == "hang" or o.late:
             failures.append((index, name, applied, text, o))
             if args.save_failures:
                 save(Path(args.save_failures), index, name, applied, text, o)
@@ -186,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     internal = sum(1 for f in failures if f[4].internal and f[4].check != "hang")
     disagree = sum(1 for f in failures if f[4].agree is False)
     print(f"\ninternal errors: {internal}; run on both engines and compared: {both:,}, agreeing: {agree:,}, "
-          f"disagreeing: {disagree}; past twice the time limit: {len(slow)}")
+          f"disagreeing: {disagree}; past twice the time limit: {len(slow)}; an engine run ending more than "
+          f"{fuzzing.LATE_S:g} s past its --timeout: {len(late)}")
     print("\nby mutator (a mutant counts once for each mutator applied to it):")
     for m, c in sorted(by_mutator.items()):
         print(f"  {m:<16} " + ", ".join(f"{k} {v:,}" for k, v in sorted(c.items())))
     for index, name, applied, _text, o in failures[:20]:
         print(f"\n#{index} {name} {applied}: {label(o)} agree={o.agree}\n{o.detail[-1500:]}")
-    return 1 if failures or slow else 0
+    return 1 if failures or slow or late else 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,10 +204,16 @@ class Outcome:
     engines: dict[str, str] = field(default_factory=dict)  # engine -> ok / verify / error / usage / ...
     agree: bool | None = None        # where both engines ran: the same costs and outputs
     detail: str = ""                 # an internal error's traceback, or what differed
+    late: list = field(default_factory=list)  # engine runs that ended past their timeout + LATE_S
 
     @property
     def internal(self) -> bool:
         return self.check == "internal" or self.check.startswith("crash") or "internal" in self.engines.values()
+
+
+#: An engine run that ends this long past its timeout did not stop at its limit: a hang, as the issue's
+#: target counts them (the run is not killed, so how late it was is known).
+LATE_S = 5.0
 
 
 def defines_for(text: str) -> dict:
@@ -260,7 +267,12 @@ def outcome(text: str, engines=("interp", "jit"), timeout: float = 10.0) -> Outc
     out = Outcome("warnings" if diags else "clean")
     results = {}
     for engine in engines:
+        t0 = time.monotonic()
         kind, value = _run(text, engine, defines, timeout)
+        seconds = time.monotonic() - t0
+        if seconds > timeout + LATE_S:
+            out.late.append(f"{engine} ({kind}) took {seconds:.1f} s, its timeout {timeout:g} s")
+            out.detail += out.late[-1] + "\n"
         out.engines[engine] = kind
         results[engine] = value
         if kind == "internal":

@@ -32,3 +32,20 @@ def test_hangs_and_crashes_are_counted_and_the_rest_run(monkeypatch):
     assert results[1].check == "hang"
     assert results[2].check.startswith("crash") and results[2].internal
     assert not results[0].internal and not results[3].internal
+
+
+def test_an_engine_run_that_ends_past_its_timeout_is_counted_late(monkeypatch):
+    """A run that overran its --timeout and then ended (native code that no signal stopped) is not a
+    hang to the runner, but the issue's target counts it: outcome() records it as late."""
+    import fuzzing
+
+    def slow_run(text, engine, defines, timeout):
+        time.sleep(timeout + fuzzing.LATE_S + 0.05)
+        return "ok", None
+
+    monkeypatch.setattr(fuzzing, "LATE_S", 0.05)
+    monkeypatch.setattr(fuzzing, "_run", slow_run)
+    o = fuzzing.outcome(fuzzing.EXAMPLES["flash.attn"], engines=("interp",), timeout=0.1)
+    assert len(o.late) == 1 and o.late[0].startswith("interp (ok) took")
+    monkeypatch.setattr(fuzzing, "_run", lambda text, engine, defines, timeout: ("ok", None))
+    assert fuzzing.outcome(fuzzing.EXAMPLES["flash.attn"], engines=("interp",), timeout=0.1).late == []

@@ -233,8 +233,9 @@ class Occupancy:
         # Opaque dims, or a product past int64: in floats, which reach inf rather than wrap around (NumPy's
         # int64 arrays wrap without a word, its scalars print an overflow warning).
         total = float(per)
-        for d in ty.shape:
-            total = total * np.asarray(d.eval(self.env), dtype=float)
+        with np.errstate(over="ignore"):  # a size past float64 (a slice from -1e308) is inf: over any capacity
+            for d in ty.shape:
+                total = total * np.asarray(d.eval(self.env), dtype=float)
         return total
 
     def set_static(self, name: str, value) -> None:

@@ -38,7 +38,7 @@ from .values import (
 )
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "6"
+VERSION = "7"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
@@ -54,9 +54,11 @@ class _Machine:
         self.events = None
 
 
-def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict) -> dict:
+def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict,
+                   deadline: float | None = None) -> dict:
     """The compiled kernel for these defines: {"addr", "cleanup", "meta", "compile_seconds", "cached"}, or
-    {"fallback": reason} when the lowering cannot compile it."""
+    {"fallback": reason} when the lowering cannot compile it. deadline (time.monotonic()): past it, E1004,
+    LLVM's optimizer included (native.compile_ir runs it in a child process it can end)."""
     t0 = time.perf_counter()
     texts = "\0".join(f"{name}\0{text}" for name, text in sorted(prog.sources.items()))
     defines = repr(sorted((k, repr(v)) for k, v in env.items()))
@@ -78,14 +80,20 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
         if "fallback" in meta:
             return {"fallback": meta["fallback"]}
     else:
-        from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
+        from .lower import Expired, lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
 
         try:
-            ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"))
+            ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"),
+                                         wall_deadline=deadline)
+            engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta, deadline=deadline)
         except Unsupported as exc:
             native._MEMORY[key] = (None, 0, {"fallback": exc.describe()})
             return {"fallback": exc.describe()}
-        engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta)
+        except native.CompileFailed as exc:  # LLVM itself failed, in its child process: not kept
+            return {"fallback": str(exc)}
+        except (Expired, native.Expired):
+            raise AttnError(error("E1004", "the command passed its wall-time limit (--timeout) while compiling "
+                                  "the kernel", kernel.name_span)) from None
     cache.keep(name, (engine, addr, meta), key)
     cleanup = engine.get_function_address(CLEANUP)
     return {"engine": engine, "addr": addr, "cleanup": cleanup, "meta": meta,
@@ -103,7 +111,7 @@ def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, tra
         reason = "--trace runs in the interpreter (the JIT keeps no event log)"
     else:
         shapes = {t.name: tuple(np.shape(inputs[t.name])) for t in kernel.inputs}
-        c = compile_kernel(prog, kernel, env, hw, shapes)
+        c = compile_kernel(prog, kernel, env, hw, shapes, time.monotonic() + timeout if timeout else None)
         if "fallback" in c:
             reason = c["fallback"]
         else:

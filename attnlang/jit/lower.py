@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
@@ -29,9 +30,8 @@ import llvmlite.ir as ir
 from .. import cost, ops
 from ..diagnostics import AttnError
 from ..hardware import Hardware, Unit
-from ..interp.engine import MAX_PIPELINE
 from ..interp.streams import declare_channels
-from ..limits import integer_error
+from ..limits import MAX_PIPELINE, integer_error
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .irkit import F32, F64, F64P, I1, I32, I64, I64P, Fn, Layout, Runtime, f64, i64
@@ -56,6 +56,24 @@ from .values import (
 
 #: The most iterations of a loop lowered once per index (_unrolled): code grows with each one.
 MAX_UNROLLED = 4096
+#: The most LLVM instructions a kernel is lowered to. LLVM's O2 takes about 0.2 ms per instruction of
+#: this code on a 2-core box (a 5,000-instruction example compiles in 1-2 s), and more than linearly in
+#: a function's size past it: a kernel over the budget runs in the interpreter (TooBig) instead of
+#: compiling for minutes.
+MAX_INSTRUCTIONS = 60_000
+
+
+class TooBig(Unsupported):
+    """The lowered code would pass MAX_INSTRUCTIONS."""
+
+    def __init__(self, count: int, span=None, estimated: bool = False):
+        about = "about " if estimated else ""
+        super().__init__(f"the compiled kernel would be {about}{count:,} LLVM instructions, over the JIT's "
+                         f"budget of {MAX_INSTRUCTIONS:,} (its compile would take minutes)", span)
+
+
+class Expired(Exception):
+    """The wall-time deadline passed while lowering (compile_kernel reports E1004)."""
 
 
 @dataclass
@@ -68,8 +86,13 @@ class CLoop:
 
 class Lowering(ChannelLowering):
     def __init__(self, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool,
-                 channel_shapes: dict | None = None):
+                 channel_shapes: dict | None = None, split: bool = True, wall_deadline: float | None = None):
         self.k = kernel
+        # split: a loop lowered once per index compiles the statements before its first varying slice
+        # once (_split_at); did_split: some loop was, so lower_kernel may lower again without.
+        self.split, self.did_split = split, False
+        self.split_loops: dict[str, range] = {}  # the index of each split loop around -> its values
+        self.wall_deadline = wall_deadline  # time.monotonic() past which lowering stops (Expired)
         self.env = dict(env)
         self.hw = hw
         self.root = hw.root_memory().name
@@ -151,6 +174,9 @@ class Lowering(ChannelLowering):
             self.lower_processes()
         self.fn.finish()
         self.runtime.build_cleanup()
+        count = sum(len(block.instructions) for f in self.module.functions for block in f.blocks)
+        if count > MAX_INSTRUCTIONS:
+            raise TooBig(count)
         meta = {
             "layout": {"p": self.L.p, "f": self.L.f, "i": self.L.i, "sizes": list(self.L.sizes())},
             "storage": [[slot, n, "f64" if elem == F64 else "f32"] for (slot, n), elem in
@@ -515,6 +541,8 @@ class Lowering(ChannelLowering):
     # ================================================================ statements
     def block(self, body) -> None:
         for s in body:
+            if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
+                raise Expired()
             h = getattr(self, f"s_{type(s).__name__}", None)
             if h is None:
                 raise Unsupported(f"the statement {type(s).__name__}", s.span)
@@ -618,18 +646,28 @@ class Lowering(ChannelLowering):
         value = self.ev(s.expr, f64(0.0), 1, None)
         slot, shape, dtype = self.outputs[s.tensor]
         out = View(self.ptr(slot, elem_of(dtype)), i64(0), shape, contiguous_strides(shape), elem_of(dtype))
-        target = self.subscripts(s.index, out, s.tensor, s.span) if s.index is not None else out
+
+        def write() -> None:
+            target = self.subscripts(s.index, out, s.tensor, s.span) if s.index is not None else out
+            if isinstance(value, Val):
+                if broadcast_shapes(value.view.shape, target.shape) != target.shape:
+                    raise Unsupported("a stored value of another shape", s.span)
+                self.t.copy(target, value.view, dtype)
+            else:
+                self.t.fill(target, self.scalar(value, target.elem), "f64" if target.elem == F64 else "f32")
+
         if isinstance(value, Val):
-            if broadcast_shapes(value.view.shape, target.shape) != target.shape:
-                raise Unsupported("a stored value of another shape", s.span)
             nbytes = cost.tensor_bytes(value.view.size, dtype)
             _, end = self.transfer(value.mem, self.root, nbytes, self.ready_of(value.buf), s.span)
             self.bump_last_read(value.buf, end)
             se = self.L.f[f"store_end.{s.tensor}"]
             self.fn.fset(se, self.fn.fmax(self.fn.fget(se), end))
-            self.t.copy(target, value.view, dtype)
+        # a target whose size changes with the index of a split loop (_split_at): the copy alone per index
+        var = next((v for v in self.split_loops if v in self.rt and self._varying_extent([s.index], v)), None)
+        if var is None:
+            write()
         else:
-            self.t.fill(target, self.scalar(value, target.elem), "f64" if target.elem == F64 else "f32")
+            self._each_index(var, self.split_loops[var], write, s.span)
         self.fn.iset(self.L.i[f"stored.{s.tensor}"], i64(1))
         self.end_statement()
 
@@ -686,11 +724,15 @@ class Lowering(ChannelLowering):
         if pipeline > 1 and self.maybe:
             raise Unsupported("a @pipeline loop after a name was bound on some paths only (the interpreter "
                               "charges its copies by whether it is bound)", s.span)
-        if isinstance(lo, int) and isinstance(hi, int) and not s.annotations and self._varying_extent(s):
+        split = None
+        if isinstance(lo, int) and isinstance(hi, int) and not s.annotations and self._varying_extent(s.body, s.var):
             if len(range(lo, hi, step)) > MAX_UNROLLED:
                 raise Unsupported(f"a loop whose slices change size with its index, over more than {MAX_UNROLLED} "
                                   "iterations (the JIT lowers such a loop once per index)", s.span)
-            return self._unrolled(s, range(lo, hi, step))
+            split = self._split_at(s)
+            if split is None:
+                return self._unrolled(s, range(lo, hi, step))
+            self.did_split = True
         if self.proc is not None:
             if parallel is not None:
                 raise Unsupported("@parallel inside a process", parallel.span)
@@ -731,7 +773,14 @@ class Lowering(ChannelLowering):
             self.outer_names = set(before)
             self.check_wall(wall)
             start = self.start_iteration()
-            self.block(s.body)
+            if split is None:
+                self.block(s.body)
+            else:
+                self.split_loops[s.var] = range(lo, hi, step)
+                self.block(s.body[:split])
+                self.split_loops.pop(s.var)
+                if split < len(s.body):
+                    self._per_index(s, s.body[split:], range(lo, hi, step))
             self.loops.pop()
             self.end_iteration(before, start, s.span)
         self.outer_names = saved_outer
@@ -791,14 +840,70 @@ class Lowering(ChannelLowering):
             raise exc
         self.failed = self.failed or exc
 
-    def _varying_extent(self, s: ast.For) -> bool:
-        """Whether a slice in the loop's body has a size that changes with its index (q[r : B])."""
-        rt = set(self.rt) | {s.var}
-        env = {k: v for k, v in self.env.items() if k != s.var}
-        return any(s.var in (free_names(x.lo) if x.lo is not None else set()) |
+    def _varying_extent(self, body, var: str) -> bool:
+        """Whether a slice in body has a size that changes with the loop index var (q[r : B])."""
+        rt = set(self.rt) | {var}
+        env = {k: v for k, v in self.env.items() if k != var}
+        return any(var in (free_names(x.lo) if x.lo is not None else set()) |
                    (free_names(x.hi) if x.hi is not None else set())
                    and _extent(x.lo, x.hi, 0, rt, env) is None
-                   for x in _slices(s.body))
+                   for x in _slices(body))
+
+    def _split_at(self, s: ast.For) -> int | None:
+        """Where the body of a loop whose slices change size with its index splits: the statements before
+        the first one holding such a slice are compiled once, as a loop's body; the rest is lowered once per
+        index (_per_index), under a switch on it. The code then grows with the iterations by the rest only
+        (a store into a slice that grows with the index, at the end of a body with an inner loop, does not
+        copy the inner loop per index). None to lower the whole body once per index: in a process (its
+        turns resume in the middle of a body), where the rest binds or discards a name the first part binds
+        (its layout would differ between the indices where the first part's name is read), where a name
+        is bound on some paths only, or where the first statement holds the slice."""
+        if not self.split or self.proc is not None or self.maybe:
+            return None
+        k = next((i for i, st in enumerate(s.body) if self._varying_extent([st], s.var)
+                  and not self._simple_store(st, s.var)), len(s.body))
+        if k == 0:
+            return None
+        if _bound_names(s.body[:k]) & (_bound_names(s.body[k:]) | _discarded_names(s.body[k:])):
+            return None
+        return k
+
+    def _simple_store(self, st, var: str) -> bool:
+        """A store whose value has no slice that changes size with var: its value is computed once, with
+        var unknown, and only the copy into the target is lowered per index (s_Store)."""
+        return isinstance(st, ast.Store) and not self._varying_extent([st.expr], var)
+
+    def _per_index(self, s: ast.For, rest, values: range) -> None:
+        """The rest of a split loop body (_split_at), lowered once per index with the index static. What
+        a copy binds dies at its end, as the iteration's names do (the interpreter drops them at once)."""
+        names = dict(self.names)
+
+        def one() -> None:
+            start = self.start_iteration()
+            self.block(rest)
+            self.end_iteration(names, start, s.span)
+
+        self._each_index(s.var, values, one, s.span)
+
+    def _each_index(self, var: str, values: range, lower_one, span) -> None:
+        """lower_one() once per value of the loop index var, with var static, each copy in a case of a
+        switch on the index: the copy for the index the loop is at runs."""
+        b = self.b
+        saved_rt = self.rt.pop(var)
+        done = self.fn.block("per_index.end")
+        switch = b.switch(b.load(saved_rt), done)
+        size = _Growth(self, len(values), span)
+        for i in values:
+            case = self.fn.block("per_index")
+            switch.add_case(i64(i), case)
+            b.position_at_end(case)
+            self.env[var] = i
+            lower_one()
+            b.branch(done)
+            size.one_more()
+        b.position_at_end(done)
+        self.env.pop(var, None)
+        self.rt[var] = saved_rt
 
     def _unrolled(self, s: ast.For, values: range) -> None:
         """A loop whose slices change size with its index, lowered once per index with the index static:
@@ -807,12 +912,14 @@ class Lowering(ChannelLowering):
         saved_env = self.env.get(s.var)
         before = dict(self.names)
         wall = self.sites_of_step(s.span)
+        size = _Growth(self, len(values), s.span)
         for i in values:
             self.env[s.var] = i
             self.check_wall(wall)
             start = self.start_iteration()
             self.block(s.body)
             self.end_iteration(before, start, s.span)
+            size.one_more()
         if saved_rt is not None:
             self.rt[s.var] = saved_rt
         if saved_env is None:
@@ -1216,20 +1323,44 @@ class Lowering(ChannelLowering):
 MAX_PASSES = 16
 
 
-def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool) -> tuple[str, dict]:
+def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool,
+                 wall_deadline: float | None = None) -> tuple[str, dict]:
     """The kernel's IR and meta (Lowering.lower). A receive needs the shape of what its channel carries,
     which the sends give, possibly in a process lowered after it: lower again with the shapes the sends
-    gave until every receive took the shape its channel carries."""
+    gave until every receive took the shape its channel carries. Past wall_deadline (time.monotonic()),
+    Expired."""
     shapes = _checked_channel_shapes(kernel, env, hw)
+    try:
+        return _settled(kernel, env, hw, input_shapes, blas, shapes, True, wall_deadline)
+    except _SplitFailed:
+        # a loop split at its first varying slice (Lowering._split_at) compiles its first part with the
+        # index unknown, which some statements cannot be: lower each such loop whole, once per index
+        return _settled(kernel, env, hw, input_shapes, blas, shapes, False, wall_deadline)
+
+
+class _SplitFailed(Exception):
+    """A lowering that split a loop (Lowering._split_at) could not compile the kernel."""
+
+
+def _settled(kernel, env, hw, input_shapes, blas, shapes, split: bool, wall_deadline) -> tuple[str, dict]:
     for _ in range(MAX_PASSES):
-        low = Lowering(kernel, env, hw, input_shapes, blas, shapes)
-        out = low.lower()
+        low = Lowering(kernel, env, hw, input_shapes, blas, shapes, split, wall_deadline)
+        try:
+            out = low.lower()
+        except TooBig:
+            raise
+        except Unsupported as exc:
+            if low.did_split:
+                raise _SplitFailed() from exc
+            raise
         if settled(low):
             return out
         news = {**shapes, **low.sent_shapes}
         if news == shapes:
             break
         shapes = news
+    if low.did_split:
+        raise _SplitFailed()
     raise low.failed or Unsupported("what a channel carries has a shape that depends on what it carries")
 
 
@@ -1260,6 +1391,40 @@ def _checked_channel_shapes(kernel: ast.Kernel, env: dict, hw: Hardware) -> dict
 
 
 # ---------------------------------------------------------------- helpers
+class _Growth:
+    """The code a loop lowered once per index adds, watched as it is lowered: when what the indices
+    lowered so far add, projected over all of them, passes MAX_INSTRUCTIONS, TooBig at once (before
+    minutes of lowering and of LLVM). Lowering.lower counts the whole module at its end."""
+
+    def __init__(self, low: Lowering, iterations: int, span):
+        self.low, self.iterations, self.span = low, iterations, span
+        self.added = self.done = 0
+        self._mark()
+
+    def _mark(self) -> None:
+        self.blocks = len(self.low.fn.func.blocks)
+        self.current = self.low.b.block
+        self.current_count = len(self.current.instructions)
+
+    def one_more(self) -> None:
+        blocks = self.low.fn.func.blocks
+        grown = len(self.current.instructions) - self.current_count
+        self.added += grown + sum(len(block.instructions) for block in blocks[self.blocks:])
+        self.done += 1
+        self._mark()
+        projected = self.added * self.iterations // self.done
+        if projected > MAX_INSTRUCTIONS:
+            raise TooBig(projected, self.span, estimated=True)
+
+
+def _bound_names(body) -> set:
+    return {s.target.name for s in ast.walk_statements(body) if isinstance(s, (ast.Assign, ast.Load, ast.Recv))}
+
+
+def _discarded_names(body) -> set:
+    return {n.id for s in ast.walk_statements(body) if isinstance(s, ast.Discard) for n in s.names}
+
+
 def _same_view(a: View, b: View) -> bool:
     def const(x):
         return x.constant if isinstance(x, ir.Constant) else x

@@ -16,9 +16,15 @@ match the SHA-256 recorded beside it is ignored and rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
+import os
+import select
+import signal
+import sys
+import time
 from pathlib import Path
 
 import llvmlite
@@ -158,19 +164,96 @@ def load_cached(key: str, entry: str):
     return _MEMORY[key]
 
 
-def compile_ir(key: str, ir_text: str, entry: str, meta: dict):
-    """Optimize and compile IR text; keep the result in memory and on disk."""
-    tm = target_machine()
-    module = llvm.parse_assembly(ir_text)
-    module.verify()
-    optimize(module)
-    obj = tm.emit_object(module)
+class Expired(Exception):
+    """The deadline passed while LLVM optimized and compiled (its child process was ended)."""
+
+
+class CompileFailed(Exception):
+    """LLVM's child process ended without an object (a crash, a signal, an error in LLVM)."""
+
+
+def compile_ir(key: str, ir_text: str, entry: str, meta: dict, deadline: float | None = None):
+    """Optimize and compile IR text; keep the result in memory and on disk. With a deadline
+    (time.monotonic()), LLVM runs in a child process, ended there (Expired): native code never sees
+    Python's signals, so in this process nothing could stop an optimizer that takes minutes."""
+    target_machine()
+    if deadline is not None and hasattr(os, "fork"):
+        obj = _object_in_child(ir_text, deadline)
+    else:
+        obj = _object(ir_text)
     engine = _engine(obj)
     addr = engine.get_function_address(entry)
     meta = dict(meta, key=key, object_sha256=hashlib.sha256(obj).hexdigest())
     _MEMORY[key] = (engine, addr, meta)
     _write_cache(key, obj, meta)
     return _MEMORY[key]
+
+
+def _object(ir_text: str) -> bytes:
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    optimize(module)
+    return target_machine().emit_object(module)
+
+
+#: How long past its deadline a compiling child ends itself, should this process not end it (stopped).
+CHILD_GRACE_S = 1.0
+
+
+def _object_in_child(ir_text: str, deadline: float) -> bytes:
+    """_object in a forked child that sends the object back through a pipe: at the deadline this process
+    kills it (SIGKILL) and raises Expired. The child also dies with this process (PR_SET_PDEATHSIG,
+    on Linux) and by its own alarm a little past the deadline, so none outlives what waits for it."""
+    parent = os.getpid()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(r)
+            _die_with(parent)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3) + CHILD_GRACE_S)
+            try:
+                data = b"o" + _object(ir_text)
+            except BaseException as exc:  # noqa: BLE001 (reported to the parent, which decides)
+                data = b"e" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                raise Expired()
+            chunk = os.read(r, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    if data[:1] == b"o":
+        return data[1:]
+    if data[:1] == b"e":
+        raise CompileFailed(f"LLVM could not compile the kernel ({data[1:].decode('utf-8', 'replace')})")
+    raise CompileFailed("LLVM's compiling process ended without an object (a crash, or a memory limit)")
+
+
+def _die_with(parent: int) -> None:
+    """In a child: be killed when the parent dies (Linux), and end now if it already has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _write_cache(key: str, obj: bytes, meta: dict) -> None:
