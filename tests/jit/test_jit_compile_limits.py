@@ -18,7 +18,7 @@ import pytest
 import attnlang.jit.lower as lower
 from attnlang.api import run
 from attnlang.diagnostics import AttnError
-from attnlang.jit import native
+from attnlang.jit import cache, native
 
 ROOT = Path(__file__).resolve().parents[2]
 #: bench/fuzz_campaign.py's run C hung on it: flash_causal whose store lost its start, so the slice of O
@@ -33,7 +33,7 @@ SMALL = {"N": 32, "d": 16, "B": 1}
 def fresh_cache(tmp_path, monkeypatch):
     """Every test compiles: a cache of its own, empty."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    native.forget_memory_cache()
+    cache.forget_memory_cache()  # the sealed entries (cache.py) and LLVM's (native.py)
 
 
 def same_run(a, b) -> None:
