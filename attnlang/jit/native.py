@@ -68,35 +68,13 @@ def cpu_id() -> str:
 
 
 def _register_symbols() -> None:
-    """libc/libm functions the compiled code calls, and BLAS where NumPy ships one."""
-    # the process's own symbols first: Python links libc and libm, and ctypes.util.find_library runs
-    # a program (ldconfig, a compiler) per library, tens of milliseconds of every JIT run's start
-    libc = libm = ctypes.CDLL(None)
-    if not all(hasattr(libc, name) for name in ("realloc", "clock_gettime", "expf", "fmodf", "floorf")):
-        from ctypes.util import find_library  # imports shutil and subprocess: only on this road
+    """The library functions the compiled code calls (cache.symbols: libc, libm, BLAS where NumPy ships
+    one), given to LLVM's linker."""
+    from .cache import symbols
 
-        libc = ctypes.CDLL(find_library("c") or None)
-        libm = ctypes.CDLL(find_library("m") or None)
-    wanted = [(libc, name, name) for name in ("realloc", "free", "memmove", "memcpy", "memset", "clock_gettime")]
-    wanted += [(libm, name, name) for name in ("exp", "log", "pow", "fmod", "expf", "logf", "powf", "fmodf",
-                                               "floor", "floorf")]
-    blas = _find_blas()
-    if blas is not None:
-        wanted += [(blas, "attn_sgemm", "scipy_cblas_sgemm64_"), (blas, "attn_dgemm", "scipy_cblas_dgemm64_")]
-    for lib, mine, theirs in wanted:
-        try:
-            addr = ctypes.cast(getattr(lib, theirs), ctypes.c_void_p).value
-        except AttributeError:
-            continue
-        _SYMBOLS[mine] = addr
-        llvm.add_symbol(mine, addr)
-
-
-def _find_blas():
-    """The OpenBLAS that NumPy's wheels bundle (attnlang/blas.py), if there is one."""
-    from ..blas import bundled_openblas
-
-    return bundled_openblas()
+    for name, addr in symbols().items():
+        _SYMBOLS[name] = addr
+        llvm.add_symbol(name, addr)
 
 
 def has_symbol(name: str) -> bool:
