@@ -13,11 +13,11 @@ from ..diagnostics import AttnError, Span, did_you_mean, error
 from ..hardware import Hardware, Unit
 from ..limits import MAX_PIPELINE
 from ..program import tensor_shape
-from ..runtime import no_value
+from ..runtime import no_value, steps_error
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .evaluate import evaluate
-from .machine import Buffer, Machine, steps_error
+from .machine import Buffer, Machine
 from .streams import exec_recv, exec_send
 from .values import TV, round_to
 

@@ -17,15 +17,7 @@ from ..cost import Timing
 from ..diagnostics import Span
 from ..hardware import Hardware, Memory, Unit
 from ..ports import Timeline, place
-from ..runtime import (  # noqa: F401  (Counters, kib, steps_error: the JIT reads them here too)
-    Counters,
-    cycles_error,
-    overflow_error,
-    spill_short_error,
-    steps_error,
-    timeout_error,
-)
-from ..runtime import kib as _kib  # noqa: F401
+from ..runtime import Counters, cycles_error, overflow_error, spill_short_error, timeout_error
 
 
 class Buffer:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..diagnostics import AttnError, Span, error, warning
 from ..hardware import Hardware
-from ..interp.machine import Counters, _kib, steps_error
+from ..runtime import Counters, cycles_error, kib, overflow_error, steps_error, timeout_error
 from ..syntax import ast
 from . import cache
 from .values import (
@@ -38,7 +38,7 @@ from .values import (
 )
 
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
-VERSION = "7"
+VERSION = "8"
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
                           ctypes.c_double)
@@ -226,18 +226,21 @@ def _raise(code: int, meta: dict, lay: dict, F, I) -> None:  # noqa: E741
     site = meta["sites"][int(I[lay["i"]["err.site"]])]
     span = Span(*site["span"])
     a, b = float(F[lay["f"]["err.a"]]), float(F[lay["f"]["err.b"]])
-    message = site["message"].replace("{a:kib}", _kib(a)).replace("{b:kib}", _kib(b))
+    message = site["message"].replace("{a:kib}", kib(a)).replace("{b:kib}", kib(b))
     message = message.replace("{a:d}", str(int(a))).replace("{b:d}", str(int(b))).replace("{a}", f"{a:g}")
-    notes = []
-    if code == OVERFLOW:
-        notes.append("a smaller tile, fewer pipeline copies, or 'policy spill' on the memory would fit")
     if code == NO_MEMORY:
         raise MemoryError(message)
     if code == MAX_STEPS:
         raise steps_error(int(a), span)
-    if code not in (OVERFLOW, MAX_CYCLES, TIMEOUT, RAISE):
+    if code == OVERFLOW:
+        raise overflow_error(site["memory"], a, b, span)
+    if code == MAX_CYCLES:
+        raise cycles_error(a, span)
+    if code == TIMEOUT:
+        raise timeout_error(span)
+    if code != RAISE:
         message = f"the compiled kernel stopped with code {code}"
-    raise AttnError(error(site["code"], message, span, *notes))
+    raise AttnError(error(site["code"], message, span))
 
 
 __all__ = ["execute", "compile_kernel"]

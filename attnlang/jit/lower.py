@@ -223,8 +223,11 @@ class Lowering(ChannelLowering):
         d = self.names[name]
         return Val(self.b.load(self.name_buf[name]), self.name_view(name, d), d.dtype, d.mem)
 
-    def site(self, code: str, message: str, span) -> int:
-        self.sites.append({"code": code, "message": message,
+    def site(self, code: str, message: str, span, **facts) -> int:
+        """A place the kernel may stop with an error: its code, its message (with {a}, {a:d}, {a:kib},
+        {b:...} for the values the kernel passes), its span; E1001-E1004 take their message from
+        attnlang/runtime.py, as the interpreter does (facts: what it needs, e.g. the memory)."""
+        self.sites.append({"code": code, "message": message, **facts,
                            "span": [span.file, span.line, span.column, span.end_line, span.end_column]})
         return len(self.sites) - 1
 
@@ -355,7 +358,7 @@ class Lowering(ChannelLowering):
         cur = fn.fget(slot)
         new = b.select(b.fcmp_ordered(">", end, cur), end, cur)
         fn.fset(slot, new)
-        site = self.site("E1003", "the run passed --max-cycles {a} here", span)
+        site = self.site("E1003", "", span)  # runtime.cycles_error
         self.fail_if(b.fcmp_ordered(">", new, self.max_cycles), MAX_CYCLES, site, a=self.max_cycles)
 
     def unit_op(self, u: Unit, inst, timing: cost.Timing, ready, energy_pj: float, span):
@@ -433,7 +436,7 @@ class Lowering(ChannelLowering):
             ch = b.sitofp(ch, F64)
         status = b.call(rt.alloc, [fn.P, fn.F, fn.I, idx, ch, i64(self.mem_id[memory]), f64(cap),
                                    i64(1 if mem.policy == "spill" else 0), i64(self.L.f["err.a"])])
-        site = self.site("E1001", f"{memory} overflows: it would hold {{a:kib}} here but has {{b:kib}}", span)
+        site = self.site("E1001", "", span, memory=memory)  # runtime.overflow_error
         with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0)), likely=False):
             fn.fset(self.L.f["err.b"], f64(cap))
             fn.iset(self.L.i["err.site"], i64(site))
@@ -929,8 +932,8 @@ class Lowering(ChannelLowering):
 
     def sites_of_step(self, span) -> tuple[int, int]:
         """The sites check_wall fails at for a loop: --timeout and --max-steps."""
-        return (self.site("E1004", "the run passed its wall-time limit (--timeout) here", span),
-                self.site("E1002", "", span))  # the message is interp.machine.steps_error's
+        return (self.site("E1004", "", span),  # runtime.timeout_error
+                self.site("E1002", "", span))  # runtime.steps_error
 
     def check_wall(self, sites: tuple[int, int]) -> None:
         """An iteration starts: count it against --max-steps, and every 256th look at the clock."""
