@@ -80,7 +80,8 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
         if "fallback" in meta:
             return {"fallback": meta["fallback"]}
     else:
-        from .lower import Expired, lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
+        from .budget import Expired
+        from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
 
         try:
             ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import attnlang.jit.budget as budget
 import attnlang.jit.lower as lower
 from attnlang.api import run
 from attnlang.diagnostics import AttnError
@@ -107,7 +108,7 @@ def test_loops_split_at_a_growing_slice_cost_what_the_interpreter_says(body):
 
 
 def test_a_kernel_over_the_code_budget_runs_in_the_interpreter_and_says_why(monkeypatch):
-    monkeypatch.setattr(lower, "MAX_INSTRUCTIONS", 3_000)
+    monkeypatch.setattr(budget, "MAX_INSTRUCTIONS", 3_000)
     t0 = time.monotonic()
     b = run(GROWING_STORE, defines=SMALL, engine="jit")
     assert b.engine == "interp" and "over the JIT's budget of 3,000" in b.fallback
