@@ -165,10 +165,10 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, d
     if engine == "jit":
         from .jit import execute as jit_execute
 
-        result = jit_execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles,
-                             timeout=deadline.left(), verify=plan, max_steps=max_steps)
+        result = jit_execute(bound, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
+                             verify=plan, max_steps=max_steps)
     elif engine == "interp":
-        result = execute(prog, k, env, hw, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
+        result = execute(bound, full_inputs, trace=trace, max_cycles=max_cycles, timeout=deadline.left(),
                          verify=plan, max_steps=max_steps)
     else:
         raise UsageError(f"unknown engine '{engine}' (interp or jit)")

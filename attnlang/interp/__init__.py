@@ -10,18 +10,20 @@ import numpy as np
 from .. import cost
 from ..diagnostics import AttnError, error, warning
 from ..hardware import Hardware
-from ..program import Program
+from ..program import BoundKernel
 from ..syntax import ast
 from .machine import Limits, Machine
 from .report import Result
 from .spec import VerifyPlan, check_output, mismatch_diagnostic
 
 
-def execute(prog: Program, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict[str, np.ndarray],
-            trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
-            verify: VerifyPlan | None = None, max_steps: float | None = None) -> Result:
-    """Run the kernel body on the machine; verify outputs against the specs as verify says (default:
-    every element). max_steps: the most loop iterations and process instances (None: no limit)."""
+def execute(bound: BoundKernel, inputs: dict[str, np.ndarray], trace: bool = False,
+            max_cycles: float | None = None, timeout: float | None = None, verify: VerifyPlan | None = None,
+            max_steps: float | None = None) -> Result:
+    """Run a bound kernel (check.bind_kernel) on its machine; verify outputs against the specs as verify
+    says (default: every element). max_steps: the most loop iterations and process instances (None: no
+    limit)."""
+    kernel, env, hw = bound.kernel, bound.env, bound.hardware
     from .engine import Engine  # here, not above: the JIT uses this package's summary without the engine
     from .streams import Scheduler, declare_channels, undrained
 

@@ -101,11 +101,13 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
             "compile_seconds": time.perf_counter() - t0, "cached": cached}
 
 
-def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, trace: bool = False,
-            max_cycles: float | None = None, timeout: float | None = None, verify=None,
-            max_steps: float | None = None):
-    """Run the kernel natively; fall back to the interpreter (saying why) where it cannot."""
+def execute(bound, inputs: dict, trace: bool = False, max_cycles: float | None = None,
+            timeout: float | None = None, verify=None, max_steps: float | None = None):
+    """Run a bound kernel (check.bind_kernel) natively; fall back to the interpreter (saying why) where it
+    cannot."""
     from ..interp import execute as interp_execute
+
+    prog, kernel, env, hw = bound.program, bound.kernel, bound.env, bound.hardware
 
     reason = None
     if trace:
@@ -121,8 +123,8 @@ def execute(prog, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, tra
                 reason = result
             else:
                 return result
-    result = interp_execute(prog, kernel, env, hw, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout,
-                            verify=verify, max_steps=max_steps)
+    result = interp_execute(bound, inputs, trace=trace, max_cycles=max_cycles, timeout=timeout, verify=verify,
+                            max_steps=max_steps)
     result.fallback = f"the JIT ran this in the interpreter: {reason}"
     return result
 
