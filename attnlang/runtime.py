@@ -8,6 +8,7 @@ sites in compiled code and reports them through these functions.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -75,3 +76,16 @@ def no_value(name: str) -> str:
 def not_loaded(name: str, root: str) -> str:
     """A kernel input named in an expression before a tile of it was loaded (E1014; the model's E1401)."""
     return f"'{name}' lives in {root}; load a tile of it first"
+
+
+def name_value(name: str, env, tensors, root: str, fail):
+    """The value of a name in an expression that no statement made: a dim, a param or a symbol (env), or
+    inf. A kernel input not loaded (E1014) or a name with no value (E1010) raises fail(code, message), the
+    engine's own exception (the model's is E1401 with the same message)."""
+    if name in env:
+        return env[name]
+    if name == "inf":
+        return math.inf
+    if name in tensors:
+        raise fail("E1014", not_loaded(name, root))
+    raise fail("E1010", no_value(name))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import cost, ops
 from ..diagnostics import AttnError, did_you_mean, error
-from ..runtime import no_value, not_loaded
+from ..runtime import name_value
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, arity_message
 from .machine import Buffer
@@ -58,13 +58,7 @@ def _name(eng, e, dest, charge, unit):
     if tv is not None:
         eng._use(tv.buf, e.span)
         return tv
-    if e.id in eng.env:
-        return eng.env[e.id]
-    if e.id == "inf":
-        return math.inf
-    if e.id in eng.tensors:
-        raise _fail("E1014", not_loaded(e.id, eng.root), e.span)
-    raise _fail("E1010", no_value(e.id), e.span)
+    return name_value(e.id, eng.env, eng.tensors, eng.root, lambda code, message: _fail(code, message, e.span))
 
 
 def _on_unit(eng, e, dest, charge, unit):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from .. import ops
 from ..diagnostics import did_you_mean
-from ..runtime import no_value, not_loaded
+from ..runtime import name_value
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, STATIC_FUNCS, arity_message
 from .statics import aeval, elements, model_error
@@ -22,13 +20,7 @@ def evaluate(w, e, dest, charge, unit):
         v = w.f.names.get(e.id)
         if v is not None:
             return v
-        if e.id in w.env:
-            return w.env[e.id]
-        if e.id == "inf":
-            return math.inf
-        if e.id in w.inputs:
-            raise model_error(not_loaded(e.id, w.root), e.span)
-        raise model_error(no_value(e.id), e.span)
+        return name_value(e.id, w.env, w.inputs, w.root, lambda code, message: model_error(message, e.span))
     if t is ast.Num or t is ast.QuantityLit:
         return aeval(e, w.env)
     if t is ast.Binary:
