@@ -78,14 +78,14 @@ def not_loaded(name: str, root: str) -> str:
     return f"'{name}' lives in {root}; load a tile of it first"
 
 
-def name_value(name: str, env, tensors, root: str, fail):
+def name_value(name: str, env, tensors, root: str, fail, span):
     """The value of a name in an expression that no statement made: a dim, a param or a symbol (env), or
-    inf. A kernel input not loaded (E1014) or a name with no value (E1010) raises fail(code, message), the
-    engine's own exception (the model's is E1401 with the same message)."""
+    inf. A kernel input not loaded (E1014) or a name with no value (E1010) raises fail(code, message,
+    span), the engine's own exception (the model's is E1401 with the same message)."""
     if name in env:
         return env[name]
     if name == "inf":
         return math.inf
     if name in tensors:
-        raise fail("E1014", not_loaded(name, root))
-    raise fail("E1010", no_value(name))
+        raise fail("E1014", not_loaded(name, root), span)
+    raise fail("E1010", no_value(name), span)

@@ -58,7 +58,7 @@ def _name(eng, e, dest, charge, unit):
     if tv is not None:
         eng._use(tv.buf, e.span)
         return tv
-    return name_value(e.id, eng.env, eng.tensors, eng.root, lambda code, message: _fail(code, message, e.span))
+    return name_value(e.id, eng.env, eng.tensors, eng.root, _fail, e.span)
 
 
 def _on_unit(eng, e, dest, charge, unit):

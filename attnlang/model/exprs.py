@@ -13,6 +13,11 @@ from .times import AVal
 _NO_DEST = (None, [], 0)
 
 
+def _fail(code: str, message: str, span):
+    """runtime.name_value's failure as the model's error (E1401, whatever the engines' code)."""
+    return model_error(message, span)
+
+
 def evaluate(w, e, dest, charge, unit):
     """An AVal for a tensor expression, a number (or array of them) for a static one."""
     t = type(e)
@@ -20,7 +25,7 @@ def evaluate(w, e, dest, charge, unit):
         v = w.f.names.get(e.id)
         if v is not None:
             return v
-        return name_value(e.id, w.env, w.inputs, w.root, lambda code, message: model_error(message, e.span))
+        return name_value(e.id, w.env, w.inputs, w.root, _fail, e.span)
     if t is ast.Num or t is ast.QuantityLit:
         return aeval(e, w.env)
     if t is ast.Binary:
