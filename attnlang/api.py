@@ -5,6 +5,7 @@
     r = attnlang.run("examples/flash.attn", defines={"N": 512})   # a Result: cycles, energy, outputs, ...
     ex = attnlang.explore("examples/mmee.attn", defines={"N": 1024}, minimize="edp")
     est = attnlang.estimate("examples/flash.attn", params={"Br": np.array([16, 32, 64])})
+    b = attnlang.bind_kernel("examples/flash.attn", defines={"N": 512})  # checked once; run(b, seed=1), ...
 
 Each takes a path to a `.attn` file, source text, or a Program from
 `load_program`. A wrong program raises AttnError (its `diagnostics` have the
@@ -26,10 +27,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .binding import BoundKernel, signature_dims
 from .diagnostics import DEFINE_ERROR, AttnError, UsageError, has_errors
 from .hostmem import check_host_memory, held_bytes, host_memory_bytes  # noqa: F401 - the API's names
 from .limits import DEFAULT_MAX_STEPS
-from .program import Program, load, load_source, signature_dims, symbols
+from .program import Program, load, load_source
 from .syntax import ast
 
 
@@ -112,7 +114,20 @@ def estimate(source_or_path: str | Program, kernel: str | None = None, params: M
     return model(prog, prog.kernel(kernel), params)
 
 
-def run(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
+def bind_kernel(source_or_path: str | Program, kernel: str | None = None, defines: Mapping | None = None,
+                check: bool = True) -> BoundKernel:
+    """One kernel checked and bound at defines (its params' defaults for the rest): a BoundKernel with its
+    env (every dim and param's value), elaborated hardware, the checker's types and shapes (shapes:
+    (name, statement span) -> shape, dtype, memory of the value assigned there) and warnings. `run` takes
+    it in place of a source, to run one checked kernel many times (other seeds, inputs, engines). Raises
+    AttnError with the program's errors (only those of loading and binding with check=False)."""
+    from .check import bind_kernel as bind
+
+    prog = _program(source_or_path)
+    return bind(prog, prog.kernel(kernel).name, dict(defines or {}), rules=check)
+
+
+def run(source_or_path: str | Program | BoundKernel, kernel: str | None = None, defines: Mapping | None = None,
         inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0, engine: str = "interp",
         trace: bool = False, max_cycles: float | None = None, timeout: float | None = None,
         check: bool = True, verify: str | None = None, max_steps: int | None = DEFAULT_MAX_STEPS):
@@ -125,6 +140,8 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
     verify is `attn run --verify`: "auto" (the default: "full" while the spec is small, "rows=256"
     beyond), "full" (every element, the spec evaluated a block of rows at a time), "rows=K" (K rows
     drawn with seed, every element of each) or "off".
+    source_or_path may be a BoundKernel (`bind_kernel`): it runs as it was bound (kernel and defines must
+    then be left out; inputs must have its shapes).
     Returns a Result (attnlang.interp.report.Result) with the fields of
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
@@ -143,23 +160,31 @@ def run(source_or_path: str | Program, kernel: str | None = None, defines: Mappi
 def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, deadline, check, verify):
     from .check import bind_kernel
     from .interp import execute
-    from .interp.spec import parse_verify
+    from .spec import parse_verify
 
     plan = parse_verify(verify, seed)
-    prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
-    k = prog.kernel(kernel)
-    deadline.span, deadline.phase = k.name_span, "checking the program"
     inputs = dict(inputs or {})
-    bound = bind_kernel(prog, k.name, dict(defines or {}), _infer_dims(k, inputs), rules=check)
+    if isinstance(source_or_path, BoundKernel):
+        if kernel is not None or defines:
+            raise UsageError("run(bound_kernel, ...) runs the kernel as it was bound: leave kernel and defines "
+                             "out (bind it again to change them)")
+        bound = source_or_path
+        if bound.errors or bound.hardware is None:  # a partial binding (check.bind_kernel(partial=True))
+            raise AttnError(bound.errors)
+        k = bound.kernel
+        deadline.span = k.name_span
+        _infer_dims(k, inputs)  # inputs the kernel does not have, or with the wrong number of axes
+    else:
+        prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
+        k = prog.kernel(kernel)
+        deadline.span, deadline.phase = k.name_span, "checking the program"
+        bound = bind_kernel(prog, k.name, dict(defines or {}), _infer_dims(k, inputs), rules=check)
     env, hw, warnings = bound.env, bound.hardware, bound.warnings
-    for name in signature_dims(k):
-        if name not in env:
-            raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
-                             f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
+    for name in bound.missing_dims:
+        raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
+                         f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
     check_host_memory(k, env, hw, plan)  # E1013 before anything is made
     full_inputs = _make_inputs(k, env, inputs, seed)
-    for s in symbols(k):
-        env.setdefault(s, s)
     max_cycles, max_steps = limits
     deadline.phase = "compiling and running the kernel" if engine == "jit" else "running the kernel"
     if engine == "jit":
@@ -178,7 +203,7 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, d
 
 
 def _defined_names(k: ast.Kernel) -> list[str]:
-    from .program import static_decls
+    from .binding import static_decls
 
     names = signature_dims(k)
     names += [d.name for d in static_decls(k) if d.name not in names]
@@ -206,8 +231,8 @@ def _infer_dims(k: ast.Kernel, inputs: Mapping[str, np.ndarray]) -> dict[str, in
 
 
 def _make_inputs(k: ast.Kernel, env: dict, given: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    from .interp.values import round_to
-    from .program import tensor_shape
+    from .binding import tensor_shape
+    from .dtypes import round_to
 
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}

@@ -68,7 +68,7 @@ def fmt_bytes(nbytes: float) -> str:
 
 def io_items(k: ast.Kernel, env: Mapping, drawn: bool = True) -> list[Item]:
     """The kernel's inputs (drawn as float64 when `drawn`) and outputs, as the run holds them."""
-    from .program import tensor_shape
+    from .binding import tensor_shape
 
     items = []
     for t in list(k.inputs) + list(k.outputs):
@@ -151,13 +151,13 @@ def process_items(k: ast.Kernel, env: Mapping) -> list[Item]:
 
 def spec_items(k: ast.Kernel, env: Mapping, plan) -> list[Item]:
     """The verification's working set for each output with a spec, under plan (none when "off")."""
-    from .interp.spec_eval import working_bytes
+    from .spec.evaluate import working_bytes
 
     if plan is None or plan.mode == "off":
         return []
     shapes = {}
     for t in list(k.inputs) + list(k.outputs):
-        from .program import tensor_shape
+        from .binding import tensor_shape
 
         shapes[t.name] = tensor_shape(t, env, "input" if t in k.inputs else "output")
     items = []

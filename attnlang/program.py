@@ -1,4 +1,4 @@
-"""Loading a program: reading files, resolving `use`, binding dims and params.
+"""Loading a program: reading files and resolving `use`.
 
 `load` is the entry point for every face of the tool (CLI, REPL, LSP, API):
 it reads the named file and the files it uses, parses them, and returns a
@@ -8,13 +8,11 @@ Program with every diagnostic found so far.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from .diagnostics import (
-    DEFINE_ERROR,
     KERNEL_ERROR,
     Diagnostic,
     Sources,
@@ -23,12 +21,8 @@ from .diagnostics import (
     did_you_mean,
     error,
     has_errors,
-    warning,
 )
 from .files import NotSource, Roots, UseRefused, looks_like_source, read_source, resolve_use
-from .hardware import Hardware, elaborate
-from .limits import integer_error, integer_problem
-from .static import Static, StaticError, static_eval
 from .syntax import ast
 from .syntax.cache import cached_parse, package_root
 
@@ -240,190 +234,4 @@ def _cycle(use: ast.Use, chain: list[str], first: str, target: str) -> Diagnosti
     return error("E0102", f"'use' makes a cycle: {' -> '.join(names)}", use.span)
 
 
-# ---------------------------------------------------------------- binding
-
-
-def parse_define(text: str) -> tuple[str, Static]:
-    """`NAME=VALUE` from the command line; VALUE an int, a float or a symbol."""
-    name, sep, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if not sep or not name.isidentifier() or not value:
-        raise UsageError(f"-D expects NAME=VALUE, not '{text}'", DEFINE_ERROR)
-    for conv in (int, float):
-        try:
-            number = conv(value)
-        except ValueError:
-            continue
-        if not math.isfinite(number):  # inf, nan, and 1e400 (which is inf): no size or count is
-            raise UsageError(f"-D {name}: '{value}' is not a finite number", DEFINE_ERROR)
-        return name, number
-    if not value.isidentifier():
-        raise UsageError(f"-D {name}: '{value}' is not a number or a name", DEFINE_ERROR)
-    return name, value
-
-
-def signature_dims(kernel: ast.Kernel) -> list[str]:
-    """The symbolic dimensions named in the kernel's tensor signature, in order."""
-    out: list[str] = []
-    for t in kernel.inputs + kernel.outputs:
-        for d in t.dims:
-            if isinstance(d, ast.Name) and d.id not in out:
-                out.append(d.id)
-    return out
-
-
-def tensor_shape(t: ast.TensorDecl, env: Mapping, what: str) -> tuple[int, ...]:
-    """The shape of a kernel's input or output (what: "input" or "output") under env: a dimension
-    without a value is the static evaluator's diagnostic, a negative one a usage error (it comes from -D)."""
-    from .diagnostics import AttnError
-    from .static import static_int
-
-    try:
-        shape = tuple(static_int(d, env, "a dimension") for d in t.dims)
-    except StaticError as exc:
-        raise AttnError(exc.diagnostic) from None
-    if any(n < 0 for n in shape):
-        raise UsageError(f"{what} {t.name} would have a negative shape {list(shape)}", DEFINE_ERROR)
-    return shape
-
-
-def static_decls(kernel: ast.Kernel) -> list[ast.Param | ast.DimBinding]:
-    """The dims and params declared at the kernel's top level, in order."""
-    out: list = []
-    for s in kernel.body:
-        if isinstance(s, ast.DimDecl):
-            out.extend(s.bindings)
-        elif isinstance(s, ast.Param):
-            out.append(s)
-    return out
-
-
-def bind(kernel: ast.Kernel, defines: Mapping[str, Static] | None = None,
-         inferred: Mapping[str, int] | None = None) -> tuple[dict[str, Static], list[Diagnostic]]:
-    """The value of every dim and param: -D first, then shapes inferred from
-    inputs, then the declared defaults. Names with no value are left out."""
-    defines = dict(defines or {})
-    inferred = dict(inferred or {})
-    env: dict[str, Static] = {}
-    diags: list[Diagnostic] = []
-    decls = static_decls(kernel)
-    declared = {d.name for d in decls} | set(signature_dims(kernel))
-    dims = {d.name for d in decls if isinstance(d, ast.DimBinding)} | set(signature_dims(kernel))
-    for name, value in defines.items():
-        problem = integer_problem(value)
-        if problem:
-            raise UsageError(f"-D {name}: the value is out of range: {problem}", DEFINE_ERROR)
-        if name in dims and (isinstance(value, str) or not float(value).is_integer() or value < 1):
-            # A dimension of 0 would make empty tensors, and a run of nothing "verifies"; below 0, no shape.
-            raise UsageError(f"-D {name}: a dimension takes a whole number of at least 1, not '{value}'",
-                             DEFINE_ERROR)
-        param = next((d for d in decls if isinstance(d, ast.Param) and d.name == name), None)
-        if param is not None and param.domain:
-            symbolic = all(isinstance(v, ast.Name) for v in param.domain)
-            if symbolic != isinstance(value, str):
-                kind = "one of its symbols" if symbolic else "a number"
-                raise UsageError(f"-D {name}={value}: param {name} takes {kind} "
-                                 f"({', '.join(_show_value(v) for v in param.domain)})", DEFINE_ERROR)
-    for name in defines:
-        if name not in declared:
-            raise UsageError(f"-D {name}: kernel '{kernel.name}' has no dimension or param '{name}' "
-                             f"(it has: {', '.join(sorted(declared)) or 'none'})", DEFINE_ERROR)
-    for name, value in inferred.items():
-        if name in defines and defines[name] != value:
-            raise UsageError(f"-D {name}={defines[name]} disagrees with the inputs, where {name} is {value}",
-                              DEFINE_ERROR)
-    env.update(inferred)
-    env.update(defines)
-    for d in decls:
-        if d.name in env:
-            continue
-        default = d.value if isinstance(d, ast.DimBinding) else d.default
-        if default is None:
-            if isinstance(d, ast.Param) and d.domain:
-                default = d.domain[0]
-            else:
-                continue
-        try:
-            # A symbolic param's default (`= q_outer`) names one of its symbols.
-            value = static_eval(default, {**{s: s for s in symbols(kernel)}, **env})
-        except StaticError as exc:
-            diags.append(exc.diagnostic)
-            continue
-        bad = integer_error(value, f"the value of {d.name}", default.span)
-        if bad:
-            diags.append(bad)
-            continue
-        env[d.name] = value
-    return env, diags
-
-
-def _show_value(e: ast.Expr) -> str:
-    if isinstance(e, ast.Name):
-        return e.id
-    if isinstance(e, ast.Num):
-        return str(e.value)
-    return "..."
-
-
-def symbols(kernel: ast.Kernel) -> set[str]:
-    """Symbols a param domain offers (q_outer, kv_outer...): they stand for themselves."""
-    out: set[str] = set()
-    for d in static_decls(kernel):
-        if isinstance(d, ast.Param) and d.domain:
-            out |= {v.id for v in d.domain if isinstance(v, ast.Name)}
-    return out
-
-
-def hardware_for(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static]) -> tuple[Hardware | None,
-                                                                                        list[Diagnostic]]:
-    """The elaborated hardware a kernel runs on, sized with the kernel's env."""
-    if kernel.hardware is None:
-        if len(prog.hardware) == 1:
-            hw = next(iter(prog.hardware.values()))
-        else:
-            what = "no hardware is in scope" if not prog.hardware else "several are in scope"
-            return None, [error("E0105", f"kernel '{kernel.name}' needs 'on HARDWARE' ({what})",
-                                kernel.name_span)]
-    else:
-        hw = prog.hardware.get(kernel.hardware)
-        if hw is None:
-            known = ", ".join(prog.hardware) or "none; add 'use hw.edge'"
-            hint = did_you_mean(kernel.hardware, prog.hardware)
-            return None, [error("E0105", f"unknown hardware '{kernel.hardware}'{hint} (in scope: {known})",
-                                kernel.hardware_span or kernel.name_span)]
-    return elaborate(hw, env)
-
-
-def unused_hardware_diagnostics(prog: Program, env: Mapping[str, Static] | None = None) -> list[Diagnostic]:
-    """Elaborate the hardware blocks no kernel runs on, so their mistakes show too."""
-    used = {k.hardware for k in prog.kernels.values()}
-    if any(k.hardware is None for k in prog.kernels.values()) and len(prog.hardware) == 1:
-        used |= set(prog.hardware)
-    diags: list[Diagnostic] = []
-    for name, hw in prog.hardware.items():
-        if name in used:
-            continue
-        _, d = elaborate(hw, env or {})
-        # Sizes that name a kernel's params are checked with the kernel that uses them.
-        diags += [x for x in d if x.code != "E0301"]
-    return diags
-
-
-__all__ = ["Program", "Span", "bind", "hardware_for", "load", "load_source", "parse_define", "read_source",
-           "signature_dims", "static_decls", "symbols", "unused_hardware_diagnostics", "warning"]
-
-
-@dataclass
-class BoundKernel:
-    """A kernel checked and bound: what the checker hands the engines (check.bind_kernel).
-
-    The program (its sources, for diagnostics), the kernel, the value of every dim and param (env), the
-    hardware elaborated with them, and the checker's warnings. Made once per run; the interpreter and
-    the JIT run it as it is.
-    """
-
-    program: Program
-    kernel: ast.Kernel
-    env: dict[str, Static]
-    hardware: Hardware
-    warnings: list[Diagnostic] = field(default_factory=list)
+__all__ = ["Program", "Span", "load", "load_source", "read_source", "stdlib_modules", "with_hardware_params"]

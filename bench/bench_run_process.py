@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attnlang.interp.spec_eval import BLOCK_BYTES  # noqa: E402
+from attnlang.spec.evaluate import BLOCK_BYTES  # noqa: E402
 
 FLASH = ROOT / "examples" / "flash.attn"
 

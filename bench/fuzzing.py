@@ -219,7 +219,7 @@ LATE_S = 5.0
 def defines_for(text: str) -> dict:
     """SMALL's values for the dims and params the mutant's kernel declares (none if it has not one kernel)."""
     import attnlang
-    from attnlang.program import signature_dims, static_decls
+    from attnlang.binding import signature_dims, static_decls
 
     try:
         k = attnlang.load_program(text).kernel(None)

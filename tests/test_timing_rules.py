@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from attnlang import api
-from attnlang.check.capacity import peak_bytes
 from attnlang.check import bind_kernel
+from attnlang.check.capacity import peak_bytes
 from attnlang.model.analytic import estimate
 
 

@@ -8,26 +8,28 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from ..diagnostics import DEFINE_ERROR, AttnError, Diagnostic, UsageError, error, has_errors
-from ..hardware import Hardware
-from ..program import (
+from ..binding import (
     BoundKernel,
-    Program,
     bind,
     hardware_for,
     signature_dims,
     static_decls,
+    symbols,
     unused_hardware_diagnostics,
 )
+from ..diagnostics import DEFINE_ERROR, AttnError, Diagnostic, UsageError, error, has_errors
+from ..hardware import Hardware
+from ..program import Program
 from ..static import Static
 from ..syntax import ast
+from . import scope
 from .bounds import check_bounds
 from .capacity import check_capacity
 from .channels import check_channels
 from .namewalk import check_names
 from .races import check_races
 from .ranges import check_loop_bounds, out_of_range
-from .shapes import check_shapes
+from .shapes import analyze, check_shapes, value_types
 from .units import check_units
 from .where import check_where
 
@@ -72,13 +74,16 @@ def check(prog: Program, defines: Mapping[str, Static] | None = None,
     return _dedupe(diags)
 
 
-def bind_kernel(prog: Program, kernel: str | None = None, defines: Mapping[str, Static] | None = None,
-                inferred: Mapping[str, int] | None = None, rules: bool = True) -> BoundKernel:
+def bind_kernel(prog: Program, kernel: str | ast.Kernel | None = None, defines: Mapping[str, Static] | None = None,
+                inferred: Mapping[str, int] | None = None, rules: bool = True, partial: bool = False) -> BoundKernel:
     """The kernel checked and bound, ready to run: every dim and param from defines, then from inferred
-    (dims read off the inputs' shapes), then the defaults; the hardware elaborated with them. AttnError
-    with every error (of the program, and of this kernel by every rule unless rules=False); UsageError
-    when defines cannot apply."""
-    k = prog.kernel(kernel)
+    (dims read off the inputs' shapes), then the defaults; the hardware elaborated with them; the
+    checker's types and shapes at those values. AttnError with every error (of the program, and of this
+    kernel by every rule unless rules=False); UsageError when defines cannot apply.
+
+    partial=True (a program being edited: the language server) raises no AttnError: the binding keeps
+    its errors, with hardware None where the hardware has errors and the types that could be inferred."""
+    k = kernel if isinstance(kernel, ast.Kernel) else prog.kernel(kernel)
     env, d = bind(k, defines, inferred)
     diags = list(prog.diagnostics) + unused_hardware_diagnostics(prog, {**(inferred or {}), **(defines or {})}) \
         if rules else []
@@ -88,9 +93,17 @@ def bind_kernel(prog: Program, kernel: str | None = None, defines: Mapping[str, 
     if hw is not None and rules:
         diags += _rules(prog, k, env, hw)
     diags = _dedupe(diags)
-    if hw is None or has_errors(diags):
+    errors = [d for d in diags if d.severity == "error"]
+    if not partial and (hw is None or errors):
         raise AttnError(diags)
-    return BoundKernel(prog, k, env, hw, [d for d in diags if d.severity != "error"])
+    # The types at these values, unless a loop bound is out of range (E0302: nothing computes with it)
+    full = scope.full_env(k, env)
+    ranges = diags if rules and hw is not None else check_loop_bounds(prog, k, env, hw)
+    types = None if out_of_range(ranges) else analyze(k, full, hw)
+    for s in symbols(k):
+        env.setdefault(s, s)
+    return BoundKernel(prog, k, env, hw, types, value_types(types, full) if types is not None else {},
+                       [d for d in diags if d not in errors], errors)
 
 
 def _rules(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:

@@ -12,9 +12,10 @@ from typing import Mapping
 
 import numpy as np
 
+from ..binding import bind
 from ..diagnostics import Diagnostic, error, warning
 from ..hardware import Hardware
-from ..program import Program, bind
+from ..program import Program
 from ..static import Static
 from ..syntax import ast
 from . import scope

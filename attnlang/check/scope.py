@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 from .. import ops
+from ..binding import signature_dims, static_decls, symbols  # noqa: F401 (signature_dims re-exported)
 from ..diagnostics import did_you_mean
 from ..hardware import Hardware, Unit
-from ..program import signature_dims, static_decls, symbols  # noqa: F401 (signature_dims re-exported)
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, DTYPES
 from .dims import Unknown, veval

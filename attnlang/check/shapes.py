@@ -60,14 +60,12 @@ class ValueType(NamedTuple):
     memory: str | None
 
 
-def infer_shapes(kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware | None) -> dict[tuple[str, Span],
-                                                                                            ValueType]:
-    """Every assigned name, per statement ((name, statement span) -> ValueType).
+def value_types(a: Analysis, env: Mapping[str, Static]) -> dict[tuple[str, Span], ValueType]:
+    """Every assigned name of an analysis at env, per statement ((name, statement span) -> ValueType).
 
-    Shapes are evaluated at env with loop indices at their first iteration;
-    a value whose type could not be inferred (a reported mistake) is left out.
+    Shapes are evaluated with loop indices at their first iteration; a value whose type could not be
+    inferred (a reported mistake) is left out.
     """
-    a = analyze(kernel, scope.full_env(kernel, env), hw)
     out: dict[tuple[str, Span], ValueType] = {}
     for key, ty in a.assigned.items():
         if ty.poison or ty.static:

@@ -73,7 +73,7 @@ def mixed_domain(p: ast.Param) -> Diagnostic | None:
 
 
 def _static_order(kernel: ast.Kernel):
-    from ..program import signature_dims, static_decls
+    from ..binding import signature_dims, static_decls
 
     decls = static_decls(kernel)
     names = {d.name for d in decls}

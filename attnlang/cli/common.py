@@ -24,7 +24,7 @@ def add_include(p) -> None:
 
 def defines(values: list[str] | None) -> dict:
     """The -D NAME=VALUE options as a dict."""
-    from ..program import parse_define
+    from ..binding import parse_define
 
     out = {}
     for text in values or []:

@@ -32,8 +32,8 @@ def main(args) -> int:
     import numpy as np
 
     from ..api import load_npy, load_program, run, save_atomic
-    from ..interp.report import chrome_trace, text_report
-    from ..interp.values import numpy_dtype
+    from ..dtypes import numpy_dtype
+    from ..report import chrome_trace, text_report
 
     values = defines(args.defines)
     inputs = dict(load_npy(s) for s in args.input or [])
@@ -83,7 +83,7 @@ def main(args) -> int:
         print(text_report(result))
     failed = [v for v in result.verify.values() if not v.ok]
     if failed:
-        from ..interp.spec import mismatch_diagnostic
+        from ..spec import mismatch_diagnostic
 
         k = prog.kernel(args.kernel)
         diags = [mismatch_diagnostic(v, next(s for s in k.specs if s.output == v.output)) for v in failed]

@@ -121,7 +121,7 @@ def spaces(prog: Program, names: list[str] | None, defines: dict,
 
 
 def _declared(k: ast.Kernel) -> set[str]:
-    from ..program import signature_dims, static_decls
+    from ..binding import signature_dims, static_decls
 
     return {d.name for d in static_decls(k)} | set(signature_dims(k))
 

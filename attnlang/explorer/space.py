@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..binding import bind, signature_dims, static_decls, symbols
 from ..diagnostics import AttnError, Span, UsageError, error
 from ..hardware import Hardware
 from ..model.analytic import Estimate, _walk, derive, derived_params, hardware_for_env
 from ..model.statics import aeval, split_params, where_conds
-from ..program import Program, bind, signature_dims, static_decls, symbols
+from ..program import Program
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
 from .layout import Layout

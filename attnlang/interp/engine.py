@@ -9,17 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import cost, ops
+from ..binding import tensor_shape
 from ..diagnostics import AttnError, Span, did_you_mean, error
+from ..dtypes import round_to
 from ..hardware import Hardware, Unit
 from ..limits import MAX_PIPELINE
-from ..program import tensor_shape
 from ..runtime import no_value, steps_error
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .evaluate import evaluate
 from .machine import Buffer, Machine
 from .streams import exec_recv, exec_send
-from .values import TV, round_to
+from .values import TV
 
 _F32 = np.dtype(np.float32)
 

@@ -15,11 +15,12 @@ import numpy as np
 
 from .. import cost, ops
 from ..diagnostics import AttnError, did_you_mean, error
+from ..dtypes import promote, round_to
 from ..runtime import name_value
 from ..syntax import ast
 from ..syntax.vocab import BUILTINS, arity_message
 from .machine import Buffer
-from .values import TV, promote, round_to
+from .values import TV
 
 _STATIC_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "max": max, "min": min}
 _COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,

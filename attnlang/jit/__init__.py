@@ -15,10 +15,11 @@ import ctypes
 import math
 import time
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..diagnostics import AttnError, Span, error, warning
+from ..diagnostics import AttnError, Span, error
 from ..hardware import Hardware
 from ..runtime import Counters, cycles_error, kib, overflow_error, steps_error, timeout_error
 from ..syntax import ast
@@ -37,6 +38,9 @@ from .values import (
     Unsupported,
 )
 
+if TYPE_CHECKING:
+    from ..binding import BoundKernel
+
 #: Bump when the lowering changes what it emits: old cache entries stop matching.
 VERSION = "8"
 
@@ -45,22 +49,14 @@ _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctyp
 _CLEAN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
-class _Machine:
-    """What interp.summarize reads off a machine."""
-
-    def __init__(self, end: float, counters: Counters):
-        self.end = end
-        self.c = counters
-        self.events = None
-
-
-def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict,
-                   deadline: float | None = None) -> dict:
-    """The compiled kernel for these defines: {"addr", "cleanup", "meta", "compile_seconds", "cached"}, or
-    {"fallback": reason} when the lowering cannot compile it. deadline (time.monotonic()): past it, E1004,
-    LLVM's optimizer included (native.compile_ir runs it in a child process it can end)."""
+def compile_kernel(bound: BoundKernel, input_shapes: dict, deadline: float | None = None) -> dict:
+    """The compiled kernel for a bound kernel (check.bind_kernel) and its inputs' shapes: {"addr", "cleanup",
+    "meta", "compile_seconds", "cached"}, or {"fallback": reason} when the lowering cannot compile it.
+    deadline (time.monotonic()): past it, E1004, LLVM's optimizer included (native.compile_ir runs it in a
+    child process it can end)."""
     t0 = time.perf_counter()
-    texts = "\0".join(f"{name}\0{text}" for name, text in sorted(prog.sources.items()))
+    kernel, env = bound.kernel, bound.env
+    texts = "\0".join(f"{name}\0{text}" for name, text in sorted(bound.sources.items()))
     defines = repr(sorted((k, repr(v)) for k, v in env.items()))
     shapes = repr(sorted(input_shapes.items()))
     name = cache.key(VERSION, texts, kernel.name, defines, shapes)
@@ -84,7 +80,7 @@ def compile_kernel(prog, kernel: ast.Kernel, env: dict, hw: Hardware, input_shap
         from .lower import lower_kernel  # llvmlite.ir and the lowering: only when nothing is cached
 
         try:
-            ir_text, meta = lower_kernel(kernel, env, hw, input_shapes, blas=native.has_symbol("attn_sgemm"),
+            ir_text, meta = lower_kernel(bound, input_shapes, blas=native.has_symbol("attn_sgemm"),
                                          wall_deadline=deadline)
             engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta, deadline=deadline)
         except Unsupported as exc:
@@ -107,14 +103,14 @@ def execute(bound, inputs: dict, trace: bool = False, max_cycles: float | None =
     cannot."""
     from ..interp import execute as interp_execute
 
-    prog, kernel, env, hw = bound.program, bound.kernel, bound.env, bound.hardware
+    kernel, env, hw = bound.kernel, bound.env, bound.hardware
 
     reason = None
     if trace:
         reason = "--trace runs in the interpreter (the JIT keeps no event log)"
     else:
         shapes = {t.name: tuple(np.shape(inputs[t.name])) for t in kernel.inputs}
-        c = compile_kernel(prog, kernel, env, hw, shapes, time.monotonic() + timeout if timeout else None)
+        c = compile_kernel(bound, shapes, time.monotonic() + timeout if timeout else None)
         if "fallback" in c:
             reason = c["fallback"]
         else:
@@ -132,7 +128,8 @@ def execute(bound, inputs: dict, trace: bool = False, max_cycles: float | None =
 def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout, verify,
          max_steps=None):
     from .. import cost
-    from ..interp import summarize, verify_outputs
+    from ..report import channel_stats, never_stored, summarize, undrained
+    from ..spec import verify_outputs
 
     meta = c["meta"]
     lay = meta["layout"]
@@ -199,20 +196,15 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
         counters.read_bytes[name] = float(F[f[f"rb.{name}"]]) if f"rb.{name}" in f else 0.0
         counters.write_bytes[name] = float(F[f[f"wb.{name}"]]) if f"wb.{name}" in f else 0.0
         counters.peak[name] = float(F[f["peak"] + mem_id[name]])
-    m = _Machine(float(F[f["end"]]), counters)
-    result = summarize(kernel, hw, m, outputs, "jit")
+    result = summarize(kernel, hw, float(F[f["end"]]), counters, None, outputs, "jit")
     result.channels = {}
     for ch in meta["channels"]:
         sent, received = int(I[ch["sent"]]), int(I[ch["received"]])
-        result.channels[ch["name"]] = {"max_occupancy": int(I[ch["max"]]), "sent": sent, "depth": ch["depth"],
-                                       "blocked_send_cycles": float(F[ch["blocked_send"]]),
-                                       "blocked_recv_cycles": float(F[ch["blocked_recv"]])}
+        result.channels[ch["name"]] = channel_stats(int(I[ch["max"]]), sent, ch["depth"], float(F[ch["blocked_send"]]),
+                                                    float(F[ch["blocked_recv"]]))
         if sent > received:
-            result.warnings.append(warning("W1002", f"channel {ch['name']} still holds {sent - received} elements "
-                                                    "at the end", Span(*ch["span"])))
-    for t in kernel.outputs:
-        if not I[i[f"stored.{t.name}"]]:
-            result.warnings.append(warning("W1001", f"output {t.name} is never stored; it stays zero", t.span))
+            result.warnings.append(undrained(ch["name"], sent - received, Span(*ch["span"])))
+    result.warnings += never_stored(kernel, lambda name: I[i[f"stored.{name}"]])
     result.verify = verify_outputs(kernel, env, inputs, outputs, out_dtype, verify)
     result.verify_mode = str(verify) if verify else "full"
     result.jit = {"compile_seconds": c["compile_seconds"], "run_seconds": run_seconds, "cached": c["cached"]}

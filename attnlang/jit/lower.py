@@ -21,13 +21,14 @@ own names, storage and clock, the kernel's entry into their scheduler.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import llvmlite.ir as ir
 
 from .. import cost
+from ..channels import declare_channels
 from ..diagnostics import AttnError
 from ..hardware import Hardware
-from ..interp.streams import declare_channels
 from ..limits import MAX_PIPELINE, integer_error
 from ..static import StaticError, free_names, static_eval
 from ..syntax import ast
@@ -49,6 +50,9 @@ from .values import (
     Unsupported,
     Val,
 )
+
+if TYPE_CHECKING:
+    from ..binding import BoundKernel
 
 
 class Lowering(ChannelLowering, LoopLowering, ExprLowering, MachineLowering):
@@ -480,13 +484,14 @@ class Lowering(ChannelLowering, LoopLowering, ExprLowering, MachineLowering):
 MAX_PASSES = 16
 
 
-def lower_kernel(kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool,
+def lower_kernel(bound: BoundKernel, input_shapes: dict, blas: bool,
                  wall_deadline: float | None = None) -> tuple[str, dict]:
-    """The kernel's IR and meta (Lowering.lower). A receive needs the shape of what its channel carries,
+    """The bound kernel's IR and meta (Lowering.lower). A receive needs the shape of what its channel carries,
     which the sends give, possibly in a process lowered after it: lower again with the shapes the sends
     gave until every receive took the shape its channel carries. Past wall_deadline (time.monotonic()),
     Expired."""
-    shapes = _checked_channel_shapes(kernel, env, hw)
+    kernel, env, hw = bound.kernel, bound.env, bound.hardware
+    shapes = _checked_channel_shapes(bound)
     try:
         return _settled(kernel, env, hw, input_shapes, blas, shapes, True, wall_deadline)
     except _SplitFailed:
@@ -521,27 +526,24 @@ def _settled(kernel, env, hw, input_shapes, blas, shapes, split: bool, wall_dead
     raise low.failed or Unsupported("what a channel carries has a shape that depends on what it carries")
 
 
-def _checked_channel_shapes(kernel: ast.Kernel, env: dict, hw: Hardware) -> dict:
-    """What each channel carries, as the checker's shape analysis (check/shapes.py) found it, per
-    channel instance: the first lowering's guess. Without it a receive that comes before its channel's
-    first send in lowering order takes a guessed shape, and a value relayed from it pollutes what the
-    sends give (a ring that forwards what it receives never settles)."""
-    from ..check import scope
+def _checked_channel_shapes(bound: BoundKernel) -> dict:
+    """What each channel carries, as the checker's types found it (the bound kernel's types: what each
+    channel is sent), per channel instance: the first lowering's guess. Without it a receive that comes
+    before its channel's first send in lowering order takes a guessed shape, and a value relayed from it
+    pollutes what the sends give (a ring that forwards what it receives never settles)."""
     from ..check.dims import value_of
-    from ..check.shapes import analyze
 
-    if not any(isinstance(s, ast.Recv) for s in ast.walk_statements(kernel.body)):
+    kernel, env = bound.kernel, bound.env
+    if bound.types is None or not any(isinstance(s, ast.Recv) for s in ast.walk_statements(kernel.body)):
         return {}
     try:
         declared = declare_channels(kernel, env)
     except AttnError:
         return {}  # lower_processes says why
-    full = scope.full_env(kernel, env)
-    sent = analyze(kernel, full, hw).sent
     out = {}
     for name in declared:
-        ty = sent.get(name.split("[")[0])
-        dims = [value_of(d, full) for d in ty.shape] if ty is not None and ty.shape is not None else None
+        ty = bound.types.sent.get(name.split("[")[0])
+        dims = [value_of(d, env) for d in ty.shape] if ty is not None and ty.shape is not None else None
         if dims is not None and all(isinstance(d, (int, float)) and d == int(d) >= 0 for d in dims):
             out[name] = tuple(int(d) for d in dims)
     return out

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import llvmlite.ir as ir
 
 from .. import cost
+from ..channels import declare_channels
 from ..diagnostics import AttnError
-from ..interp.streams import declare_channels
 from ..static import StaticError, static_eval, static_int
 from ..syntax import ast
 from .irkit import F32, F64, I32, I64, Fn, f64, i64

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ..interp.values import INT_RANGE
+from ..dtypes import INT_RANGE
 from .irkit import F32, F64, I32, I64, Fn, i64
 
 

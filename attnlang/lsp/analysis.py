@@ -18,8 +18,9 @@ from urllib.parse import unquote, urlparse
 
 from lark.exceptions import LarkError
 
+from ..binding import BoundKernel, signature_dims
 from ..diagnostics import Diagnostic, Span
-from ..program import Program, bind, hardware_for, load_source, signature_dims
+from ..program import Program, load_source
 from ..syntax import ast
 from ..syntax.parser import grammar
 from .incremental import check_document
@@ -260,8 +261,12 @@ def resolve(a: Analysis, pos: Pos) -> Symbol | None:
     return next((s for s in scope_at(a, pos) if s.name == tok.text), None)
 
 
-def kernel_env(a: Analysis, k: ast.Kernel):
-    """(env at the defaults, elaborated hardware or None) for hovers."""
-    env, _ = bind(k)
-    hw, _ = hardware_for(a.prog, k, env)
-    return env, hw
+def kernel_bound(a: Analysis, k: ast.Kernel) -> BoundKernel:
+    """The kernel bound at its defaults as far as it binds, for hovers (check.bind_kernel, partial): env,
+    the elaborated hardware (None where it has errors), the checker's shapes of its values."""
+    from ..check import bind_kernel
+
+    loaded = a.prog.kernels.get(k.name)  # with its hardware's params declared (program.with_hardware_params)
+    if loaded is not None and loaded.name_span == k.name_span:
+        k = loaded
+    return bind_kernel(a.prog, k, rules=False, partial=True)

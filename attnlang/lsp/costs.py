@@ -14,8 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
+from ..binding import BoundKernel
 from ..diagnostics import AttnError, UsageError, has_errors
-from ..program import bind, signature_dims
 from ..syntax import ast
 
 #: How long a run at the defaults may take before its costs are called not available.
@@ -43,17 +43,19 @@ class KernelCosts:
         return dict(busy), pj
 
 
-def run_costs(prog, kernel: ast.Kernel, limit_s: float = RUN_LIMIT_S) -> KernelCosts | str:
-    """Run the kernel at its defaults with a trace; the costs by line, or why there are none."""
+def run_costs(bound: BoundKernel, limit_s: float = RUN_LIMIT_S) -> KernelCosts | str:
+    """Run a kernel bound at its defaults (analysis.kernel_bound) with a trace; the costs by line, or why
+    there are none."""
     from ..api import run
 
-    env, diags = bind(kernel)
-    missing = [d for d in signature_dims(kernel) if d not in env]
-    if missing or has_errors(diags):
-        return (f"dimension {missing[0]} has no default; add `dim {missing[0]} = ...` to the kernel"
-                if missing else "the kernel's dims or params have errors")
+    kernel = bound.kernel
+    if bound.missing_dims:
+        missing = bound.missing_dims[0]
+        return f"dimension {missing} has no default; add `dim {missing} = ...` to the kernel"
+    if bound.errors:
+        return "the kernel's dims, params or hardware have errors"
     try:
-        result = run(prog, kernel.name, {}, trace=True, timeout=limit_s, check=False)
+        result = run(bound, trace=True, timeout=limit_s)
     except AttnError as exc:
         d = exc.diagnostics[0]
         if d.code == "E1004":
@@ -96,6 +98,8 @@ class CostRunner:
 
     def costs(self, a, kernel: ast.Kernel, wait_s: float) -> KernelCosts | str:
         """The kernel's costs for this document version, waiting at most wait_s for the run."""
+        from .analysis import kernel_bound
+
         if has_errors(_blocking(a, kernel)):
             return "the program has errors"
         key = (a.path, a.text, kernel.name)
@@ -105,7 +109,7 @@ class CostRunner:
                 self._runs.pop(old).cancel()  # an older version's run is not wanted any more
             if len(self._runs) >= 16:
                 self._runs.pop(next(iter(self._runs)))
-            fut = self._pool.submit(run_costs, a.prog, kernel, self.limit_s)
+            fut = self._pool.submit(run_costs, kernel_bound(a, kernel), self.limit_s)
             self._runs[key] = fut
         try:
             return fut.result(timeout=wait_s)

@@ -1,8 +1,8 @@
 """Hover text for a name: its kind and its type, shape, dtype and memory, in markdown.
 
-Values are typed by the checker's shape inference (check/shapes.py,
-`infer_shapes`) at the kernel's defaults; hardware is described from the
-elaborated model, as `:hw` prints it in the REPL.
+Values are typed by the checker at the kernel's defaults (the shapes a bound
+kernel carries: check.bind_kernel); hardware is described from the elaborated
+model, as `:hw` prints it in the REPL.
 """
 
 from __future__ import annotations
@@ -13,12 +13,7 @@ from ..display import hardware_lines, memory_line, unit_line
 from ..hardware import elaborate
 from ..static import StaticError, static_eval
 from ..syntax import ast, vocab
-from .analysis import Analysis, Symbol, Token, kernel_env, kernel_hardware
-
-try:  # the checker's shape inference; without it hovers give declared types only
-    from ..check.shapes import infer_shapes
-except ImportError:  # pragma: no cover - depends on the checker's version
-    infer_shapes = None
+from .analysis import Analysis, Symbol, Token, kernel_bound, kernel_hardware
 
 
 def describe(a: Analysis, pos, tok: Token, sym: Symbol | None) -> list[str]:
@@ -60,7 +55,8 @@ def _tensor(a: Analysis, sym: Symbol, pos) -> str:
     t: ast.TensorDecl = sym.node
     dims = ", ".join(a.span_text(d.span) or "?" for d in t.dims)
     line = f"{sym.kind} `{t.name}: {t.dtype}[{dims}]`"
-    env, hw = kernel_env(a, sym.owner)
+    bound = kernel_bound(a, sym.owner)
+    env, hw = bound.env, bound.hardware
     values = [_eval(d, env) for d in t.dims]
     where = f" in `{hw.root_memory().name}`" if hw is not None else ""
     if all(isinstance(v, (int, float)) for v in values):
@@ -71,12 +67,10 @@ def _tensor(a: Analysis, sym: Symbol, pos) -> str:
 
 
 def _value(a: Analysis, sym: Symbol, pos) -> str:
-    k: ast.Kernel = sym.owner
-    env, hw = kernel_env(a, k)
+    bound = kernel_bound(a, sym.owner)
+    env = bound.env
     head = f"value `{sym.name}`"
-    if infer_shapes is None:
-        return head + "  \n(shapes are not available: the checker's shape inference is missing)"
-    types = {key: vt for key, vt in infer_shapes(k, env, hw).items() if key[0] == sym.name}
+    types = {key: vt for key, vt in bound.shapes.items() if key[0] == sym.name}
     if not types:
         return head + "  \n(its type could not be inferred: see the diagnostics)"
     here = [key for key in types if (key[1].line, key[1].column) <= pos <= (key[1].end_line, key[1].end_column)]
@@ -90,7 +84,7 @@ def _value(a: Analysis, sym: Symbol, pos) -> str:
 
 
 def _dim(a: Analysis, sym: Symbol, pos) -> str:
-    env, _ = kernel_env(a, sym.owner)
+    env = kernel_bound(a, sym.owner).env
     if isinstance(sym.node, ast.DimBinding):
         return f"dim `{sym.name} = {a.span_text(sym.node.value.span)}`" + \
             (f" = {env[sym.name]}" if sym.name in env and a.span_text(sym.node.value.span) != str(env[sym.name])
@@ -111,7 +105,7 @@ def _param(a: Analysis, sym: Symbol, pos) -> str:
     else:
         domain = ""
     default = f" = {a.span_text(p.default.span)}" if p.default is not None else ""
-    env, _ = kernel_env(a, sym.owner)
+    env = kernel_bound(a, sym.owner).env
     now = f"  \ndefault value: {env[p.name]}" if p.name in env and not default else ""
     return f"param `{p.name}{domain}{default}`{now}  \n(set it with `-D {p.name}=...`; `attn explore` searches it)"
 
@@ -125,7 +119,7 @@ def _index(a: Analysis, sym: Symbol, pos) -> str:
         text = text[:-1] + f" by {a.span_text(s.step.span)}`"
     if s.annotations:
         text += " " + " ".join(f"`{a.span_text(x.span)}`" for x in s.annotations)
-    env, _ = kernel_env(a, sym.owner)
+    env = kernel_bound(a, sym.owner).env
     lo, hi = _eval(s.lo, env), _eval(s.hi, env)
     step = _eval(s.step, env) if s.step is not None else 1
     if all(isinstance(v, (int, float)) for v in (lo, hi, step)) and step > 0:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import threading
 
+from ..binding import unused_hardware_diagnostics
 from ..check import check
 from ..diagnostics import Diagnostic, shift_lines, sort_key
-from ..program import Program, unused_hardware_diagnostics
+from ..program import Program
 from ..syntax import ast
 
 _KEPT: dict[tuple, tuple[list[Diagnostic], int]] = {}  # (path, context, kernel text) -> (diagnostics, first line)

@@ -23,10 +23,11 @@ from typing import Mapping
 import numpy as np
 
 from .. import cost
+from ..binding import bind, hardware_for, signature_dims, static_decls, symbols
 from ..diagnostics import AttnError, has_errors
 from ..hardware import Hardware
 from ..limits import MAX_INT, show
-from ..program import Program, bind, hardware_for, signature_dims, static_decls, symbols
+from ..program import Program
 from ..static import free_names
 from ..syntax import ast
 from .statics import aeval, elements, model_error, scalar, split_params

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import cost, ops
+from ..dtypes import promote
 from ..hardware import Hardware
-from ..interp.values import promote
 from ..runtime import no_value
 from ..syntax import ast
 from .frame import Frame

@@ -78,8 +78,8 @@ def cmd_vars(s, args) -> None:
 
 def cmd_run(s, args) -> None:
     from ..api import run
-    from ..interp.report import text_report
-    from ..program import parse_define
+    from ..binding import parse_define
+    from ..report import text_report
 
     kernel, defines, seed = None, {}, 0
     it = iter(args)
@@ -109,7 +109,7 @@ def cmd_run(s, args) -> None:
     s.say(text_report(result))
     failed = [v for v in result.verify.values() if not v.ok]
     if failed:
-        from ..interp.spec import mismatch_diagnostic
+        from ..spec import mismatch_diagnostic
 
         k = s.prog.kernel(kernel)
         raise AttnError([mismatch_diagnostic(v, next(x for x in k.specs if x.output == v.output)) for v in failed])

@@ -15,10 +15,11 @@ import numpy as np
 
 from .. import cost
 from ..diagnostics import NO_SPAN, AttnError, error
+from ..dtypes import round_to
 from ..hardware import Hardware
 from ..interp.engine import Engine
 from ..interp.machine import Machine
-from ..interp.values import TV, round_to
+from ..interp.values import TV
 from ..static import StaticError, static_eval
 from ..syntax import ast
 

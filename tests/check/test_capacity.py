@@ -10,9 +10,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attnlang.binding import bind, hardware_for
 from attnlang.check import check
 from attnlang.check.capacity import feasible, feasible_many, peak_bytes
-from attnlang.program import bind, hardware_for, load
+from attnlang.program import load
 
 FLASH = Path(__file__).resolve().parents[2] / "examples" / "flash.attn"
 PROG = load(str(FLASH))

@@ -1,4 +1,4 @@
-"""Symbolic dimensions, evaluation over arrays, and infer_shapes."""
+"""Symbolic dimensions, evaluation over arrays, and the shapes a bound kernel carries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attnlang import bind_kernel
 from attnlang.check.dims import Dim, Unknown, dim_of, same, show, veval
-from attnlang.check.shapes import infer_shapes
-from attnlang.program import bind, hardware_for, load
 from attnlang.syntax.parser import parse_expression
 
 
@@ -56,12 +55,11 @@ def test_veval_over_arrays_of_candidates():
         veval(parse_expression("N / 0"), env)
 
 
-def test_infer_shapes_of_flash():
-    prog = load(str(Path(__file__).resolve().parents[2] / "examples" / "flash.attn"))
-    k = prog.kernels["flash"]
-    env, _ = bind(k, {"Br": 32, "Bc": 128})
-    hw, _ = hardware_for(prog, k, env)
-    types = {(name, span.line): v for (name, span), v in infer_shapes(k, env, hw).items()}
+def test_the_bound_kernel_carries_the_shape_of_every_value_of_flash():
+    """The shapes a bound kernel carries, against the kernel's text read by hand (Br = 32, Bc = 128, d = 64)."""
+    bound = bind_kernel(str(Path(__file__).resolve().parents[2] / "examples" / "flash.attn"), "flash",
+                        {"Br": 32, "Bc": 128})
+    types = {(name, span.line): v for (name, span), v in bound.shapes.items()}
     assert types[("q", 14)] == ((32, 64), "f16", "sram")
     assert types[("s", 21)] == ((32, 128), "f16", "sram")
     assert types[("p", 23)] == ((32, 128), "f32", "sram")

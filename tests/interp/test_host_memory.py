@@ -13,10 +13,10 @@ import pytest
 
 import attnlang
 from attnlang import hostmem
+from attnlang.binding import bind, hardware_for
 from attnlang.cli import main
 from attnlang.diagnostics import AttnError
-from attnlang.interp.spec import VerifyPlan
-from attnlang.program import bind, hardware_for
+from attnlang.spec import VerifyPlan
 
 UNCAPPED = """\
 hardware big {

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from attnlang.api import run
+from attnlang.binding import bind, hardware_for
 from attnlang.cli import main
 from attnlang.diagnostics import AttnError
-from attnlang.program import bind, hardware_for, load
+from attnlang.program import load
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlang.api import run
-from attnlang.interp.values import round_to
+from attnlang.dtypes import round_to
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUNS = settings(max_examples=25, deadline=None)

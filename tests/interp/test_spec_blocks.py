@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from attnlang import api
 from attnlang.cli import main
-from attnlang.interp.spec import VerifyPlan, check_output
-from attnlang.interp.spec_eval import SpecEval
+from attnlang.spec import VerifyPlan, check_output
+from attnlang.spec.evaluate import SpecEval
 
 
 def softmax(x):
@@ -222,7 +222,7 @@ def test_the_report_says_what_was_checked(capsys):
 
 
 def test_auto_checks_every_element_while_small_and_draws_rows_beyond(monkeypatch):
-    from attnlang.interp import spec_eval
+    from attnlang.spec import evaluate as spec_eval
 
     n, d = 32, 4
     t = tensors(n, d)

@@ -9,11 +9,11 @@ import pytest
 
 import attnlang.explorer.stage1 as stage1
 from attnlang.api import explore, load_program
+from attnlang.binding import hardware_for
 from attnlang.explorer.search import spaces, tasks
 from attnlang.explorer.space import evaluate_combo
 from attnlang.explorer.stage1 import evaluate_block
 from attnlang.explorer.stages import stage1_tasks
-from attnlang.program import hardware_for
 
 HW = """hardware npu {
   param R in {8, 16, 32} = 32

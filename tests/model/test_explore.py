@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from attnlang.api import load_program, run
+from attnlang.binding import static_decls
 from attnlang.diagnostics import AttnError
 from attnlang.explorer.search import explore
 from attnlang.model.analytic import estimate, hardware_for_env
 from attnlang.model.statics import aeval, where_conds
-from attnlang.program import load_source, static_decls
+from attnlang.program import load_source
 from attnlang.syntax import ast
 
 FIXED = {"N": 256, "P": 2, "Pv": 1}  # a small mmee space: 16 symbolic combinations x 504 tilings

@@ -1,11 +1,21 @@
-"""The result of a run: its fields (docs/cli.md), the text report, the trace."""
+"""The result of a run, whichever engine made it: its fields (docs/cli.md), the summary of a run's
+counters, the text report, the trace."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic, json_text
-from .machine import Event
+import numpy as np
+
+from . import cost
+from .diagnostics import Diagnostic, Span, json_text, warning
+
+if TYPE_CHECKING:
+    from .hardware import Hardware
+    from .interp.machine import Event
+    from .runtime import Counters
+    from .syntax import ast
 
 
 @dataclass
@@ -139,3 +149,43 @@ def chrome_trace(r: Result) -> str:
                              "ready_cycle": e.ready_cycle,
                              "bytes": e.nbytes, "energy_pj": e.energy_pj, "line": e.line}})
     return json_text({"traceEvents": out, "displayTimeUnit": "ns"})
+
+
+def summarize(kernel: ast.Kernel, hw: Hardware, end: float, c: Counters, events: list | None, outputs: dict,
+              engine: str) -> Result:
+    """The Result of a run that ended at cycle end with counters c (the interpreter's or the JIT's)."""
+    cycles = int(np.ceil(end))
+    energy = dict(c.energy)
+    if hw.leakage_pj_per_cycle:
+        energy["leakage"] = cost.leakage_energy_pj(cycles, hw.leakage_pj_per_cycle)
+    breakdown = {k: float(v) for k, v in energy.items() if v}
+    units = {}
+    for name, u in hw.units.items():
+        busy = float(c.busy.get(name, 0.0))
+        units[name] = {"busy_cycles": busy, "utilization": busy / (cycles * u.count) if cycles else 0.0}
+    memories = {name: {"read_bytes": float(c.read_bytes[name]), "write_bytes": float(c.write_bytes[name]),
+                       "peak_bytes": float(c.peak[name])} for name in hw.memories}
+    return Result(
+        kernel=kernel.name, hardware=hw.name, defines={}, cycles=cycles, seconds=cycles / hw.clock_hz,
+        energy_pj=float(sum(breakdown.values())), energy_breakdown_pj=breakdown, units=units, memories=memories,
+        channels={}, verify={}, engine=engine, wall_seconds=0.0, outputs=outputs, events=events,
+        clock_hz=hw.clock_hz,
+        counters={"macs": c.macs, "vector_ops": c.vector_ops, "spill_bytes": c.spill_bytes},
+    )
+
+
+def channel_stats(max_occupancy: int, sent: int, depth: int, blocked_send: float, blocked_recv: float) -> dict:
+    """One channel's entry in a Result's channels (`attn run --json`)."""
+    return {"max_occupancy": max_occupancy, "sent": sent, "depth": depth, "blocked_send_cycles": blocked_send,
+            "blocked_recv_cycles": blocked_recv}
+
+
+def undrained(name: str, held: int, span: Span) -> Diagnostic:
+    """W1002: a channel that still holds elements when the run ends."""
+    return warning("W1002", f"channel {name} still holds {held} elements at the end", span)
+
+
+def never_stored(kernel: ast.Kernel, stored) -> list[Diagnostic]:
+    """W1001 for each output of kernel that the run never stored to (stored(name) says whether it did)."""
+    return [warning("W1001", f"output {t.name} is never stored; it stays zero", t.span)
+            for t in kernel.outputs if not stored(t.name)]

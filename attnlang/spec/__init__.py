@@ -1,5 +1,5 @@
 """Specs: evaluate a kernel's mathematical definition with NumPy (no hardware,
-float64) and compare the dataflow's outputs against it."""
+float64) and compare the dataflow's outputs against it, whichever engine ran it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from ..blas import threads_for_free_cores
 from ..diagnostics import AttnError, Diagnostic, UsageError, error
 from ..syntax import ast
 from ..syntax.nodes import node
-from .spec_eval import SpecEval, auto_mode
+from .evaluate import SpecEval, auto_mode
 
 #: What `attn run` and `api.run` check when not told (docs/cli.md, "Verification"): "auto", which
-#: spec_eval.auto_mode resolves per output.
+#: evaluate.auto_mode resolves per output.
 DEFAULT_VERIFY = "auto"
 
 #: (relative, absolute) tolerance per output dtype; the absolute part is scaled
@@ -151,3 +151,19 @@ def mismatch_diagnostic(v: Verification, spec: ast.Spec) -> Diagnostic:
     return error("E1021", f"output {v.output} does not match its spec: at {v.output}[{idx}] the kernel gives "
                           f"{v.got:.6g} but the spec gives {v.want:.6g} (max abs error {v.max_abs_err:.3g}, "
                           f"relative {v.max_rel_err:.3g})", spec.span)
+
+
+def verify_outputs(kernel: ast.Kernel, env: dict, inputs: dict, outputs: dict, dtypes: dict,
+                   plan: VerifyPlan | None = None) -> dict:
+    """Each output with a spec -> its Verification; {} when plan is "off"."""
+    plan = plan or VerifyPlan()
+    out = {}
+    for spec in kernel.specs:
+        if spec.output not in outputs:
+            raise AttnError(error(
+                "E1022", f"spec for '{spec.output}', which is not an output", spec.span))
+        if plan.mode == "off":
+            continue
+        out[spec.output] = check_output(spec.output, spec.expr, inputs, env, outputs[spec.output],
+                                        dtypes[spec.output], plan, spec.span)
+    return out
