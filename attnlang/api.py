@@ -142,7 +142,7 @@ def run(source_or_path: str | Program | BoundKernel, kernel: str | None = None, 
     drawn with seed, every element of each) or "off".
     source_or_path may be a BoundKernel (`bind_kernel`): it runs as it was bound (kernel and defines must
     then be left out; inputs must have its shapes).
-    Returns a Result (attnlang.interp.report.Result) with the fields of
+    Returns a Result (attnlang.report.Result) with the fields of
     `attn run --json` plus `outputs`. Raises AttnError when the program is
     wrong (diagnostics attached) and UsageError when the arguments are.
     """

@@ -1,6 +1,6 @@
 """The BLAS that NumPy's wheels bundle: found once, for the JIT's matmul tiles and for the spec check.
 
-The spec check's float64 matrix products (interp/spec.py) run on NumPy's BLAS, which by default starts
+The spec check's float64 matrix products (attnlang/spec) run on NumPy's BLAS, which by default starts
 a thread per core. On a machine whose cores are taken by other work, those threads wait for each other
 instead of working: at N = 32768 a full check took about 200 s with two threads and 25 s with one on a
 busy 2-core box, while on an idle one two threads are at most twice as fast as one

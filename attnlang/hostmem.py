@@ -7,7 +7,7 @@ on the host, check/occupancy.py with host=True: one memory, the bytes an
 engine keeps per element, one copy per value whatever @pipeline models),
 the channels and their queues, one engine state per process instance, and
 afterwards the verification's working set (the spec evaluated a block of
-rows at a time, interp/spec_eval.py). `check_host_memory` adds these up per
+rows at a time, spec/evaluate.py). `check_host_memory` adds these up per
 phase of the run (drawing the inputs, running, verifying) and raises E1013,
 naming the largest item, when the largest phase needs more than the
 machine's physical memory: a program such as `s = q @ q.T` at N = 60000 in

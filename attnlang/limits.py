@@ -87,6 +87,15 @@ def channel_property_problem(name: str, expr, value) -> str | None:
     return None
 
 
+def message_number(value):
+    """A number computed for a message (a NumPy scalar, a float that is whole): an int while it is exact
+    (up to 2**53), else as show() writes it."""
+    value = value.item() if hasattr(value, "item") and not isinstance(value, (int, float)) else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value) if abs(value) <= MAX_INT else show(value)
+    return value
+
+
 def show(value) -> str:
     """A number for a message: short, whatever its size (Python will not print an int over 4300 digits)."""
     if isinstance(value, int) and abs(value) > 10**15:

@@ -31,6 +31,42 @@ def test_run_gives_the_numbers_of_numpy_attention_and_the_costs():
     assert r.cycles > 0 and r.energy_pj > 0 and r.to_json()["cycles"] == r.cycles
 
 
+def test_a_kernel_bound_once_runs_with_other_inputs_and_engines():
+    """bind_kernel checks and binds once; run takes the bound kernel, each run against NumPy's attention."""
+    b = attnlang.bind_kernel(FLASH, defines={"N": 128, "Br": 32, "Bc": 64})
+    assert {k: b.env[k] for k in ("N", "d", "Br", "Bc")} == {"N": 128, "d": 64, "Br": 32, "Bc": 64}
+    assert b.hardware.name == "edge" and b.warnings == [] and b.errors == []
+    rng = np.random.default_rng(5)
+    for engine in ("interp", "jit"):
+        q, k, v = (rng.standard_normal((128, 64)).astype(np.float16).astype(np.float32) for _ in range(3))
+        r = attnlang.run(b, inputs={"Q": q, "K": k, "V": v}, engine=engine)
+        assert r.ok and r.engine == engine and np.allclose(r.outputs["O"], sdpa(q, k, v), atol=3e-3, rtol=3e-3)
+        assert r.defines == {"N": 128, "d": 64, "Br": 32, "Bc": 64}
+    with pytest.raises(attnlang.UsageError, match="as it was bound"):
+        attnlang.run(b, defines={"N": 256})
+    with pytest.raises(attnlang.UsageError, match=r"expected shape \[128, 64\]"):
+        attnlang.run(b, inputs={"Q": np.zeros((64, 64), dtype=np.float32)})
+    with pytest.raises(attnlang.AttnError) as exc:
+        attnlang.bind_kernel(FLASH, defines={"N": 96, "Br": 64})
+    assert exc.value.diagnostics[0].code == "E0602"
+
+
+def test_a_partial_binding_keeps_its_errors_and_what_it_could_type():
+    """What the language server binds of a program being edited: unknown hardware, yet typed values."""
+    from attnlang.check import bind_kernel
+
+    text = Path(FLASH).read_text().replace("on edge", "on nowhere")
+    prog = attnlang.load_program(text)
+    with pytest.raises(attnlang.AttnError):
+        bind_kernel(prog, "flash")
+    b = bind_kernel(prog, "flash", partial=True, rules=False)
+    assert b.hardware is None and [d.code for d in b.errors] == ["E0105"]
+    types = {(name, span.line): v for (name, span), v in b.shapes.items()}
+    assert types[("s", 21)].shape == (64, 64) and types[("s", 21)].dtype == "f16"
+    with pytest.raises(attnlang.AttnError):
+        attnlang.run(b)
+
+
 def test_check_program_returns_the_diagnostics_instead_of_raising():
     assert attnlang.check_program(FLASH) == []
     diags = attnlang.check_program(str(ROOT / "examples" / "naive.attn"), defines={"T": 512})

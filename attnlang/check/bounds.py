@@ -13,6 +13,7 @@ import numpy as np
 
 from ..diagnostics import Diagnostic, error, warning
 from ..hardware import Hardware
+from ..limits import message_number
 from ..program import Program
 from ..static import Static, free_names
 from ..syntax import ast
@@ -38,9 +39,7 @@ def _named(text: str, value) -> str:
     return str(value) if text == str(value) else f"{text} = {value}"
 
 
-def _num(v):
-    v = v.item() if isinstance(v, np.generic) else v
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+_num = message_number
 
 
 def _where(pts: dict, k: int, names: set[str]) -> str:

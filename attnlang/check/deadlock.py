@@ -24,6 +24,7 @@ from itertools import combinations
 from typing import Mapping
 
 from ..diagnostics import Diagnostic, error, warning
+from ..limits import message_number
 from ..static import free_names
 from ..syntax import ast
 from . import scope
@@ -198,5 +199,4 @@ def _pair(pa, pb, env, prog, done: set[str]) -> Diagnostic | None:
                           f"needs depth >= {need_text}, or the pipeline deadlocks", last.decl.name_span, *notes)
 
 
-def _num(v):
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+_num = message_number

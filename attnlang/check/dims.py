@@ -16,6 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..limits import MAX_INT
 from ..static import evaluator
 from ..syntax import ast
 from ..syntax.nodes import node
@@ -36,7 +37,8 @@ def show(e, prec: int = 0) -> str:
     if e is None:
         return ""
     if isinstance(e, ast.Num):
-        return str(int(e.value)) if e.is_int or float(e.value).is_integer() else repr(e.value)
+        whole = e.is_int or float(e.value).is_integer()
+        return str(int(e.value)) if whole and abs(e.value) <= MAX_INT else repr(e.value)
     if isinstance(e, ast.QuantityLit):
         return e.quantity.text
     if isinstance(e, ast.Name):

@@ -577,7 +577,7 @@ HOST = "host"
 
 
 def host_elem_bytes(dtype: str | None) -> int:
-    """Bytes an engine keeps per element on the host: float32, float64 for f64 (interp/values.py)."""
+    """Bytes an engine keeps per element on the host: float32, float64 for f64 (dtypes.py)."""
     return 8 if dtype == "f64" else 4
 
 

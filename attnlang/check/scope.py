@@ -67,7 +67,7 @@ def facts(kernel: ast.Kernel) -> Facts:
 
 def full_env(kernel: ast.Kernel, env: Mapping) -> dict:
     """env with the symbolic param values (q_outer...) standing for themselves, and symbolic params
-    without a value given their default (program.bind cannot evaluate a symbol yet)."""
+    without a value given their default (binding.bind cannot evaluate a symbol yet)."""
     syms = symbols(kernel)
     out = {s: s for s in syms}
     out.update(env)

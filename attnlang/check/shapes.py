@@ -1,4 +1,5 @@
-"""Shapes and dtypes: the rule, the cached analysis other rules share, and infer_shapes.
+"""Shapes and dtypes: the rule, the cached analysis other rules share, and the
+value types a bound kernel carries (value_types).
 
 Shapes are symbolic (`f16[Br, d]`), compared with the values of dims and
 params, and printed as written. The analysis (typer.py) is computed once per

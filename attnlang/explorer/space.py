@@ -257,7 +257,7 @@ def kernel_space(prog: Program, kernel: ast.Kernel, defines: dict) -> KernelSpac
 
 
 def hardware_ast(prog: Program, kernel: ast.Kernel) -> ast.Hardware | None:
-    """The hardware block the kernel runs on (program.hardware_for's choice)."""
+    """The hardware block the kernel runs on (binding.hardware_for's choice)."""
     return prog.hardware.get(kernel.hardware) if kernel.hardware else \
         (next(iter(prog.hardware.values())) if len(prog.hardware) == 1 else None)
 
