@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .diagnostics import DEFINE_ERROR, Diagnostic, Sources, Span, UsageError, did_you_mean, error
 from .hardware import Hardware, elaborate
@@ -210,10 +211,23 @@ class BoundKernel:
     kernel: ast.Kernel
     env: dict[str, Static]
     hardware: Hardware | None
-    types: Analysis | None = None
-    shapes: dict[tuple[str, Span], ValueType] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
+    #: how the checker types the kernel at env, (types, shapes): run on first use (an engine that does not
+    #: read them, a run of a cached JIT kernel, does not pay for them)
+    infer: Callable[[], tuple[Analysis | None, dict]] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def _inferred(self) -> tuple[Analysis | None, dict]:
+        return self.infer() if self.infer is not None else (None, {})
+
+    @property
+    def types(self) -> Analysis | None:
+        return self._inferred[0]
+
+    @property
+    def shapes(self) -> dict[tuple[str, Span], ValueType]:
+        return self._inferred[1]
 
     @property
     def sources(self) -> Sources:

@@ -96,14 +96,19 @@ def bind_kernel(prog: Program, kernel: str | ast.Kernel | None = None, defines: 
     errors = [d for d in diags if d.severity == "error"]
     if not partial and (hw is None or errors):
         raise AttnError(diags)
-    # The types at these values, unless a loop bound is out of range (E0302: nothing computes with it)
     full = scope.full_env(k, env)
-    ranges = diags if rules and hw is not None else check_loop_bounds(prog, k, env, hw)
-    types = None if out_of_range(ranges) else analyze(k, full, hw)
+
+    def infer():
+        # The types at these values, unless a loop bound is out of range (E0302: nothing computes with it)
+        ranges = diags if rules and hw is not None else check_loop_bounds(prog, k, env, hw)
+        if out_of_range(ranges):
+            return None, {}
+        types = analyze(k, full, hw)
+        return types, value_types(types, full)
+
     for s in symbols(k):
         env.setdefault(s, s)
-    return BoundKernel(prog, k, env, hw, types, value_types(types, full) if types is not None else {},
-                       [d for d in diags if d not in errors], errors)
+    return BoundKernel(prog, k, env, hw, [d for d in diags if d not in errors], errors, infer)
 
 
 def _rules(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:
