@@ -82,7 +82,7 @@ def compile_kernel(bound: BoundKernel, input_shapes: dict, deadline: float | Non
         try:
             ir_text, meta = lower_kernel(bound, input_shapes, blas=native.has_symbol("attn_sgemm"),
                                          wall_deadline=deadline)
-            engine, addr, meta = native.compile_ir(key, ir_text, ENTRY, meta, deadline=deadline)
+            engine, addr, meta, obj = native.compile_ir(key, ir_text, ENTRY, meta, deadline=deadline)
         except Unsupported as exc:
             native._MEMORY[key] = (None, 0, {"fallback": exc.describe()})
             return {"fallback": exc.describe()}
@@ -91,7 +91,10 @@ def compile_kernel(bound: BoundKernel, input_shapes: dict, deadline: float | Non
         except (Expired, native.Expired):
             raise AttnError(error("E1004", "the command passed its wall-time limit (--timeout) while compiling "
                                   "the kernel", kernel.name_span)) from None
-    cache.keep(name, (engine, addr, meta), key)
+        if not cache.keep(name, (engine, addr, meta), ENTRY, obj=obj):
+            native.write_cache(key, obj, meta)  # where a kernel does not load without LLVM: LLVM's entries
+    if cached is not None:
+        cache.keep(name, (engine, addr, meta), ENTRY, llvm_key=key)
     cleanup = engine.get_function_address(CLEANUP)
     return {"engine": engine, "addr": addr, "cleanup": cleanup, "meta": meta,
             "compile_seconds": time.perf_counter() - t0, "cached": cached}

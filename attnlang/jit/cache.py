@@ -147,19 +147,26 @@ def load(name: str | None, entry: str):
     return (*_MEMORY[name], "disk")
 
 
-def keep(name: str | None, compiled: tuple, llvm_key: str) -> None:
+def keep(name: str | None, compiled: tuple, entry: str, obj: bytes | None = None, llvm_key: str | None = None) -> bool:
     """Keep a kernel that LLVM compiled or loaded, (engine, address, meta), under `name`: in memory, and on
-    disk from the object native.py wrote under `llvm_key` (read back through usercache, and matching the
-    SHA-256 in meta: the object this engine runs)."""
-    if name is None or name in _MEMORY:
-        return
+    disk with its object (obj, or the one native.py wrote under llvm_key, read back through usercache;
+    either way matching the SHA-256 in meta: the object this engine runs). True when the entry was written
+    and its object loads here without LLVM (else the caller keeps LLVM's own entries)."""
+    if name is None:
+        return False
+    if name in _MEMORY:
+        return True
     _MEMORY[name] = compiled
     meta = compiled[2]
-    obj = usercache.read(CACHE_NAME, f"{llvm_key}.o")
+    if obj is None and llvm_key is not None:
+        obj = usercache.read(CACHE_NAME, f"{llvm_key}.o")
     if obj is None or "fallback" in meta or meta.get("object_sha256") != hashlib.sha256(obj).hexdigest():
-        return
+        return False
+    image = objload.load(obj, symbols())
+    if image is None or not image.get_function_address(entry):
+        return False  # relocations objload does not handle: LLVM loads this one
     head = json.dumps(dict(meta, entry=name)).encode()
-    usercache.write(CACHE_NAME, f"{name}.kernel", head + b"\0" + obj)
+    return usercache.write(CACHE_NAME, f"{name}.kernel", head + b"\0" + obj)
 
 
 def forget_memory_cache() -> None:

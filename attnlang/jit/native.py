@@ -151,7 +151,9 @@ class CompileFailed(Exception):
 
 
 def compile_ir(key: str, ir_text: str, entry: str, meta: dict, deadline: float | None = None):
-    """Optimize and compile IR text; keep the result in memory and on disk. With a deadline
+    """Optimize and compile IR text: (engine, address of entry, meta, the object), kept in memory (and
+    on disk by write_cache where the caller wants LLVM's own entries: cache.py keeps the object in
+    its own entry where kernels load without LLVM). With a deadline
     (time.monotonic()), LLVM runs in a child process, ended there (Expired): native code never sees
     Python's signals, so in this process nothing could stop an optimizer that takes minutes."""
     target_machine()
@@ -163,8 +165,7 @@ def compile_ir(key: str, ir_text: str, entry: str, meta: dict, deadline: float |
     addr = engine.get_function_address(entry)
     meta = dict(meta, key=key, object_sha256=hashlib.sha256(obj).hexdigest())
     _MEMORY[key] = (engine, addr, meta)
-    _write_cache(key, obj, meta)
-    return _MEMORY[key]
+    return engine, addr, meta, obj
 
 
 def _object(ir_text: str) -> bytes:
@@ -234,7 +235,9 @@ def _die_with(parent: int) -> None:
         os._exit(0)
 
 
-def _write_cache(key: str, obj: bytes, meta: dict) -> None:
+def write_cache(key: str, obj: bytes, meta: dict) -> None:
+    """LLVM's entries for a compiled kernel on disk: its object and description (meta, from compile_ir),
+    which load_cached reads."""
     from .. import usercache
 
     # The object first: a description names an object that is already there. A read-only or unsafe
