@@ -28,6 +28,7 @@ from .values import (
     CLEANUP,
     DEADLOCK,
     ENTRY,
+    INEXACT,
     MAX_CYCLES,
     MAX_STEPS,
     NO_MEMORY,
@@ -180,6 +181,10 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
                "model spilling"
     if code == DEADLOCK:
         return "every process is blocked (the interpreter reports the deadlock)"
+    if code == INEXACT:
+        site = meta["sites"][int(I[lay["i"]["err.site"]])]
+        return f"line {site['span'][1]}: a '/' of loop indices is not whole here, and the JIT keeps loop indices " \
+               "as integers"
     if code:
         _raise(code, meta, lay, F, I)
 

@@ -43,6 +43,7 @@ from .tiles import Tiles, View, broadcast_shapes, contiguous_strides, elem_of
 from .values import (
     CLEANUP,
     ENTRY,
+    INEXACT,
     OK,
     RAISE,
     RT,
@@ -275,7 +276,16 @@ class Lowering(ChannelLowering, LoopLowering, ExprLowering, MachineLowering):
                 if op == "//":
                     return b.select(adjust, b.sub(q, i64(1)), q)
                 return b.select(adjust, b.add(r, y), r)
-            raise Unsupported(f"'{op}' on a loop index (the JIT compiles + - * // % and comparisons)", e.span)
+            if op == "/":
+                # Whole where the interpreter's value is (its static arithmetic makes a whole quotient an
+                # int); a fraction the run leaves to the interpreter, which keeps it as a float.
+                zero = self.site("E0301", "division by zero", e.span)
+                self.fail_if(b.icmp_signed("==", y, i64(0)), RAISE, zero)
+                y_safe = b.select(b.icmp_signed("==", y, i64(0)), i64(1), y)
+                inexact = self.site("", "a '/' of loop indices that is not whole", e.span)
+                self.fail_if(b.icmp_signed("!=", b.srem(x, y_safe), i64(0)), INEXACT, inexact)
+                return b.sdiv(x, y_safe)
+            raise Unsupported(f"'{op}' on a loop index (the JIT compiles + - * / // % and comparisons)", e.span)
         if isinstance(e, ast.Call) and e.func in ("min", "max") and e.args:
             vals = [self.as_i64(self.rt_int(a)) for a in e.args]
             out = vals[0]

@@ -24,6 +24,8 @@ YIELD = 7
 DEADLOCK = 8
 #: the run passed --max-steps loop iterations (E1002)
 MAX_STEPS = 9
+#: a '/' of loop indices that is not whole: the JIT keeps indices as integers, the interpreter reruns it
+INEXACT = 10
 
 
 class Unsupported(Exception):

@@ -188,6 +188,49 @@ def test_a_spilling_memory_falls_back_and_says_which_line():
     same_costs(a, b)
 
 
+def test_a_whole_division_of_loop_indices_compiles_and_a_fraction_falls_back():
+    """`j / 8 * 4` is whole at every j here: compiled, the same costs; `(j + 4) / 8` is a fraction at
+    j = 0 (0.5 >= 1 is false, as in the interpreter, whose arithmetic keeps it a float): the run goes to
+    the interpreter, which says the same."""
+    whole = """
+  acc = zeros([8, 32])
+  for j in 0 .. 32 by 8 {
+    x = load X[j / 8 * 4 : j / 8 * 4 + 8, :] -> sram
+    y = load Y -> sram
+    acc = acc + x @ y
+  }
+  store acc -> O[0 : 8, :]
+"""
+    a, b = both(program(whole), check=False)
+    assert b.engine == "jit" and b.fallback is None
+    same_costs(a, b)
+    fraction = """
+  acc = zeros([8, 32])
+  for j in 0 .. 32 by 8 {
+    x = load X[j : j + 8, :] -> sram
+    y = load Y -> sram
+    if (j + 4) / 8 >= 1 { acc = acc + x @ y }
+  }
+  store acc -> O[0 : 8, :]
+"""
+    src = program(fraction)
+    line = next(n for n, text in enumerate(src.splitlines(), 1) if "(j + 4) / 8" in text)
+    a, b = both(src, check=False)
+    assert b.engine == "interp" and f"line {line}: a '/' of loop indices is not whole" in b.fallback
+    same_costs(a, b)
+
+
+def test_a_division_of_loop_indices_by_zero_is_the_same_diagnostic():
+    body = """
+  for j in 0 .. 32 by 8 {
+    x = load X[j / (j - 8) : j / (j - 8) + 8, :] -> sram
+    store x @ x.T -> O[0 : 8, 0 : 8]
+  }
+"""
+    interp, jit = errors(program(body))
+    assert interp == jit and interp[0][0] == "E0301" and "division by zero" in interp[0][1]
+
+
 def errors(source, **kw):
     out = []
     for engine in ("interp", "jit"):
