@@ -21,6 +21,14 @@ from .values import (
 )
 
 
+class PeelFirst(Exception):  # noqa: N818 - a signal to lower again, not an error
+    """A loop's first iteration changed a name's layout: lower the kernel again with that loop peeled."""
+
+    def __init__(self, span) -> None:
+        super().__init__(span)
+        self.span = span
+
+
 class LoopLowering:
     """Lowering's `for` statements (mixed into Lowering)."""
 
@@ -57,6 +65,17 @@ class LoopLowering:
                 raise Unsupported("@parallel inside a process", parallel.span)
             if not isinstance(hi, int):
                 raise Unsupported("a loop bound inside a process that depends on an outer loop index", s.hi.span)
+        # A loop whose first iteration leaves a name in another layout than it found it (an accumulator
+        # made f16 that the first product makes f32) has its first iteration lowered on its own (peeled),
+        # then the loop from the second: lower_kernel lowers again with the loop in self.peel.
+        peelable = split is None and parallel is None and self.proc is None and isinstance(lo, int) \
+            and isinstance(hi, int) and lo < hi
+        if peelable and s.span in self.peel:
+            self._first_iteration(s, lo, pipeline)
+            lo += step
+            if lo >= hi:
+                return
+        peel = peelable and s.span not in self.peel
         outer = self.loops[-1] if self.loops else CLoop(1, None, (), 1)
         lo_v, hi_v = (i64(lo) if isinstance(lo, int) else lo), (i64(hi) if isinstance(hi, int) else hi)
         width = None
@@ -101,7 +120,7 @@ class LoopLowering:
                 if split < len(s.body):
                     self._per_index(s, s.body[split:], range(lo, hi, step))
             self.loops.pop()
-            self.end_iteration(before, start, s.span)
+            self.end_iteration(before, start, s.span, peel=peel)
         self.outer_names = saved_outer
         if saved_rt is None:
             self.rt.pop(s.var, None)
@@ -121,11 +140,35 @@ class LoopLowering:
         self.iterations += 1
         return start
 
-    def end_iteration(self, before: dict, start: dict, span) -> None:
+    def _first_iteration(self, s: ast.For, lo: int, pipeline: int) -> None:
+        """A loop's first iteration lowered on its own, the index static, in the loop's context (its
+        @pipeline depth, the names bound outside it): the names may leave it in other layouts."""
+        outer = self.loops[-1] if self.loops else CLoop(1, None, (), 1)
+        saved_outer, saved_rt, saved_env = self.outer_names, self.rt.pop(s.var, None), self.env.get(s.var)
+        self.env[s.var] = lo
+        before = dict(self.names)
+        self.loops.append(CLoop(pipeline, outer.lane, outer.slot, outer.copies))
+        self.outer_names = set(before)
+        self.check_wall(self.sites_of_step(s.span))
+        start = self.start_iteration()
+        self.block(s.body)
+        self.loops.pop()
+        self.end_iteration(before, start, s.span, carried=True)
+        self.outer_names = saved_outer
+        if saved_rt is not None:
+            self.rt[s.var] = saved_rt
+        if saved_env is None:
+            self.env.pop(s.var, None)
+        else:
+            self.env[s.var] = saved_env
+
+    def end_iteration(self, before: dict, start: dict, span, peel: bool = False, carried: bool = False) -> None:
         """Engine.exec_for at the end of an iteration: the names it bound die with it. A name bound on
         some paths only when the iteration started dies only where it was not bound then (its slot held
         -1), and is bound on some paths only again; those it bound on some paths hold -1 on the others,
-        which drop ignores."""
+        which drop ignores. A name left in another layout than the iteration found it: PeelFirst where
+        peel (the loop may have its first iteration lowered on its own), allowed where carried (that
+        first iteration), else Unsupported."""
         fn, b = self.fn, self.b
         self.iterations -= 1
         dead = [x for x in self.names if x not in before] + [x for x in self.maybe if x not in self.names]
@@ -145,7 +188,9 @@ class LoopLowering:
             b.store(i64(-1), slot)
             self.names.pop(name, None)
             self.maybe.pop(name, None)
-        if self.names != before:
+        if self.names != before and not carried:
+            if peel and not self.guessed:
+                raise PeelFirst(span)
             self.layout_differs(Unsupported("a name holds a value of another shape, dtype or memory after an "
                                             "iteration than before it (the JIT needs one layout per loop)", span))
             self.names = dict(before)

@@ -36,7 +36,7 @@ from . import budget
 from .budget import Expired, TooBig
 from .evaluate import ExprLowering
 from .irkit import F64, I1, I32, I64, Fn, Layout, Runtime, f64, i64
-from .loops import CLoop, LoopLowering
+from .loops import CLoop, LoopLowering, PeelFirst
 from .machine import MachineLowering
 from .streams import ChannelLowering, settled
 from .tiles import Tiles, View, broadcast_shapes, contiguous_strides, elem_of
@@ -58,8 +58,10 @@ if TYPE_CHECKING:
 
 class Lowering(ChannelLowering, LoopLowering, ExprLowering, MachineLowering):
     def __init__(self, kernel: ast.Kernel, env: dict, hw: Hardware, input_shapes: dict, blas: bool,
-                 channel_shapes: dict | None = None, split: bool = True, wall_deadline: float | None = None):
+                 channel_shapes: dict | None = None, split: bool = True, wall_deadline: float | None = None,
+                 peel: frozenset = frozenset()):
         self.k = kernel
+        self.peel = peel  # the spans of the loops whose first iteration is lowered on its own (loops.py)
         # split: a loop lowered once per index compiles the statements before its first varying slice
         # once (_split_at); did_split: some loop was, so lower_kernel may lower again without.
         self.split, self.did_split = split, False
@@ -502,21 +504,30 @@ def lower_kernel(bound: BoundKernel, input_shapes: dict, blas: bool,
     Expired."""
     kernel, env, hw = bound.kernel, bound.env, bound.hardware
     shapes = _checked_channel_shapes(bound)
-    try:
-        return _settled(kernel, env, hw, input_shapes, blas, shapes, True, wall_deadline)
-    except _SplitFailed:
-        # a loop split at its first varying slice (Lowering._split_at) compiles its first part with the
-        # index unknown, which some statements cannot be: lower each such loop whole, once per index
-        return _settled(kernel, env, hw, input_shapes, blas, shapes, False, wall_deadline)
+    peel: set = set()
+    while True:  # each pass peels one more loop (loops.PeelFirst): at most as many passes as loops
+        try:
+            try:
+                return _settled(kernel, env, hw, input_shapes, blas, shapes, True, wall_deadline, frozenset(peel))
+            except _SplitFailed:
+                # a loop split at its first varying slice (Lowering._split_at) compiles its first part with
+                # the index unknown, which some statements cannot be: lower each such loop whole, once per index
+                return _settled(kernel, env, hw, input_shapes, blas, shapes, False, wall_deadline,
+                                frozenset(peel))
+        except PeelFirst as p:
+            if p.span in peel:  # cannot happen: a peeled loop does not ask again
+                raise Unsupported("a loop's first iteration changes a name's layout", p.span) from None
+            peel.add(p.span)
 
 
 class _SplitFailed(Exception):
     """A lowering that split a loop (Lowering._split_at) could not compile the kernel."""
 
 
-def _settled(kernel, env, hw, input_shapes, blas, shapes, split: bool, wall_deadline) -> tuple[str, dict]:
+def _settled(kernel, env, hw, input_shapes, blas, shapes, split: bool, wall_deadline,
+             peel: frozenset = frozenset()) -> tuple[str, dict]:
     for _ in range(MAX_PASSES):
-        low = Lowering(kernel, env, hw, input_shapes, blas, shapes, split, wall_deadline)
+        low = Lowering(kernel, env, hw, input_shapes, blas, shapes, split, wall_deadline, peel)
         try:
             out = low.lower()
         except TooBig:

@@ -162,6 +162,26 @@ CONSTRUCTS = {
   back = load O[0 : 8, :] -> sram
   store exp(back.T[0 : 8, :] - sum(back) / 64.0) + mean(back) -> O[0 : 8, 0 : 8]
 """,
+    # an f16 accumulator that the first product makes f32 (f32 @ f16 is f32), as in the FLAT study's
+    # kernels: the first iteration is compiled on its own, then the loop from the second
+    "an-accumulator-promoted-by-its-first-iteration": """
+  acc = zeros([32, 32], f16)
+  for i in 0 .. 16 by 4 @pipeline(2) {
+    x = load X[:, i : i+4] -> sram
+    y = load Y[i : i+4, :] -> sram
+    acc = acc + (x * 1.0) @ y
+  }
+  store acc -> O
+""",
+    "a-one-iteration-loop-that-promotes": """
+  acc = zeros([32, 32], f16)
+  for i in 0 .. 16 by 16 {
+    x = load X[:, i : i+16] -> sram
+    y = load Y[i : i+16, :] -> sram
+    acc = acc + x @ y
+  }
+  store acc -> O
+""",
 }
 
 
@@ -169,6 +189,17 @@ CONSTRUCTS = {
 def test_constructs_cost_the_same(name):
     a, b = both(program(CONSTRUCTS[name]), check=False)
     assert b.fallback is None, b.fallback
+    same_costs(a, b)
+
+
+@SLOW
+@pytest.mark.parametrize("kernel", ["flat_ws", "flat_ws_spill", "flat_scores_offchip", "flat_os"])
+def test_the_flat_study_kernels_compile_and_cost_the_same(kernel):
+    """The FLAT study's kernels at their defaults (G = 2, N = 256): an accumulator promoted by the first
+    iteration (peeled), '/' of loop indices (whole); 2-15 s of LLVM each."""
+    src = str(Path(__file__).resolve().parents[2] / "attnlang" / "studies" / "flat.attn")
+    a, b = both(src, kernel=kernel)
+    assert b.engine == "jit" and b.fallback is None, b.fallback
     same_costs(a, b)
 
 
