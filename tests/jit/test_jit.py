@@ -69,7 +69,7 @@ def test_every_single_process_example_compiles_and_costs_the_same(example):
 SLOW = pytest.mark.slow
 RING_SIZES = [pytest.param("symmetric", 8, 4), pytest.param("symmetric", 6, 3),
               pytest.param("full", 12, 4), pytest.param("causal", 8, 2),
-              *(pytest.param("symmetric", n, m, marks=SLOW) for n, m in [(16, 8), (12, 4), (4, 2), (3, 1), (5, 5)]),
+              *(pytest.param("symmetric", n, m, marks=SLOW) for n, m in [(16, 8), (4, 2), (3, 1), (5, 5)]),
               pytest.param("full", 16, 8, marks=SLOW), pytest.param("causal", 16, 8, marks=SLOW)]
 
 
@@ -84,6 +84,17 @@ def test_ring_compiles_every_scheme_and_costs_the_same(scheme, n, m):
     assert b.engine == "jit" and b.fallback is None
     same_costs(a, b)
     assert b.channels == a.channels
+    assert b.ok
+
+
+def test_ring_symmetric_over_the_code_budget_runs_in_the_interpreter_and_says_so():
+    """symmetric with B = n / m = 3 rows a block and m = 4: the rows of its triangle are lowered once per row
+    (docs/jit.md), and the kernel would pass the JIT's code budget (60,000 LLVM instructions): the
+    interpreter runs it, with the interpreter's costs, and the report says how large it would have been."""
+    a, b = both(str(EXAMPLES / "ring_attention.attn"), defines={"n": 12, "m": 4, "d": 4, "scheme": "symmetric"})
+    assert b.engine == "interp"
+    assert re.search(r"would be [\d,]+ LLVM instructions, over the JIT's budget of 60,000", b.fallback), b.fallback
+    same_costs(a, b)
     assert b.ok
 
 
