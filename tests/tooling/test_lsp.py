@@ -215,6 +215,11 @@ def test_plain_functions_without_a_server(tmp_path):
     assert "4 iterations" in hover.markdown
     wrong = PROGRAM.replace("on edge", "on nowhere")
     assert [d.code for d in F.diagnostics(wrong, path)] == ["E0105"]
+    # a program being edited, its hardware misspelled: the value is still typed (Br = 16, d = 32 by hand;
+    # no memory: that is the hardware's)
+    line = wrong.split("\n")[10]
+    hover = F.hover(wrong, path, 10, line.index("s ="))
+    assert hover is not None and "value `s`: `f16[16, 32]`" in hover.markdown and "in `" not in hover.markdown
 
 
 def test_without_pygls_it_says_how_to_install_it():
