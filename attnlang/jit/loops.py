@@ -155,12 +155,16 @@ class LoopLowering:
         self.loops.pop()
         self.end_iteration(before, start, s.span, carried=True)
         self.outer_names = saved_outer
+        self._restore_index(s.var, saved_rt, saved_env)
+
+    def _restore_index(self, var: str, saved_rt, saved_env) -> None:
+        """A loop index made static for a copy of the body is the run-time one (or the outer value) again."""
         if saved_rt is not None:
-            self.rt[s.var] = saved_rt
+            self.rt[var] = saved_rt
         if saved_env is None:
-            self.env.pop(s.var, None)
+            self.env.pop(var, None)
         else:
-            self.env[s.var] = saved_env
+            self.env[var] = saved_env
 
     def end_iteration(self, before: dict, start: dict, span, peel: bool = False, carried: bool = False) -> None:
         """Engine.exec_for at the end of an iteration: the names it bound die with it. A name bound on
@@ -284,12 +288,7 @@ class LoopLowering:
             self.block(s.body)
             self.end_iteration(before, start, s.span)
             size.one_more()
-        if saved_rt is not None:
-            self.rt[s.var] = saved_rt
-        if saved_env is None:
-            self.env.pop(s.var, None)
-        else:
-            self.env[s.var] = saved_env
+        self._restore_index(s.var, saved_rt, saved_env)
 
 
 @dataclass
