@@ -11,6 +11,7 @@ is wrong; 3 an internal error (a bug in attnlang: please report it).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -20,6 +21,23 @@ from .. import __version__
 from ..diagnostics import NO_SPAN, Span, UsageError, error, to_json
 from .common import Parser, add_include
 
+#: Each command: the module with its main(args) (and, but for the REPL and the language server, its
+#: add_arguments(parser)), relative to this package, and its help.
+_COMMANDS = {
+    "check": (".check", "check programs and report every problem"),
+    "run": (".run", "run a kernel on its modeled hardware and verify it against its spec"),
+    "explore": (".explore", "search the design space of a kernel's params with the analytical model"),
+    "schedule": (".schedule", "a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT"),
+    "study": (".study", "reproduce a published study beside its reference (flat: FLAT's table)"),
+    "repl": ("..repl", "an interactive session: statements, tensor expressions and their costs"),
+    "lsp": ("..lsp", "the language server, over stdio"),
+}
+
+
+def _module(command: str):
+    """The command's module, imported when it is needed: a command does not import what another needs."""
+    return importlib.import_module(_COMMANDS[command][0], __package__)
+
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; only: give just this command its arguments (the others are listed with
@@ -27,42 +45,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = Parser(prog="attn", description="attnlang: attention dataflows on modeled accelerators")
     p.add_argument("--version", action="version", version=f"attn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    c = sub.add_parser("check", help="check programs and report every problem")
-    if only in (None, "check"):
-        from .check import add_arguments as add_check_arguments
-
-        add_check_arguments(c)
-
-    r = sub.add_parser("run", help="run a kernel on its modeled hardware and verify it against its spec")
-    if only in (None, "run"):
-        from .run import add_arguments as add_run_arguments
-
-        add_run_arguments(r)
-
-    e = sub.add_parser("explore", help="search the design space of a kernel's params with the analytical model")
-    if only in (None, "explore"):
-        from .explore import add_arguments as add_explore_arguments
-
-        add_explore_arguments(e)
-
-    sc = sub.add_parser("schedule", help="a ring kernel's schedule in units of work; --prove: the fewest steps, by SAT")
-    if only in (None, "schedule"):
-        from .schedule import add_arguments as add_schedule_arguments
-
-        add_schedule_arguments(sc)
-
-    st = sub.add_parser("study", help="reproduce a published study beside its reference (flat: FLAT's table)")
-    if only in (None, "study"):
-        from .study import add_arguments as add_study_arguments
-
-        add_study_arguments(st)
-
-    rp = sub.add_parser("repl", help="an interactive session: statements, tensor expressions and their costs")
-    rp.add_argument("file", nargs="?", metavar="FILE")
-    for command in (c, r, e, sc, rp):
-        add_include(command)
-    sub.add_parser("lsp", help="the language server, over stdio")
+    for name, (_, help_text) in _COMMANDS.items():
+        c = sub.add_parser(name, help=help_text)
+        if name == "repl":
+            c.add_argument("file", nargs="?", metavar="FILE")
+        elif name != "lsp" and only in (None, name):
+            _module(name).add_arguments(c)
+        if name not in ("study", "lsp"):  # the commands that read programs: -I DIR
+            add_include(c)
     return p
 
 
@@ -72,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # the command is the first word (the only options before it are --help and --version)
         args = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None).parse_args(argv)
-        return _command(args.command)(args)
+        return _module(args.command).main(args)
     except UsageError as exc:
         if "--json" in argv:  # --json promises JSON on stdout, whatever went wrong
             print(json.dumps([exc.diagnostic().to_json()], indent=2))
@@ -115,28 +105,6 @@ def _json_error(argv: list[str], code: str, message: str) -> None:
         print(to_json([error(code, message, Span(NO_SPAN.file, 0, 0, 0, 0))]), flush=True)
     except (BrokenPipeError, OSError):
         pass  # nobody is reading stdout any more
-
-
-def _command(name: str):
-    """The command's main(args), imported when it runs: a command does not import what another needs."""
-    if name == "check":
-        from .check import main
-    elif name == "run":
-        from .run import main
-    elif name == "explore":
-        from .explore import main
-    elif name == "schedule":
-        from .schedule import main
-    elif name == "study":
-        from .study import main
-    elif name == "repl":
-        from ..repl import main
-    else:
-        from ..lsp import main
-    return main
-
-
-_COMMANDS = ("check", "run", "explore", "schedule", "study", "repl", "lsp")
 
 
 def entry() -> None:

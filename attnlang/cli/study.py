@@ -34,48 +34,31 @@ def main(args) -> int:
         raise UsageError(f"--max-seq takes a positive number, not {args.max_seq}")
     if args.platform != "edge" and args.study != "mas":
         raise UsageError(f"--platform is for the mas study; {args.study} runs on its own platforms")
-    if args.study == "mas":
-        return _mas(args)
-    if args.study == "ring":
-        return _ring(args)
-    from ..studies import flat
+    if args.study == "flat":
+        from ..studies import flat as study
 
-    try:
-        rows = flat.study(args.max_seq)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
+        try:
+            rows = study.study(args.max_seq)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+    elif args.study == "mas":
+        from ..studies import mas as study
+
+        rows = study.study(_sizes(study.SIZES, args.max_seq, "N"), args.platform)
+    else:
+        from ..studies import ring as study
+
+        rows = study.study(tuple(_sizes(study.SIZES, args.max_seq, "n")))
     if args.json:
         print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
     else:
-        print(flat.text_table(rows))
+        print(study.text_table(rows))
     return 0
 
 
-def _mas(args) -> int:
-    from ..studies import mas
-
-    sizes = [n for n in mas.SIZES if n <= args.max_seq]
-    if not sizes:
-        raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs N = "
-                         f"{', '.join(map(str, mas.SIZES))}")
-    rows = mas.study(sizes, args.platform)
-    if args.json:
-        print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
-    else:
-        print(mas.text_table(rows))
-    return 0
-
-
-def _ring(args) -> int:
-    from ..studies import ring
-
-    sizes = [n for n in ring.SIZES if n <= args.max_seq]
-    if not sizes:
-        raise UsageError(f"--max-seq {args.max_seq} leaves no size: the study runs n = "
-                         f"{', '.join(map(str, ring.SIZES))}")
-    rows = ring.study(tuple(sizes))
-    if args.json:
-        print(json.dumps({"rows": [r.to_json() for r in rows]}, indent=2))
-    else:
-        print(ring.text_table(rows))
-    return 0
+def _sizes(sizes, max_seq: int, name: str) -> list[int]:
+    """The study's sizes up to --max-seq; none left is a usage error."""
+    kept = [n for n in sizes if n <= max_seq]
+    if not kept:
+        raise UsageError(f"--max-seq {max_seq} leaves no size: the study runs {name} = {', '.join(map(str, sizes))}")
+    return kept
