@@ -108,7 +108,7 @@ def bind_kernel(prog: Program, kernel: str | ast.Kernel | None = None, defines: 
 
     for s in symbols(k):
         env.setdefault(s, s)
-    return BoundKernel(prog, k, env, hw, [d for d in diags if d not in errors], errors, infer)
+    return BoundKernel(prog, k, env, hw, [d for d in diags if d.severity != "error"], errors, infer)
 
 
 def _rules(prog: Program, kernel: ast.Kernel, env: Mapping[str, Static], hw: Hardware) -> list[Diagnostic]:

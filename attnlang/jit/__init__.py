@@ -129,6 +129,11 @@ def execute(bound, inputs: dict, trace: bool = False, max_cycles: float | None =
     return result
 
 
+#: Why a compiled kernel stopped for the interpreter to run it instead (return code -> the reason).
+_RERUN = {SPILL: "a memory with 'policy spill' overflows here and the JIT does not model spilling",
+          INEXACT: "a '/' of loop indices is not whole here, and the JIT keeps loop indices as integers"}
+
+
 def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max_cycles, timeout, verify,
          max_steps=None):
     from .. import cost
@@ -175,16 +180,11 @@ def _run(c: dict, kernel: ast.Kernel, env: dict, hw: Hardware, inputs: dict, max
     finally:
         clean(P.ctypes.data, F.ctypes.data, I.ctypes.data)
     run_seconds = time.perf_counter() - t0
-    if code == SPILL:
+    if code in _RERUN:  # what the compiled code leaves to the interpreter, at the line where it stopped
         site = meta["sites"][int(I[lay["i"]["err.site"]])]
-        return f"line {site['span'][1]}: a memory with 'policy spill' overflows here and the JIT does not " \
-               "model spilling"
+        return f"line {site['span'][1]}: {_RERUN[code]}"
     if code == DEADLOCK:
         return "every process is blocked (the interpreter reports the deadlock)"
-    if code == INEXACT:
-        site = meta["sites"][int(I[lay["i"]["err.site"]])]
-        return f"line {site['span'][1]}: a '/' of loop indices is not whole here, and the JIT keeps loop indices " \
-               "as integers"
     if code:
         _raise(code, meta, lay, F, I)
 

@@ -268,25 +268,22 @@ class Lowering(ChannelLowering, LoopLowering, ExprLowering, MachineLowering):
                 return b.sub(x, y)
             if op == "*":
                 return b.mul(x, y)
-            if op in ("//", "%"):
+            if op in ("//", "%", "/"):
                 site = self.site("E0301", "division by zero", e.span)
                 self.fail_if(b.icmp_signed("==", y, i64(0)), RAISE, site)
                 y_safe = b.select(b.icmp_signed("==", y, i64(0)), i64(1), y)
                 q, r = b.sdiv(x, y_safe), b.srem(x, y_safe)
+                if op == "/":
+                    # Whole where the interpreter's value is (its static arithmetic makes a whole quotient an
+                    # int); a fraction the run leaves to the interpreter, which keeps it as a float.
+                    inexact = self.site("", "a '/' of loop indices that is not whole", e.span)
+                    self.fail_if(b.icmp_signed("!=", r, i64(0)), INEXACT, inexact)
+                    return q
                 adjust = b.and_(b.icmp_signed("!=", r, i64(0)),
                                 b.icmp_signed("!=", b.icmp_signed("<", r, i64(0)), b.icmp_signed("<", y, i64(0))))
                 if op == "//":
                     return b.select(adjust, b.sub(q, i64(1)), q)
                 return b.select(adjust, b.add(r, y), r)
-            if op == "/":
-                # Whole where the interpreter's value is (its static arithmetic makes a whole quotient an
-                # int); a fraction the run leaves to the interpreter, which keeps it as a float.
-                zero = self.site("E0301", "division by zero", e.span)
-                self.fail_if(b.icmp_signed("==", y, i64(0)), RAISE, zero)
-                y_safe = b.select(b.icmp_signed("==", y, i64(0)), i64(1), y)
-                inexact = self.site("", "a '/' of loop indices that is not whole", e.span)
-                self.fail_if(b.icmp_signed("!=", b.srem(x, y_safe), i64(0)), INEXACT, inexact)
-                return b.sdiv(x, y_safe)
             raise Unsupported(f"'{op}' on a loop index (the JIT compiles + - * / // % and comparisons)", e.span)
         if isinstance(e, ast.Call) and e.func in ("min", "max") and e.args:
             vals = [self.as_i64(self.rt_int(a)) for a in e.args]
