@@ -63,9 +63,12 @@ def cycles_error(limit: float, span: Span) -> AttnError:
     return AttnError(error("E1003", f"the run passed --max-cycles {limit:g} here", span))
 
 
-def timeout_error(span: Span) -> AttnError:
-    """E1004: the command passed its wall-time limit while the kernel ran."""
-    return AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
+def timeout_error(span: Span, phase: str | None = None) -> AttnError:
+    """E1004: the command passed its wall-time limit while the kernel ran (at span), or while it was doing
+    something else (phase: "checking the program", "compiling the kernel"...)."""
+    if phase is None:
+        return AttnError(error("E1004", "the run passed its wall-time limit (--timeout) here", span))
+    return AttnError(error("E1004", f"the command passed its wall-time limit (--timeout) while {phase}", span))
 
 
 def no_value(name: str) -> str:

@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .diagnostics import AttnError, Span, error
+from .diagnostics import AttnError, Span
+from .runtime import timeout_error
 
 #: The alarm comes this long after the limit, so an engine's own E1004 (which says where) comes first.
 GRACE_S = 0.25
@@ -50,8 +51,7 @@ class Deadline:
 
     def error(self) -> AttnError:
         span = self.span or Span("<command line>", 1, 1, 1, 2)
-        return AttnError(error("E1004", f"the command passed its wall-time limit (--timeout) while {self.phase}",
-                               span))
+        return timeout_error(span, self.phase)
 
 
 @contextlib.contextmanager

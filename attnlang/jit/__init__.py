@@ -90,8 +90,7 @@ def compile_kernel(bound: BoundKernel, input_shapes: dict, deadline: float | Non
         except native.CompileFailed as exc:  # LLVM itself failed, in its child process: not kept
             return {"fallback": str(exc)}
         except (Expired, native.Expired):
-            raise AttnError(error("E1004", "the command passed its wall-time limit (--timeout) while compiling "
-                                  "the kernel", kernel.name_span)) from None
+            raise timeout_error(kernel.name_span, "compiling the kernel") from None
         if not cache.keep(name, (engine, addr, meta), ENTRY, obj=obj):
             native.write_cache(key, obj, meta)  # where a kernel does not load without LLVM: LLVM's entries
     if cached is not None:
