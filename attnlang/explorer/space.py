@@ -18,6 +18,7 @@ traffic, so it cannot rank such a candidate honestly (`attn run` can run it).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,17 +76,11 @@ class KernelSpace:
 
     @property
     def size(self) -> int:
-        n = 1
-        for a in self.split + self.grid:
-            n *= len(a.values)
-        return n
+        return math.prod(len(a.values) for a in self.split + self.grid)
 
     @property
     def grid_size(self) -> int:
-        n = 1
-        for a in self.grid:
-            n *= len(a.values)
-        return n
+        return math.prod(len(a.values) for a in self.grid)
 
     def combos(self) -> list[tuple]:
         got = self._combos
@@ -100,10 +95,7 @@ class KernelSpace:
 
     @property
     def hw_size(self) -> int:
-        n = 1
-        for a in self.hw_split:
-            n *= len(a.values)
-        return n
+        return math.prod(len(a.values) for a in self.hw_split)
 
     def mapping_combos(self) -> list[tuple]:
         """The combinations of the split params other than the hardware's (stage 1 takes those as arrays):
