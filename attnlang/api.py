@@ -124,7 +124,7 @@ def bind_kernel(source_or_path: str | Program, kernel: str | None = None, define
     from .check import bind_kernel as bind
 
     prog = _program(source_or_path)
-    return bind(prog, prog.kernel(kernel).name, dict(defines or {}), rules=check)
+    return bind(prog, prog.kernel(kernel), dict(defines or {}), rules=check)
 
 
 def run(source_or_path: str | Program | BoundKernel, kernel: str | None = None, defines: Mapping | None = None,
@@ -178,9 +178,10 @@ def _run(source_or_path, kernel, defines, inputs, seed, engine, trace, limits, d
         prog = _program(source_or_path)  # syntax and `use` errors come before looking for the kernel
         k = prog.kernel(kernel)
         deadline.span, deadline.phase = k.name_span, "checking the program"
-        bound = bind_kernel(prog, k.name, dict(defines or {}), _infer_dims(k, inputs), rules=check)
+        bound = bind_kernel(prog, k, dict(defines or {}), _infer_dims(k, inputs), rules=check)
     env, hw, warnings = bound.env, bound.hardware, bound.warnings
-    for name in bound.missing_dims:
+    if bound.missing_dims:
+        name = bound.missing_dims[0]
         raise UsageError(f"dimension {name} of kernel '{k.name}' has no value: give -D {name}=VALUE, "
                          f"an --input whose shape has it, or 'dim {name} = ...' in the kernel", DEFINE_ERROR)
     check_host_memory(k, env, hw, plan)  # E1013 before anything is made

@@ -49,9 +49,9 @@ def run_costs(bound: BoundKernel, limit_s: float = RUN_LIMIT_S) -> KernelCosts |
     from ..api import run
 
     kernel = bound.kernel
-    if bound.missing_dims:
-        missing = bound.missing_dims[0]
-        return f"dimension {missing} has no default; add `dim {missing} = ...` to the kernel"
+    missing = bound.missing_dims
+    if missing:
+        return f"dimension {missing[0]} has no default; add `dim {missing[0]} = ...` to the kernel"
     if bound.errors:
         return "the kernel's dims, params or hardware have errors"
     try:
